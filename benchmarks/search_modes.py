@@ -1,0 +1,81 @@
+"""Queries per second of each search mode on the same index, measured side by side in one run.
+
+An old index of N x d_old and a new index of N x d_new (random unit vectors: speed does not depend on the
+content); adapters fitted on random pairs. ``old`` = old queries -> old index; ``adapted (<name>)`` = new
+queries -> adapter -> old index; ``new`` = new queries -> new index. Batch 1 and batch 256.
+
+Run: ``.venv/bin/python benchmarks/search_modes.py [--n 100000 --dim-old 256 --dim-new 384]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from hotswap.adapters import make_adapter
+from hotswap.search import Searcher
+from hotswap.store import create_store
+
+OLD, NEW = "old@bench", "new@bench"
+
+
+def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def qps(searcher: Searcher, Q: np.ndarray, mode: str, model_id: str, batch: int, k: int, min_s: float) -> float:
+    searcher.search(Q[:batch], k, mode, model_id)  # warm-up (builds the FAISS index lazily)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_s:
+        for i in range(0, len(Q) - batch + 1, batch):
+            searcher.search(Q[i : i + batch], k, mode, model_id)
+            done += batch
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--dim-old", type=int, default=256)
+    ap.add_argument("--dim-new", type=int, default=384)
+    ap.add_argument("--queries", type=int, default=1024)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--min-seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    ids = [f"d{i}" for i in range(args.n)]
+    X_old, X_new = unit(rng, args.n, args.dim_old), unit(rng, args.n, args.dim_new)
+    Q_old, Q_new = unit(rng, args.queries, args.dim_old), unit(rng, args.queries, args.dim_new)
+    with tempfile.TemporaryDirectory() as tmp:
+        old = create_store(Path(tmp) / "old", model_id=OLD, dim=args.dim_old)
+        old.add(ids, X_old, model_id=OLD)
+        new = create_store(Path(tmp) / "new", model_id=NEW, dim=args.dim_new)
+        new.add(ids, X_new, model_id=NEW)
+        fit = slice(0, 5000)
+        cases = [("old", "old", None, Q_old, OLD), ("new", "new", None, Q_new, NEW)]
+        for name in ("procrustes", "affine", "low_rank", "residual_mlp"):
+            adapter = make_adapter(name).fit(X_new[fit], X_old[fit], new_model_id=NEW, old_model_id=OLD)
+            cases.append((f"adapted ({name})", "adapted", adapter, Q_new, NEW))
+        table = Table(title=f"search modes: {args.n:,} docs, old {args.dim_old}-d / new {args.dim_new}-d, "
+                            f"k={args.k}, FAISS Flat (exact)")
+        for col in ("mode", "q/s batch 1", "q/s batch 256", "vs old (batch 256)"):
+            table.add_column(col, justify="right")
+        base = None
+        for label, mode, adapter, Q, model_id in cases:
+            s = Searcher(old, adapter=adapter, new_store=new)
+            q1 = qps(s, Q[:128], mode, model_id, 1, args.k, args.min_seconds / 2)
+            q256 = qps(s, Q, mode, model_id, 256, args.k, args.min_seconds)
+            base = base or q256
+            table.add_row(label, f"{q1:,.0f}", f"{q256:,.0f}", f"{q256 / base:.2f}x")
+        Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The ``hotswap`` command line (typer + rich). Each verb lives in a small module of this package."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import typer  # noqa: E402
+
+from hotswap.cli import demo, index  # noqa: E402
+
+app = typer.Typer(
+    help="Upgrade the embedding model behind a live retrieval index without re-indexing its corpus.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+)
+app.command("demo")(demo.demo)
+app.command("encode")(index.encode)
+app.command("fit-adapter")(index.fit_adapter)
+app.command("search")(index.search)
+app.command("eval")(index.evaluate)
+app.command("setup-models")(index.setup_models)
+
+if __name__ == "__main__":
+    app()

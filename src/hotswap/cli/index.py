@@ -1,0 +1,155 @@
+"""CLI verbs that build, adapt, search and evaluate one index: encode, fit-adapter, search, eval."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hotswap.adapters import available_adapters, load_adapter, make_adapter
+from hotswap.data import load_dataset
+from hotswap.encoders import encoder_for_model_id, load_encoder, prepare_models
+from hotswap.encoders.cache import encode_cached
+from hotswap.metrics import evaluate_run, negative_flips, run_from_search
+from hotswap.search import MODES, Searcher
+from hotswap.store import create_store, open_store
+
+console = Console()
+INDEX = typer.Option(..., "--index", help="store folder built by 'hotswap encode'")
+DATASET = typer.Option("debian", help="bundled dataset name or a BEIR folder")
+
+
+def setup_models() -> None:
+    """Assemble and distil the bundled models once (run by make demo / make test). Example: hotswap setup-models"""
+    for name, model_id in prepare_models().items():
+        console.print(f"{name}: [green]{model_id}[/]")
+
+
+def encode(
+    model: str = typer.Option(..., help="encoder: static, minilm, mpnet or a model folder"),
+    index: Path = INDEX,
+    dataset: str = DATASET,
+    max_docs: int = typer.Option(None, help="index a seeded random subset of this many documents"),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(64),
+) -> None:
+    """Encode a dataset's corpus with MODEL into a new store at INDEX.
+
+    Example: hotswap encode --model static --index indexes/old --max-docs 6000
+    """
+    ds = load_dataset(dataset, max_docs=max_docs, seed=seed)
+    enc = load_encoder(model)
+    ids = list(ds.corpus)
+    start = time.perf_counter()
+    X, hit = encode_cached(enc, [ds.corpus[d] for d in ids], batch_size=batch_size)
+    store = create_store(index, model_id=enc.id, dim=enc.dim, metric="ip")
+    store.add(ids, X, model_id=enc.id)
+    console.print(f"indexed {len(store)} docs of {ds.name} with {enc.id} ({enc.dim}-d) into {index} "
+                  f"in {time.perf_counter() - start:.1f} s{' (cached embeddings)' if hit else ''}")
+
+
+def fit_adapter(
+    index: Path = INDEX,
+    new: str = typer.Option(..., help="the new encoder whose queries will be mapped into the index's space"),
+    kind: str = typer.Option("procrustes", help=f"adapter: {', '.join(available_adapters())}"),
+    out: Path = typer.Option(..., help="folder to save the fitted adapter"),
+    dataset: str = DATASET,
+    fit_docs: int = typer.Option(3000, help="indexed documents sampled as extra fit pairs"),
+    max_train_queries: int = typer.Option(3000, help="train queries used as fit pairs (test queries never are)"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Fit a new->old query adapter on train queries and a sample of indexed documents, and save it.
+
+    Example: hotswap fit-adapter --index indexes/old --new minilm --kind affine --out adapters/affine
+    """
+    store = open_store(index)
+    old_enc, new_enc = encoder_for_model_id(store.model_id), load_encoder(new)
+    ds = load_dataset(dataset).restrict(store.ids, max_train_queries=max_train_queries,
+                                        rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    doc_ids = sorted(rng.choice(store.ids, size=min(fit_docs, len(store)), replace=False).tolist())
+    queries = list(ds.train_queries.values())
+    X_new = np.vstack([new_enc.encode(queries), new_enc.encode([ds.corpus[d] for d in doc_ids])])
+    X_old = np.vstack([old_enc.encode(queries), store.get(doc_ids)])
+    params = {"seed": seed} if kind == "residual_mlp" else {}
+    start = time.perf_counter()
+    adapter = make_adapter(kind, **params).fit(X_new, X_old, new_model_id=new_enc.id, old_model_id=store.model_id)
+    adapter.save(out)
+    console.print(f"fitted {kind} ({new_enc.id} -> {store.model_id}) on {len(X_new)} pairs "
+                  f"in {time.perf_counter() - start:.2f} s; saved to {out}")
+
+
+def _searcher(index: Path, model: str | None, adapter: Path | None, new_index: Path | None, mode: str) -> Searcher:
+    store = open_store(index)
+    new_store = open_store(new_index) if new_index else None
+    fitted = load_adapter(adapter) if adapter else None
+    if mode == "old":
+        return Searcher(store, old_encoder=encoder_for_model_id(store.model_id))
+    if model is None:
+        raise typer.BadParameter(f"mode {mode!r} needs --model (the new encoder)")
+    return Searcher(store, adapter=fitted, new_store=new_store, new_encoder=load_encoder(model))
+
+
+def search(
+    query: str = typer.Argument(..., help="query text"),
+    index: Path = INDEX,
+    mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
+    model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
+    adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
+    new_index: Path = typer.Option(None, help="store built by the new model (mode new)"),
+    k: int = typer.Option(10),
+    dataset: str = typer.Option(None, help="dataset to show document texts from"),
+) -> None:
+    """Search INDEX for QUERY and print the top K ids, scores and (with --dataset) texts.
+
+    Example: hotswap search "fast array library for python" --index indexes/old --model minilm --adapter adapters/affine
+    """
+    searcher = _searcher(index, model, adapter, new_index, mode)
+    D, I = searcher.search_texts([query], k, mode)
+    corpus = load_dataset(dataset).corpus if dataset else {}
+    table = Table(title=f"{mode}: {query}")
+    for col in ("rank", "id", "score", "text"):
+        table.add_column(col)
+    for r, (d, s) in enumerate(zip(I[0], D[0]), 1):
+        if d is not None:
+            table.add_row(str(r), str(d), f"{s:.4f}", corpus.get(d, "")[:100])
+    console.print(table)
+
+
+def evaluate(
+    index: Path = INDEX,
+    mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
+    model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
+    adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
+    new_index: Path = typer.Option(None, help="store built by the new model (mode new)"),
+    dataset: str = DATASET,
+    max_test_queries: int = typer.Option(None, help="cap on test queries (seeded sample)"),
+    seed: int = typer.Option(0),
+    json_out: Path = typer.Option(None, "--json", help="also write the metrics as JSON"),
+) -> None:
+    """Evaluate a search mode on the test queries whose relevant documents INDEX holds, with flips vs old.
+
+    Example: hotswap eval --index indexes/old --mode adapted --model minilm --adapter adapters/affine
+    """
+    searcher = _searcher(index, model, adapter, new_index, mode)
+    store = searcher.partitions.old
+    ds = load_dataset(dataset).restrict(store.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
+    qids, texts = list(ds.queries), list(ds.queries.values())
+    old_enc = encoder_for_model_id(store.model_id)
+    run_old = run_from_search(qids, store.search(old_enc.encode(texts), 100, model_id=old_enc.id)[1])
+    run = run_old if mode == "old" else run_from_search(qids, searcher.search_texts(texts, 100, mode)[1])
+    result = {"index": str(index), "mode": mode, "n_test_queries": len(qids), **evaluate_run(ds.qrels, run),
+              "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
+    table = Table(title=f"{mode} on {ds.name} ({len(qids)} test queries)")
+    for key in result:
+        table.add_column(key)
+    table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in result.values()])
+    console.print(table)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,88 @@
+"""Read a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/{train,dev,test}.tsv``.
+
+Plain or ``.gz`` files. The corpus text is ``title + " " + text`` when a title is present (BEIR's own
+convention). Extra fields ``domain`` / ``section`` on corpus rows become the dataset's ``domains``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+from hotswap.data.dataset import Qrels, RetrievalDataset
+from hotswap.errors import AssetMissingError
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with _open_text(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}: line {n} is not valid JSON ({e}); is the file truncated?") from e
+    return rows
+
+
+def _read_qrels(path: Path) -> Qrels:
+    qrels: Qrels = {}
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter="\t")
+        for n, row in enumerate(reader, 1):
+            if n == 1 and row and not row[-1].lstrip("-").isdigit():
+                continue  # header
+            if len(row) < 3:
+                raise ValueError(f"{path}: line {n} needs 3 tab-separated fields (query-id, corpus-id, score)")
+            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    return qrels
+
+
+def load_beir_folder(folder: str | Path, name: str | None = None) -> RetrievalDataset:
+    """Load a BEIR folder; the test split is ``qrels/test.tsv`` and the train split ``qrels/train.tsv``
+    (or ``dev.tsv``) when present. Queries rows may carry ``split``; qrels decide membership either way."""
+    folder = Path(folder)
+    corpus_path, queries_path = _find(folder, "corpus.jsonl"), _find(folder, "queries.jsonl")
+    test_path = _find(folder / "qrels", "test.tsv")
+    missing = [n for n, p in (("corpus.jsonl", corpus_path), ("queries.jsonl", queries_path),
+                              ("qrels/test.tsv", test_path)) if p is None]
+    if missing:
+        raise AssetMissingError(f"{folder} is not a BEIR folder: missing {', '.join(missing)}")
+    corpus, domains = {}, {}
+    for row in _read_jsonl(corpus_path):
+        did = str(row["_id"])
+        title, text = row.get("title") or "", row.get("text") or ""
+        corpus[did] = f"{title} {text}".strip() if title else text
+        if row.get("domain") or row.get("section"):
+            domains[did] = row.get("domain") or row.get("section")
+    all_queries = {str(r["_id"]): r["text"] for r in _read_jsonl(queries_path)}
+    test_qrels = _read_qrels(test_path)
+    train_path = _find(folder / "qrels", "train.tsv") or _find(folder / "qrels", "dev.tsv")
+    train_qrels = _read_qrels(train_path) if train_path else {}
+    unknown = [d for rel in (*test_qrels.values(), *train_qrels.values()) for d in rel if d not in corpus]
+    if unknown:
+        raise ValueError(f"{folder}: qrels name {len(unknown)} document id(s) not in the corpus, e.g. {unknown[:3]}")
+
+    def pick(qrels: Qrels) -> tuple[dict[str, str], Qrels]:
+        kept = {q: rel for q, rel in qrels.items() if q in all_queries and any(g > 0 for g in rel.values())}
+        return {q: all_queries[q] for q in kept}, kept
+
+    queries, qrels = pick(test_qrels)
+    train_queries, train_qrels = pick(train_qrels)
+    return RetrievalDataset(name or folder.name, corpus, queries, qrels, train_queries, train_qrels, domains)

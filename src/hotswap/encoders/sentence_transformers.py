@@ -1,0 +1,42 @@
+"""Sentence-transformers encoders (``minilm``, ``mpnet``), loaded from the bundled folders, offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hotswap.encoders.base import weights_digest
+from hotswap.encoders.progress import batched_encode
+
+
+class SentenceTransformerEncoder:
+    """A ``SentenceTransformer`` on the CPU (or ``device``) whose rows come out L2-normalised."""
+
+    def __init__(self, folder: str | Path, name: str, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.set_verbosity_error()  # the load report and weight-loading bars are noise here
+        transformers.logging.disable_progress_bar()
+
+        self.folder = Path(folder)
+        self.name = name
+        self.model = SentenceTransformer(str(self.folder), device=device)
+        self.dim = int(self.model.get_embedding_dimension())
+        self.id = f"{name}@{weights_digest(self.folder / 'model.safetensors')}"
+
+    def _encode_batch(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool | None = None) -> np.ndarray:
+        return batched_encode(self._encode_batch, texts, batch_size, self.dim, f"encode {self.name}", show_progress)
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEncoder(id={self.id!r}, dim={self.dim})"

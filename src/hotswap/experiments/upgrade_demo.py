@@ -1,0 +1,129 @@
+"""The main job: upgrade a live text index from an old to a new embedding model without re-indexing.
+
+Protocol (issue 4): the corpus is indexed by the old model. Every adapter is fitted on paired embeddings of
+the *train* queries plus a random sample of corpus documents (both models encode the same texts); the *test*
+queries are never seen by any fitting. Rows: ``old`` (old queries -> old index), ``new`` (new queries ->
+new index, the full re-index upper bound), ``adapted`` (new queries -> adapter -> old index) per adapter.
+For each adapted row we report the recovered share of the gap ``(adapted - old) / (new - old)`` and the
+ratio ``adapted / new``; negative flips are counted against the ``old`` row.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hotswap.adapters import make_adapter
+from hotswap.data import RetrievalDataset, load_dataset
+from hotswap.encoders import load_encoder
+from hotswap.encoders.cache import encode_cached
+from hotswap.experiments.provenance import StageTimer, hardware, versions
+from hotswap.metrics import evaluate_run, negative_flips, run_from_search
+from hotswap.search import Searcher
+from hotswap.store import create_store
+
+ADAPTERS = ("procrustes", "affine", "low_rank", "residual_mlp", "drift")
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+
+
+@dataclass
+class DemoConfig:
+    dataset: str = "debian"
+    old: str = "static"
+    new: str = "minilm"
+    max_docs: int | None = 6000
+    max_train_queries: int | None = 3000
+    max_test_queries: int | None = 1500
+    fit_docs: int = 3000
+    adapters: tuple[str, ...] = ADAPTERS
+    k: int = 100
+    seed: int = 0
+    workdir: str | None = None
+    cache_dir: str | None = None
+
+
+def _encode(encoder, texts: list[str], cfg: DemoConfig) -> np.ndarray:
+    return encode_cached(encoder, texts, cfg.cache_dir)[0]
+
+
+def _build_store(folder: Path, encoder, ids: list[str], X: np.ndarray):
+    store = create_store(folder, model_id=encoder.id, dim=encoder.dim, metric="ip")
+    store.add(ids, X, model_id=encoder.id)
+    return store
+
+
+def _row(mode: str, adapter: str | None, scores: dict[str, float], flips) -> dict:
+    return {"mode": mode, "adapter": adapter, **scores, "negative_flip_rate": flips.negative_flip_rate,
+            "hit_flip_rate": flips.hit_flip_rate, "positive_flip_rate": flips.positive_flip_rate}
+
+
+def _gap_shares(rows: list[dict]) -> None:
+    old = next(r for r in rows if r["mode"] == "old")
+    new = next(r for r in rows if r["mode"] == "new")
+    for r in rows:
+        for m in ("ndcg@10", "recall@10", "mrr@10"):
+            gap = new[m] - old[m]
+            r[f"recovered_{m}"] = (r[m] - old[m]) / gap if abs(gap) > 1e-12 else None
+            r[f"ratio_{m}"] = r[m] / new[m] if new[m] > 0 else None
+
+
+def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> dict:
+    """Run the protocol and return the ``results/demo.json`` dict (see the module docstring)."""
+    timer, started = StageTimer(), time.perf_counter()
+    with timer("load data"):
+        ds = data or load_dataset(cfg.dataset, cfg.max_docs, cfg.max_train_queries, cfg.max_test_queries, cfg.seed)
+    with timer("load models"):
+        old_enc, new_enc = load_encoder(cfg.old), load_encoder(cfg.new)
+    doc_ids, qids, tqids = list(ds.corpus), list(ds.queries), list(ds.train_queries)
+    docs = [ds.corpus[d] for d in doc_ids]
+    with timer("encode corpus (old)"):
+        D_old = _encode(old_enc, docs, cfg)
+    with timer("encode corpus (new)"):
+        D_new = _encode(new_enc, docs, cfg)
+    with timer("encode queries"):
+        Q = {(side, split): _encode(enc, [src[q] for q in ids], cfg)
+             for side, enc in (("old", old_enc), ("new", new_enc))
+             for split, src, ids in (("test", ds.queries, qids), ("train", ds.train_queries, tqids))}
+    rng = np.random.default_rng(cfg.seed)
+    sample = rng.choice(len(doc_ids), size=min(cfg.fit_docs, len(doc_ids)), replace=False)
+    X_new = np.vstack([Q["new", "train"], D_new[sample]])
+    X_old = np.vstack([Q["old", "train"], D_old[sample]])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(cfg.workdir or tmp)
+        with timer("build indexes"):
+            old_store = _build_store(root / "old_index", old_enc, doc_ids, D_old)
+            new_store = _build_store(root / "new_index", new_enc, doc_ids, D_new)
+        searcher = Searcher(old_store, new_store=new_store)
+        with timer("search old/new"):
+            runs = {"old": run_from_search(qids, searcher.search(Q["old", "test"], cfg.k, "old", old_enc.id)[1]),
+                    "new": run_from_search(qids, searcher.search(Q["new", "test"], cfg.k, "new", new_enc.id)[1])}
+        rows = [_row(m, None, evaluate_run(ds.qrels, runs[m], METRICS), negative_flips(ds.qrels, runs["old"], runs[m]))
+                for m in ("old", "new")]
+        skipped = {}
+        for name in cfg.adapters:
+            if name == "drift" and old_enc.dim != new_enc.dim:
+                skipped[name] = f"needs equal dims (new {new_enc.dim} != old {old_enc.dim})"
+                continue
+            params = {"seed": cfg.seed} if name == "residual_mlp" else {}
+            with timer(f"fit {name}"):
+                adapter = make_adapter(name, **params).fit(X_new, X_old, new_model_id=new_enc.id,
+                                                           old_model_id=old_enc.id)
+            searcher.partitions.adapter = adapter
+            with timer(f"search adapted ({name})"):
+                _, I = searcher.search(Q["new", "test"], cfg.k, "adapted", new_enc.id)
+            run = run_from_search(qids, I)
+            rows.append(_row("adapted", name, evaluate_run(ds.qrels, run, METRICS),
+                             negative_flips(ds.qrels, runs["old"], run)))
+    _gap_shares(rows)
+    return {
+        "dataset": ds.name, "dataset_note": ds.note, "dataset_checksum": ds.checksum,
+        "n_docs": len(doc_ids), "n_test_queries": len(qids), "n_train_queries": len(tqids),
+        "n_fit_pairs": int(X_new.shape[0]), "old_model": old_enc.id, "new_model": new_enc.id,
+        "old_dim": old_enc.dim, "new_dim": new_enc.dim, "seed": cfg.seed, "rows": rows,
+        "skipped_adapters": skipped, "timings_s": {**timer.seconds, "total": round(time.perf_counter() - started, 3)},
+        "config": asdict(cfg), "versions": versions(), "hardware": hardware(),
+    }

@@ -1,0 +1,162 @@
+"""The store manifest: which model wrote the vectors, their shape, and a checksum per segment file.
+
+``manifest.json`` is the single source of truth of a store. Segment files it does not list do not exist as
+far as readers are concerned (they are the leftovers of a crash and are removed by the next writer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hotswap.errors import CorruptStoreError
+from hotswap.io import atomic_write_json
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+METRICS = ("ip", "l2")
+_CHUNK = 1 << 22
+
+
+def utc_now() -> str:
+    """Current time as ISO-8601 UTC with a ``Z`` suffix (seconds precision)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha256_bytes(data: bytes | memoryview) -> str:
+    """Hex sha256 of an in-memory buffer."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 4 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One append-only batch: ``<name>.vectors.npy`` (float32 [rows, dim]) and ``<name>.ids.json``."""
+
+    name: str
+    rows: int
+    vectors_bytes: int
+    vectors_sha256: str
+    ids_bytes: int
+    ids_sha256: str
+
+    @property
+    def vectors_file(self) -> str:
+        return f"{self.name}.vectors.npy"
+
+    @property
+    def ids_file(self) -> str:
+        return f"{self.name}.ids.json"
+
+    def files(self) -> tuple[tuple[str, int, str], ...]:
+        """``(file name, byte size, sha256)`` for both files of the segment."""
+        return ((self.vectors_file, self.vectors_bytes, self.vectors_sha256),
+                (self.ids_file, self.ids_bytes, self.ids_sha256))
+
+
+def combined_checksum(segments: tuple[Segment, ...] | list[Segment]) -> str:
+    """sha256 over the segments' file checksums, in order (sha256 of b"" for an empty store)."""
+    text = "\n".join(f"{s.name}:{s.vectors_sha256}:{s.ids_sha256}" for s in segments)
+    return sha256_bytes(text.encode())
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything a reader needs to trust a store folder; immutable, replaced as a whole on each write."""
+
+    model_id: str
+    dim: int
+    metric: str
+    index_factory: str = "Flat"
+    segments: tuple[Segment, ...] = ()
+    count: int = 0
+    checksum: str = field(default_factory=lambda: combined_checksum(()))
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+    format_version: int = FORMAT_VERSION
+
+    def with_segment(self, seg: Segment) -> Manifest:
+        """A new manifest with ``seg`` appended and count, checksum and ``updated_at`` recomputed."""
+        segs = (*self.segments, seg)
+        return replace(self, segments=segs, count=self.count + seg.rows,
+                       checksum=combined_checksum(segs), updated_at=utc_now())
+
+    def next_segment_name(self) -> str:
+        """``seg-000001`` for an empty store, then one past the last listed segment."""
+        last = int(self.segments[-1].name.split("-")[1]) if self.segments else 0
+        return f"seg-{last + 1:06d}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["segments"] = [asdict(s) for s in self.segments]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = MANIFEST_NAME) -> Manifest:
+        """Build and self-check a manifest; raise ``CorruptStoreError`` naming ``where`` if it is inconsistent."""
+        fix = "restore it from a backup or rebuild the store"
+        try:
+            if int(d["format_version"]) > FORMAT_VERSION:
+                raise CorruptStoreError(f"{where} has format_version {d['format_version']}, newer than this "
+                                        f"hotswap supports ({FORMAT_VERSION}); upgrade hotswap")
+            segs = tuple(Segment(**s) for s in d["segments"])
+            m = cls(**{**d, "segments": segs})
+        except CorruptStoreError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CorruptStoreError(f"{where} is malformed ({type(e).__name__}: {e}); {fix}") from e
+        if m.metric not in METRICS or m.dim <= 0:
+            raise CorruptStoreError(f"{where} has metric {m.metric!r} / dim {m.dim}; {fix}")
+        if m.count != sum(s.rows for s in segs) or m.checksum != combined_checksum(segs):
+            raise CorruptStoreError(f"{where} count or checksum does not match its segment list; {fix}")
+        return m
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    """Read ``folder/manifest.json``; a missing or unreadable manifest raises ``CorruptStoreError``."""
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        raise CorruptStoreError(f"{path} is missing: {folder} is not a hotswap store or its manifest was "
+                                "deleted; restore manifest.json from a backup or create a new store with create_store")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CorruptStoreError(f"{path} cannot be read as JSON ({e}); restore it from a backup") from e
+    if not isinstance(data, dict):
+        raise CorruptStoreError(f"{path} does not hold a JSON object; restore it from a backup")
+    return Manifest.from_dict(data, where=str(path))
+
+
+def write_manifest(folder: str | Path, manifest: Manifest) -> None:
+    """Atomically replace ``folder/manifest.json`` (temp file, fsync, rename, fsync folder)."""
+    atomic_write_json(Path(folder) / MANIFEST_NAME, manifest.to_dict())
+
+
+def check_segment_files(folder: str | Path, segments: tuple[Segment, ...], checksums: bool = False) -> None:
+    """Check each listed file exists with the manifest's byte size (fast) and, if ``checksums``, its sha256."""
+    folder = Path(folder)
+    fix = "restore it from a backup, or rebuild the store by re-encoding the corpus"
+    for seg in segments:
+        for name, size, digest in seg.files():
+            path = folder / name
+            if not path.is_file():
+                raise CorruptStoreError(f"segment file {path} listed in {MANIFEST_NAME} is missing; {fix}")
+            actual = path.stat().st_size
+            if actual != size:
+                raise CorruptStoreError(f"segment file {path} is {actual} bytes but {MANIFEST_NAME} says {size} "
+                                        f"(truncated or overwritten); {fix}")
+            if checksums and sha256_file(path) != digest:
+                raise CorruptStoreError(f"segment file {path} does not match its sha256 checksum in "
+                                        f"{MANIFEST_NAME} (bit rot or an edit); {fix}")

@@ -1,0 +1,47 @@
+"""The CLI verbs, end to end on a small real slice (static index, minilm queries)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hotswap.cli import app
+from hotswap.store import open_store
+
+pytestmark = pytest.mark.realmodel
+runner = CliRunner()
+
+
+def _ok(args):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res.output
+
+
+def test_encode_fit_search_eval(tmp_path):
+    index, adapter = tmp_path / "old", tmp_path / "affine"
+    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "300"])
+    store = open_store(index)
+    assert len(store) == 300 and store.model_id.startswith("static@")
+    _ok(["fit-adapter", "--index", str(index), "--new", "minilm", "--kind", "affine", "--out", str(adapter),
+         "--fit-docs", "100", "--max-train-queries", "100"])
+    assert json.loads((adapter / "adapter.json").read_text())["old_model_id"] == store.model_id
+    out = _ok(["search", "Python library for numerical arrays", "--index", str(index), "--model", "minilm",
+               "--adapter", str(adapter), "--k", "3", "--dataset", "debian"])
+    assert "adapted" in out and "rank" in out
+    _ok(["eval", "--index", str(index), "--mode", "adapted", "--model", "minilm", "--adapter", str(adapter),
+         "--max-test-queries", "60", "--json", str(tmp_path / "eval.json")])
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert metrics["n_test_queries"] == 60 and 0.0 < metrics["ndcg@10"] <= 1.0
+
+
+def test_cross_model_search_without_adapter_is_a_clear_error(tmp_path):
+    index = tmp_path / "old"
+    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "50"])
+    res = runner.invoke(app, ["search", "anything", "--index", str(index), "--mode", "adapted", "--model", "minilm"])
+    assert res.exit_code != 0 and "adapter" in str(res.exception)
+
+
+def test_every_verb_has_help_with_an_example():
+    for verb in ("demo", "encode", "fit-adapter", "search", "eval"):
+        assert "Example" in _ok([verb, "--help"])
