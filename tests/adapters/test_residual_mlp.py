@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from hotswap.adapters import make_adapter
@@ -58,3 +59,22 @@ def test_numpy_transform_matches_the_torch_module():
         expected = (torch.from_numpy(X) @ torch.from_numpy(a.W_) + torch.from_numpy(a.b_) + mlp(torch.from_numpy(X)))
     np.testing.assert_allclose(a.transform(X), expected.numpy(), atol=1e-5)
     assert np.abs(a.W2_).max() > 0
+
+
+def test_procrustes_init_starts_at_the_orthogonal_map():
+    X, Y = nonlinear_pairs(300, seed=4)
+    a = make_adapter("residual_mlp", hidden=16, max_epochs=0, init="procrustes").fit(X, Y)
+    p = make_adapter("procrustes").fit(X, Y)
+    np.testing.assert_allclose(a.W_.T @ a.W_, np.eye(8), atol=1e-5)  # semi-orthogonal, 16 -> 8
+    assert not a.b_.any()
+    # the same map up to the 10% of pairs held out for early stopping: close to the full-data Procrustes fit
+    assert np.abs(a.W_ - p.W_).max() < 0.2
+
+
+def test_contrastive_term_changes_the_fit_and_is_validated():
+    X, Y = nonlinear_pairs(600, seed=5)
+    plain = make_adapter("residual_mlp", hidden=32, max_epochs=5).fit(X, Y)
+    nce = make_adapter("residual_mlp", hidden=32, max_epochs=5, contrastive_weight=5.0).fit(X, Y)
+    assert not np.allclose(plain.transform(X), nce.transform(X))
+    with pytest.raises(ValueError, match="init"):
+        make_adapter("residual_mlp", init="random")

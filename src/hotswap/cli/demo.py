@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -11,7 +12,7 @@ from hotswap.experiments.report import grouped_bars, rows_table
 from hotswap.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
 from hotswap.io import atomic_write_json
 
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=130)  # logs and pipes: no wrapped table
 COLUMNS = [("label", "system"), ("ndcg@10", "nDCG@10"), ("recall@10", "R@10"), ("mrr@10", "MRR@10"),
            ("recall@100", "R@100"), ("negative_flip_rate", "NFR"), ("recovered_recall@10", "recovered R@10"),
            ("ratio_recall@10", "R@10 / new")]

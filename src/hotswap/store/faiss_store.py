@@ -18,29 +18,24 @@ merges per-segment top-k, so no second copy of the vectors is held. Other factor
 build a FAISS index lazily, trained on a sample of the stored vectors, and extended on each ``add``.
 A store object is a snapshot: appends by other processes are seen after ``refresh()`` or a new
 ``open_store``; ``add`` always refreshes under the lock first, so concurrent writers never lose segments.
+
+Segment file I/O (mapping, ids, writing, orphan cleanup, the lock) lives in ``segments.py``; search over the
+mapped segments (per-segment ``faiss.knn`` + merge, the factory index) in ``segment_search.py``.
 """
 
 from __future__ import annotations
 
-import fcntl
-import io
-import json
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, InvalidVectorsError, ModelMismatchError, UnknownIdError
-from hotswap.io import atomic_write_bytes
-from hotswap.store.manifest import (METRICS, Manifest, Segment, check_segment_files, read_manifest,
-                                    sha256_bytes, write_manifest)
+from hotswap.errors import CorruptStoreError, DuplicateIdError, ModelMismatchError, UnknownIdError
+from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
+from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
+from hotswap.store.segments import check_new_ids, map_segment, read_ids, remove_orphans, write_segment, writer_lock
 from hotswap.validation import as_matrix
-
-_FAISS_METRIC = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
-_TRAIN_SAMPLE = 200_000
 
 
 class FaissStore:
@@ -63,8 +58,8 @@ class FaissStore:
         """Map the segments of ``manifest`` beyond those already attached, then adopt ``manifest``."""
         new = manifest.segments[len(self._vectors):]
         check_segment_files(self.path, new)
-        mapped = [self._map(seg, manifest.dim) for seg in new]
-        new_ids = [self._read_ids(seg) for seg in new] if self._ids is not None else []
+        mapped = [map_segment(self.path, seg, manifest.dim) for seg in new]
+        new_ids = [read_ids(self.path, seg) for seg in new] if self._ids is not None else []
         for X in mapped:  # everything is validated: commit
             self._starts.append(self._starts[-1] + len(self._vectors[-1]) if self._vectors else 0)
             self._vectors.append(X)
@@ -73,18 +68,6 @@ class FaissStore:
         for ids in new_ids:
             self._extend_ids(ids)
         self.manifest = manifest
-
-    def _map(self, seg: Segment, dim: int) -> np.ndarray:
-        path = self.path / seg.vectors_file
-        try:
-            X = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
-            raise CorruptStoreError(f"segment file {path} is not a valid .npy ({e}); restore it from a "
-                                    "backup or rebuild the store") from e
-        if X.dtype != np.float32 or X.shape != (seg.rows, dim):
-            raise CorruptStoreError(f"segment file {path} holds {X.dtype} {X.shape}, expected float32 "
-                                    f"{(seg.rows, dim)}; restore it from a backup or rebuild the store")
-        return X
 
     @property
     def model_id(self) -> str:
@@ -107,16 +90,6 @@ class FaissStore:
         return f"FaissStore({str(self.path)!r}, model_id={self.model_id!r}, dim={self.dim}, count={len(self)})"
 
     # ---- ids ---------------------------------------------------------------------------------------------
-    def _read_ids(self, seg: Segment) -> list[str]:
-        path = self.path / seg.ids_file
-        try:
-            ids = json.loads(path.read_bytes())
-        except (OSError, ValueError) as e:
-            raise CorruptStoreError(f"segment file {path} cannot be read ({e}); restore it from a backup") from e
-        if not isinstance(ids, list) or len(ids) != seg.rows or not set(map(type, ids)) <= {str}:
-            raise CorruptStoreError(f"segment file {path} is not a list of {seg.rows} string ids; restore it")
-        return ids
-
     def _extend_ids(self, ids: list[str]) -> None:
         start = len(self._ids)
         self._ids.extend(ids)
@@ -129,7 +102,7 @@ class FaissStore:
     def _id_map(self) -> dict[str, int]:
         """id -> global row, parsed from the segments' ids files on first use."""
         if self._pos is None:
-            ids = [i for seg in self.manifest.segments for i in self._read_ids(seg)]
+            ids = [i for seg in self.manifest.segments for i in read_ids(self.path, seg)]
             self._ids, self._pos = [], {}
             self._extend_ids(ids)
         return self._pos
@@ -160,50 +133,16 @@ class FaissStore:
         self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
                           f"for {model_id!r} and backfill it")
         X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        if bad := [i for i in ids if not isinstance(i, str)][:3]:
-            raise TypeError(f"ids must be strings; got {bad!r}")
-        if not ids or "" in ids or len(ids) != len(X):
-            raise InvalidVectorsError(f"need one non-empty string id per vector row; got {len(ids)} ids "
-                                      f"({'with an empty id' if '' in ids else 'none empty'}) for {len(X)} rows")
-        if len(set(ids)) != len(ids):
-            dups = sorted(i for i, n in Counter(ids).items() if n > 1)
-            raise DuplicateIdError(f"{len(dups)} id(s) repeated within the batch: {dups[:5]}; make ids unique")
-        with self._lock():
+        ids = check_new_ids(ids, len(X))
+        with writer_lock(self.path):
             self.refresh()
             if dups := [i for i in ids if i in self._id_map()]:
                 raise DuplicateIdError(f"{len(dups)} id(s) already in store {self.path}: {dups[:5]}; "
                                        "skip them or write to a new store")
-            self._remove_orphans()
-            manifest = self.manifest.with_segment(self._write_segment(self.manifest.next_segment_name(), ids, X))
+            remove_orphans(self.path, self.manifest)
+            manifest = self.manifest.with_segment(write_segment(self.path, self.manifest.next_segment_name(), ids, X))
             write_manifest(self.path, manifest)
         self._attach(manifest)
-
-    def _write_segment(self, name: str, ids: list[str], X: np.ndarray) -> Segment:
-        buf = io.BytesIO()
-        np.save(buf, X, allow_pickle=False)
-        vec, idb = buf.getbuffer(), json.dumps(ids).encode()
-        seg = Segment(name, len(X), vec.nbytes, sha256_bytes(vec), len(idb), sha256_bytes(idb))
-        atomic_write_bytes(self.path / seg.ids_file, idb)
-        atomic_write_bytes(self.path / seg.vectors_file, vec)
-        return seg
-
-    def _remove_orphans(self) -> None:
-        """Delete segment files the manifest does not list and stray temp files (both left by a crash)."""
-        listed = {s.name for s in self.manifest.segments}
-        for f in self.path.iterdir():
-            if (f.name.startswith("seg-") and f.name.split(".")[0] not in listed) or (
-                    f.name.startswith(".") and f.name.endswith(".tmp")):
-                f.unlink(missing_ok=True)
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        with open(self.path / ".lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def refresh(self) -> None:
         """Re-read ``manifest.json`` and map segments appended by other processes since this one looked."""
@@ -223,43 +162,16 @@ class FaissStore:
         Q = as_matrix(queries, dim=self.dim, name="queries", where=self._where())
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise ValueError(f"k must be a positive integer; got {k!r}")
-        k, fill = int(k), (-np.inf if self.metric == "ip" else np.inf)
-        if self.manifest.index_factory.strip() == "Flat" or len(self) == 0:
-            D, P = self._search_flat(Q, k, fill)
-        else:
-            D, P = self._get_index().search(Q, k)
-            D[P < 0] = fill
+        index = None if self.manifest.index_factory.strip() == "Flat" or len(self) == 0 else self._get_index()
+        D, P = search_segments(Q, int(k), self._vectors, self._starts, self.metric, index)
         if self._id_array is None:
             self._id_array = np.array(self.ids + [None], dtype=object)  # position -1 -> None
-        return D.astype(np.float32, copy=False), self._id_array[P]
-
-    def _search_flat(self, Q: np.ndarray, k: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k over each mapped segment, merged; no copy of the stored vectors is made."""
-        Ds, Ps = [], []
-        for start, X in zip(self._starts, self._vectors):
-            D, P = faiss.knn(Q, X, min(k, len(X)), metric=_FAISS_METRIC[self.metric])
-            Ds.append(D)
-            Ps.append(P + start)
-        Ds.append(np.full((len(Q), k), fill, np.float32))  # padding sorts last
-        Ps.append(np.full((len(Q), k), -1, np.int64))
-        D, P = np.concatenate(Ds, axis=1), np.concatenate(Ps, axis=1)
-        order = np.argsort(-D if self.metric == "ip" else D, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(D, order, 1), np.take_along_axis(P, order, 1)
+        return D, self._id_array[P]
 
     def _get_index(self) -> faiss.Index:
         """Build (and train on a sample of up to 200k stored rows) the factory index, once per process."""
         if self._index is None:
-            index = faiss.index_factory(self.dim, self.manifest.index_factory, _FAISS_METRIC[self.metric])
-            if not index.is_trained:
-                step = max(1, -(-len(self) // _TRAIN_SAMPLE))
-                try:
-                    index.train(np.concatenate([X[::step] for X in self._vectors]))
-                except RuntimeError as e:
-                    raise ValueError(f"cannot train index {self.manifest.index_factory!r} on {len(self)} "
-                                     f"vectors ({e}); add more vectors first or use 'Flat'") from e
-            for X in self._vectors:
-                index.add(X)
-            self._index = index
+            self._index = build_index(self.dim, self.manifest.index_factory, self.metric, self._vectors, len(self))
         return self._index
 
     def get(self, ids: Sequence[str]) -> np.ndarray:
@@ -270,12 +182,7 @@ class FaissStore:
             raise UnknownIdError(f"{len(missing)} id(s) not in store {self.path} (model {self.model_id}): "
                                  f"{missing[:5]}; check the ids, or add them first")
         P = np.fromiter((pos[i] for i in ids), dtype=np.int64, count=len(ids))
-        seg = np.searchsorted(self._starts, P, side="right") - 1
-        out = np.empty((len(P), self.dim), np.float32)
-        for s in np.unique(seg):
-            m = seg == s
-            out[m] = self._vectors[s][P[m] - self._starts[s]]
-        return out
+        return gather_rows(self._vectors, self._starts, P, self.dim)
 
     def verify(self) -> None:
         """Recompute every listed file's sha256; raise ``CorruptStoreError`` naming the first bad file."""
@@ -293,10 +200,7 @@ def create_store(path: str | Path, model_id: str, dim: int, metric: str = "ip",
         raise ValueError(f"model_id must be a non-empty string; got {model_id!r}")
     if metric not in METRICS or not isinstance(dim, (int, np.integer)) or dim <= 0:
         raise ValueError(f"need metric in {METRICS} and a positive dim; got metric={metric!r}, dim={dim!r}")
-    try:
-        faiss.index_factory(int(dim), index_factory, _FAISS_METRIC[metric])
-    except RuntimeError as e:
-        raise ValueError(f"invalid FAISS factory string {index_factory!r}: {e}") from e
+    check_factory(int(dim), index_factory, metric)
     manifest = Manifest(model_id=model_id, dim=int(dim), metric=metric, index_factory=index_factory)
     path.mkdir(parents=True, exist_ok=True)
     write_manifest(path, manifest)
