@@ -2,7 +2,7 @@
 
 An old index of N x d_old and a new index of N x d_new (random unit vectors: speed does not depend on the
 content); adapters fitted on random pairs. ``old`` = old queries -> old index; ``adapted (<name>)`` = new
-queries -> adapter -> old index; ``new`` = new queries -> new index. Batch 1 and batch 256.
+queries -> adapter -> old index; ``new`` = new queries -> new index. Batch 1 and batch 256; modes interleaved over ``--rounds`` rounds, best round kept.
 
 Run: ``.venv/bin/python benchmarks/search_modes.py [--n 100000 --dim-old 256 --dim-new 384]``
 """
@@ -47,7 +47,8 @@ def main() -> None:
     ap.add_argument("--dim-new", type=int, default=384)
     ap.add_argument("--queries", type=int, default=1024)
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--min-seconds", type=float, default=2.0)
+    ap.add_argument("--min-seconds", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     ids = [f"d{i}" for i in range(args.n)]
@@ -67,12 +68,17 @@ def main() -> None:
                             f"k={args.k}, FAISS Flat (exact)")
         for col in ("mode", "q/s batch 1", "q/s batch 256", "vs old (batch 256)"):
             table.add_column(col, justify="right")
-        base = None
-        for label, mode, adapter, Q, model_id in cases:
-            s = Searcher(old, adapter=adapter, new_store=new)
-            q1 = qps(s, Q[:128], mode, model_id, 1, args.k, args.min_seconds / 2)
-            q256 = qps(s, Q, mode, model_id, 256, args.k, args.min_seconds)
-            base = base or q256
+        # modes are interleaved over several rounds and the best round kept, so drift of the machine's
+        # speed during the run does not land on one mode
+        best: dict[str, list[float]] = {c[0]: [0.0, 0.0] for c in cases}
+        for _ in range(args.rounds):
+            for label, mode, adapter, Q, model_id in cases:
+                s = Searcher(old, adapter=adapter, new_store=new)
+                q1 = qps(s, Q[:128], mode, model_id, 1, args.k, args.min_seconds / 2)
+                q256 = qps(s, Q, mode, model_id, 256, args.k, args.min_seconds)
+                best[label] = [max(best[label][0], q1), max(best[label][1], q256)]
+        base = best["old"][1]
+        for label, (q1, q256) in best.items():
             table.add_row(label, f"{q1:,.0f}", f"{q256:,.0f}", f"{q256 / base:.2f}x")
         Console().print(table)
 

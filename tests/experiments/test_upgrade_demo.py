@@ -21,7 +21,8 @@ def test_demo_json_has_the_promised_shape(result):
     assert result["old_model"].startswith("static@") and result["new_model"].startswith("minilm@")
     assert isinstance(result["seed"], int) and result["timings_s"]["total"] > 0
     modes = [(r["mode"], r["adapter"]) for r in result["rows"]]
-    assert modes == [("old", None), ("new", None), ("adapted", "procrustes"), ("adapted", "affine")]
+    assert modes == [("old", None), ("new", None), ("adapted", "procrustes"), ("adapted", "affine"),
+                     ("adapted", "auto")]
     for r in result["rows"]:
         for key in ("ndcg@10", "recall@10", "mrr@10", "negative_flip_rate"):
             assert isinstance(r[key], float) and 0.0 <= r[key] <= 1.0
@@ -37,3 +38,14 @@ def test_demo_numbers_are_consistent(result):
     expected = (affine["recall@10"] - old["recall@10"]) / (new["recall@10"] - old["recall@10"])
     assert affine["recovered_recall@10"] == pytest.approx(expected)
     assert "drift" in result["skipped_adapters"]  # 384 != 256: QDC's translation needs equal dims
+
+
+def test_auto_row_serves_what_validation_chose(result):
+    sel = result["selection"]
+    assert set(sel["scores"]) == {"old", "procrustes", "affine"}
+    assert sel["validation_queries"] == round(0.2 * result["n_train_queries"])
+    best = max(("procrustes", "affine"), key=sel["scores"].get)
+    assert sel["choice"] == (best if sel["scores"][best] > sel["scores"]["old"] else "old")
+    auto = result["rows"][-1]
+    served = next(r for r in result["rows"] if (r["adapter"] or r["mode"]) == sel["choice"])
+    assert auto["auto_choice"] == sel["choice"] and auto["ndcg@10"] == served["ndcg@10"]

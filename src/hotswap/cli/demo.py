@@ -19,6 +19,8 @@ COLUMNS = [("label", "system"), ("ndcg@10", "nDCG@10"), ("recall@10", "R@10"), (
 
 
 def _label(row: dict) -> str:
+    if row.get("adapter") == "auto":
+        return f"auto (validated): {row['auto_choice']}"
     return {"old": "old/old", "new": "new/new (re-index)"}.get(row["mode"], f"adapted: {row['adapter']}")
 
 
@@ -47,6 +49,10 @@ def demo(
                f"{result['n_fit_pairs']} pairs (train queries + corpus sample). NFR = negative flip rate vs old/old.")
     console.print(rows_table(f"{result['old_model']} -> {result['new_model']} on {result['dataset']}",
                              result["rows"], COLUMNS, caption))
+    if sel := result["selection"]:
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in sel["scores"].items())
+        console.print(f"auto: served [bold]{sel['choice']}[/] (validation {sel['metric']} on "
+                      f"{sel['validation_queries']} held-out train queries: {scores})")
     for name, why in result["skipped_adapters"].items():
         console.print(f"[yellow]skipped adapter {name}[/]: {why}")
     atomic_write_json(out / "demo.json", result)

@@ -1,0 +1,65 @@
+"""Pick the adapter to serve with, or none, on held-out *train* queries: "never worse than not upgrading".
+
+Fitting minimises a reconstruction loss, not retrieval quality, and on a pair of close models every adapter
+can rank below simply keeping the old model's queries (see README, minilm -> mpnet). ``select_adapter``
+therefore scores each fitted candidate by a retrieval metric on validation queries that no fit has seen,
+searching the real old index, and compares with the old system on the same queries. It returns the best
+candidate only if it beats the old system by at least ``margin``; otherwise the choice is ``"old"``: keep
+encoding queries with the old model until the gallery is backfilled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hotswap.metrics import evaluate_run, run_from_search
+
+OLD = "old"
+
+
+@dataclass(frozen=True)
+class Selection:
+    choice: str  # a candidate's name, or "old"
+    metric: str
+    scores: dict[str, float]  # validation score of "old" and of every candidate
+    n_queries: int
+
+    @property
+    def upgrade(self) -> bool:
+        """True when serving adapted new-model queries beats keeping the old model on validation."""
+        return self.choice != OLD
+
+
+def validation_split(ids: Sequence[str], fraction: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Seeded split of (train) query ids into ``(fit_ids, validation_ids)``."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1); got {fraction!r}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_val = max(1, int(round(len(ids) * fraction)))
+    return [ids[i] for i in sorted(order[n_val:])], [ids[i] for i in sorted(order[:n_val])]
+
+
+def select_adapter(
+    candidates: Mapping[str, Any], old_store: Any, qids: Sequence[str], Q_new: np.ndarray, Q_old: np.ndarray,
+    qrels: Mapping[str, Mapping[str, int]], new_model_id: str, metric: str = "ndcg@10", k: int = 100,
+    margin: float = 0.0,
+) -> Selection:
+    """Score ``old`` (``Q_old`` on the old index) and each fitted candidate (``Q_new`` through it) by
+    ``metric`` on the validation queries ``qids``; choose the best candidate if it beats ``old`` by more
+    than ``margin``, else ``"old"``. Ties go to ``old`` (no change without evidence)."""
+    qrels = {q: dict(qrels[q]) for q in qids}
+
+    def score(Q: np.ndarray, model_id: str) -> float:
+        _, I = old_store.search(Q, k, model_id=model_id)
+        return evaluate_run(qrels, run_from_search(list(qids), I), (metric,))[metric]
+
+    scores = {OLD: score(Q_old, old_store.model_id)}
+    for name, adapter in candidates.items():
+        scores[name] = score(adapter.transform(Q_new, model_id=new_model_id), old_store.model_id)
+    best = max(candidates, key=lambda n: scores[n], default=None)
+    choice = best if best is not None and scores[best] > scores[OLD] + margin else OLD
+    return Selection(choice, metric, scores, len(qids))
