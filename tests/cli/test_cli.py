@@ -45,3 +45,18 @@ def test_cross_model_search_without_adapter_is_a_clear_error(tmp_path):
 def test_every_verb_has_help_with_an_example():
     for verb in ("demo", "encode", "fit-adapter", "search", "eval"):
         assert "Example" in _ok([verb, "--help"])
+
+
+def test_fit_adapter_auto_saves_only_what_beats_old(tmp_path):
+    index, out = tmp_path / "old", tmp_path / "auto"
+    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "300"])
+    text = _ok(["fit-adapter", "--index", str(index), "--new", "minilm", "--kind", "auto", "--out", str(out),
+                "--fit-docs", "100", "--max-train-queries", "150"])
+    assert "validation ndcg@10 on" in text
+    scores = {x.split()[0]: float(x.split()[1]) for x in text.splitlines() if x.startswith("  ")}
+    assert "old" in scores and "procrustes" in scores and "drift" not in scores  # 384 -> 256: no drift
+    best = max((k for k in scores if k != "old"), key=scores.get)
+    if scores[best] > scores["old"]:
+        assert json.loads((out / "adapter.json").read_text())["name"] == best.split("+")[0]
+    else:
+        assert "nothing saved" in text and not out.exists()

@@ -9,7 +9,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import typer  # noqa: E402
 
-from hotswap.cli import demo, index  # noqa: E402
+from hotswap.cli import demo, fit_adapter, index  # noqa: E402
 
 app = typer.Typer(
     help="Upgrade the embedding model behind a live retrieval index without re-indexing its corpus.",
@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo.demo)
 app.command("encode")(index.encode)
-app.command("fit-adapter")(index.fit_adapter)
+app.command("fit-adapter")(fit_adapter.fit_adapter)
 app.command("search")(index.search)
 app.command("eval")(index.evaluate)
 app.command("setup-models")(index.setup_models)

@@ -1,4 +1,4 @@
-"""CLI verbs that build, adapt, search and evaluate one index: encode, fit-adapter, search, eval."""
+"""CLI verbs that build, search and evaluate one index: setup-models, encode, search, eval."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hotswap.adapters import available_adapters, load_adapter, make_adapter
+from hotswap.adapters import load_adapter
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder, prepare_models
 from hotswap.encoders.cache import encode_cached
@@ -51,37 +51,6 @@ def encode(
     store.add(ids, X, model_id=enc.id)
     console.print(f"indexed {len(store)} docs of {ds.name} with {enc.id} ({enc.dim}-d) into {index} "
                   f"in {time.perf_counter() - start:.1f} s{' (cached embeddings)' if hit else ''}")
-
-
-def fit_adapter(
-    index: Path = INDEX,
-    new: str = typer.Option(..., help="the new encoder whose queries will be mapped into the index's space"),
-    kind: str = typer.Option("procrustes", help=f"adapter: {', '.join(available_adapters())}"),
-    out: Path = typer.Option(..., help="folder to save the fitted adapter"),
-    dataset: str = DATASET,
-    fit_docs: int = typer.Option(3000, help="indexed documents sampled as extra fit pairs"),
-    max_train_queries: int = typer.Option(3000, help="train queries used as fit pairs (test queries never are)"),
-    seed: int = typer.Option(0),
-) -> None:
-    """Fit a new->old query adapter on train queries and a sample of indexed documents, and save it.
-
-    Example: hotswap fit-adapter --index indexes/old --new minilm --kind affine --out adapters/affine
-    """
-    store = open_store(index)
-    old_enc, new_enc = encoder_for_model_id(store.model_id), load_encoder(new)
-    ds = load_dataset(dataset).restrict(store.ids, max_train_queries=max_train_queries,
-                                        rng=np.random.default_rng(seed))
-    rng = np.random.default_rng(seed)
-    doc_ids = sorted(rng.choice(store.ids, size=min(fit_docs, len(store)), replace=False).tolist())
-    queries = list(ds.train_queries.values())
-    X_new = np.vstack([new_enc.encode(queries), new_enc.encode([ds.corpus[d] for d in doc_ids])])
-    X_old = np.vstack([old_enc.encode(queries), store.get(doc_ids)])
-    params = {"seed": seed} if kind == "residual_mlp" else {}
-    start = time.perf_counter()
-    adapter = make_adapter(kind, **params).fit(X_new, X_old, new_model_id=new_enc.id, old_model_id=store.model_id)
-    adapter.save(out)
-    console.print(f"fitted {kind} ({new_enc.id} -> {store.model_id}) on {len(X_new)} pairs "
-                  f"in {time.perf_counter() - start:.2f} s; saved to {out}")
 
 
 def _searcher(index: Path, model: str | None, adapter: Path | None, new_index: Path | None, mode: str) -> Searcher:

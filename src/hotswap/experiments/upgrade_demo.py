@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.adapters import make_adapter
+from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
 from hotswap.adapters.selection import select_adapter, validation_split
 from hotswap.data import RetrievalDataset, load_dataset
 from hotswap.encoders import load_encoder
@@ -33,18 +33,7 @@ from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import Searcher
 from hotswap.store import create_store
 
-# Each demo row: a label -> (registered adapter name, parameters). "residual_mlp+infonce" adds the in-batch
-# contrastive term; its settings were chosen on a held-out 20 % of the *train* queries (README, "Adapters").
-ADAPTER_SPECS: dict[str, tuple[str, dict]] = {
-    "procrustes": ("procrustes", {}),
-    "affine": ("affine", {}),
-    "low_rank": ("low_rank", {}),
-    "residual_mlp": ("residual_mlp", {}),
-    "residual_mlp+infonce": ("residual_mlp", {"init": "procrustes", "contrastive_weight": 10.0,
-                                              "cosine_weight": 0.0}),
-    "drift": ("drift", {}),
-}
-ADAPTERS = tuple(ADAPTER_SPECS)
+ADAPTERS = tuple(PRESETS)  # every preset is a row; "drift" is skipped when the dims differ
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
 
@@ -93,17 +82,14 @@ def _gap_shares(rows: list[dict]) -> None:
 
 def fit_adapters(names, X_new: np.ndarray, X_old: np.ndarray, new_enc, old_enc, seed: int,
                  timer: StageTimer | None = None, stage: str = "fit") -> tuple[dict, dict[str, str]]:
-    """Fit each named spec of ``ADAPTER_SPECS``; returns ``({name: adapter}, {skipped name: why})``."""
+    """Fit each preset of ``hotswap.adapters.presets``; returns ``({name: adapter}, {skipped name: why})``."""
     fitted, skipped = {}, {}
     for name in names:
-        kind, params = ADAPTER_SPECS[name]
-        if kind == "drift" and old_enc.dim != new_enc.dim:
+        if needs_equal_dims(name) and old_enc.dim != new_enc.dim:
             skipped[name] = f"needs equal dims (new {new_enc.dim} != old {old_enc.dim})"
             continue
-        params = {**params, "seed": seed} if kind == "residual_mlp" else params
         with timer(f"{stage} {name}") if timer else nullcontext():
-            fitted[name] = make_adapter(kind, **params).fit(X_new, X_old, new_model_id=new_enc.id,
-                                                            old_model_id=old_enc.id)
+            fitted[name] = make_preset(name, seed).fit(X_new, X_old, new_model_id=new_enc.id, old_model_id=old_enc.id)
     return fitted, skipped
 
 
