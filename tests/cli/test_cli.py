@@ -58,5 +58,10 @@ def test_fit_adapter_auto_saves_only_what_beats_old(tmp_path):
     best = max((k for k in scores if k != "old"), key=scores.get)
     if scores[best] > scores["old"]:
         assert json.loads((out / "adapter.json").read_text())["name"] == best.split("+")[0]
+        assert (out / "blend.json").is_file() == best.endswith("+blend")
+        mode = "blended" if best.endswith("+blend") else "adapted"
+        _ok(["eval", "--index", str(index), "--mode", mode, "--model", "minilm", "--adapter", str(out),
+             "--max-test-queries", "40", "--json", str(tmp_path / "eval.json")])
+        assert json.loads((tmp_path / "eval.json").read_text())["mode"] == mode
     else:
         assert "nothing saved" in text and not out.exists()

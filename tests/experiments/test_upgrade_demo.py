@@ -22,7 +22,8 @@ def test_demo_json_has_the_promised_shape(result):
     assert isinstance(result["seed"], int) and result["timings_s"]["total"] > 0
     modes = [(r["mode"], r["adapter"]) for r in result["rows"]]
     assert modes == [("old", None), ("new", None), ("adapted", "procrustes"), ("adapted", "affine"),
-                     ("adapted", "auto")]
+                     ("adapted", "procrustes+blend"), ("adapted", "auto")]
+    assert 0.0 < result["rows"][4]["blend_weight"] < 1.0
     for r in result["rows"]:
         for key in ("ndcg@10", "recall@10", "mrr@10", "negative_flip_rate"):
             assert isinstance(r[key], float) and 0.0 <= r[key] <= 1.0
@@ -42,9 +43,9 @@ def test_demo_numbers_are_consistent(result):
 
 def test_auto_row_serves_what_validation_chose(result):
     sel = result["selection"]
-    assert set(sel["scores"]) == {"old", "procrustes", "affine"}
+    assert set(sel["scores"]) == {"old", "procrustes", "affine", "procrustes+blend"}
     assert sel["validation_queries"] == round(0.2 * result["n_train_queries"])
-    best = max(("procrustes", "affine"), key=sel["scores"].get)
+    best = max(("procrustes", "affine", "procrustes+blend"), key=sel["scores"].get)
     assert sel["choice"] == (best if sel["scores"][best] > sel["scores"]["old"] else "old")
     auto = result["rows"][-1]
     served = next(r for r in result["rows"] if (r["adapter"] or r["mode"]) == sel["choice"])

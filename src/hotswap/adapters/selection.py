@@ -19,6 +19,7 @@ import numpy as np
 from hotswap.metrics import evaluate_run, run_from_search
 
 OLD = "old"
+BLEND_GRID = (0.25, 0.4, 0.5, 0.6, 0.75)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ def select_adapter(
     qrels: Mapping[str, Mapping[str, int]], new_model_id: str, metric: str = "ndcg@10", k: int = 100,
     margin: float = 0.0,
 ) -> Selection:
-    """Score ``old`` (``Q_old`` on the old index) and each fitted candidate (``Q_new`` through it) by
+    """Score ``old`` (``Q_old`` on the old index) and each fitted candidate (``Q_new`` through it; a
+    ``QueryBlend`` candidate combines ``Q_new`` and ``Q_old``) by
     ``metric`` on the validation queries ``qids``; choose the best candidate if it beats ``old`` by more
     than ``margin``, else ``"old"``. Ties go to ``old`` (no change without evidence)."""
     qrels = {q: dict(qrels[q]) for q in qids}
@@ -58,8 +60,25 @@ def select_adapter(
         return evaluate_run(qrels, run_from_search(list(qids), I), (metric,))[metric]
 
     scores = {OLD: score(Q_old, old_store.model_id)}
-    for name, adapter in candidates.items():
-        scores[name] = score(adapter.transform(Q_new, model_id=new_model_id), old_store.model_id)
+    for name, cand in candidates.items():
+        mapped = (cand.combine(Q_new, Q_old, model_id=new_model_id) if hasattr(cand, "combine")
+                  else cand.transform(Q_new, model_id=new_model_id))
+        scores[name] = score(mapped, old_store.model_id)
     best = max(candidates, key=lambda n: scores[n], default=None)
     choice = best if best is not None and scores[best] > scores[OLD] + margin else OLD
     return Selection(choice, metric, scores, len(qids))
+
+
+def choose_blend_weight(
+    adapter: Any, old_store: Any, qids: Sequence[str], Q_new: np.ndarray, Q_old: np.ndarray,
+    qrels: Mapping[str, Mapping[str, int]], new_model_id: str, grid: Sequence[float] = BLEND_GRID,
+    metric: str = "ndcg@10",
+) -> tuple[float, dict[float, float]]:
+    """The weight ``w`` of ``hotswap.search.blend.QueryBlend`` that scores best on validation queries
+    (``grid`` excludes 0 and 1: those are the old and the adapted systems, scored on their own)."""
+    from hotswap.search.blend import QueryBlend
+
+    blends = {str(w): QueryBlend(adapter, w) for w in grid}
+    sel = select_adapter(blends, old_store, qids, Q_new, Q_old, qrels, new_model_id, metric)
+    scores = {float(w): s for w, s in sel.scores.items() if w != OLD}
+    return max(scores, key=scores.get), scores

@@ -11,14 +11,16 @@ from rich.console import Console
 
 from hotswap.adapters import Adapter
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.adapters.selection import select_adapter, validation_split
+from hotswap.adapters.selection import choose_blend_weight, select_adapter, validation_split
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder
+from hotswap.search import QueryBlend
 from hotswap.store import open_store
 
 console = Console()
 INDEX = typer.Option(..., "--index", help="store folder built by 'hotswap encode'")
 DATASET = typer.Option("debian", help="bundled dataset name or a BEIR folder")
+BLENDABLE = ("procrustes", "residual_mlp+infonce")  # also tried blended with the old model's query under --kind auto
 
 
 def fit_adapter(
@@ -33,7 +35,8 @@ def fit_adapter(
 ) -> None:
     """Fit a new->old query adapter on train queries and a sample of indexed documents, and save it.
 
-    With --kind auto every adapter is fitted on 80% of the train queries and scored (nDCG@10) on the other 20%
+    With --kind auto every adapter (and procrustes / residual_mlp+infonce blended with the old model's query,
+    weight chosen there too) is fitted on 80% of the train queries and scored (nDCG@10) on the other 20%
     against the old model's own queries on this index; the best is refitted on all pairs and saved only if it
     beats the old model, else nothing is saved and you should keep serving old-model queries.
 
@@ -53,23 +56,29 @@ def fit_adapter(
         X_new, X_old = np.vstack([Q_new[rows], D_new]), np.vstack([Q_old[rows], D_old])
         return make_preset(label, seed).fit(X_new, X_old, new_model_id=new_enc.id, old_model_id=store.model_id)
 
+    weight = None
     if kind == "auto":
         fit_q, val_q = validation_split(qids, 0.2, seed)
         pos = {q: i for i, q in enumerate(qids)}
         labels = [p for p in PRESETS if not (needs_equal_dims(p) and new_enc.dim != old_enc.dim)]
         candidates = {p: fit(p, [pos[q] for q in fit_q]) for p in labels}
         val = [pos[q] for q in val_q]
-        sel = select_adapter(candidates, store, val_q, Q_new[val], Q_old[val], ds.train_qrels, new_enc.id)
+        args = (store, val_q, Q_new[val], Q_old[val], ds.train_qrels, new_enc.id)
+        weights = {p: choose_blend_weight(candidates[p], *args)[0] for p in BLENDABLE if p in candidates}
+        candidates |= {f"{p}+blend": QueryBlend(candidates[p], w) for p, w in weights.items()}
+        sel = select_adapter(candidates, *args)
         console.print(f"validation {sel.metric} on {sel.n_queries} held-out train queries:")
         for name, score in sel.scores.items():
-            console.print(f"  {name:<24} {score:.4f}", highlight=False)
+            console.print(f"  {name:<28} {score:.4f}", highlight=False)
         if not sel.upgrade:
             console.print(f"[yellow]no adapter beats the old model on {sel.n_queries} held-out train queries: keep "
                           "serving old-model queries (mode old) until the index is backfilled; nothing saved[/]")
             return
-        kind = sel.choice
+        kind = sel.choice.removesuffix("+blend")
+        weight = weights.get(kind) if sel.choice.endswith("+blend") else None
     start = time.perf_counter()
     adapter = fit(kind, list(range(len(qids))))
-    adapter.save(out)
+    (adapter if weight is None else QueryBlend(adapter, weight)).save(out)
+    how = "" if weight is None else f", blended with old-model queries at weight {weight} (search with --mode blended)"
     console.print(f"fitted {kind} ({new_enc.id} -> {store.model_id}) on {adapter.n_fit_pairs_} pairs "
-                  f"in {time.perf_counter() - start:.2f} s; saved to {out}")
+                  f"in {time.perf_counter() - start:.2f} s{how}; saved to {out}")

@@ -16,7 +16,8 @@ from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder, prepare_models
 from hotswap.encoders.cache import encode_cached
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
-from hotswap.search import MODES, Searcher
+from hotswap.search import MODES, QueryBlend, Searcher
+from hotswap.search.blend import is_blend_folder
 from hotswap.store import create_store, open_store
 
 console = Console()
@@ -57,11 +58,12 @@ def _searcher(index: Path, model: str | None, adapter: Path | None, new_index: P
     store = open_store(index)
     new_store = open_store(new_index) if new_index else None
     fitted = load_adapter(adapter) if adapter else None
-    if mode == "old":
-        return Searcher(store, old_encoder=encoder_for_model_id(store.model_id))
-    if model is None:
+    blend = QueryBlend.load(adapter) if adapter and is_blend_folder(adapter) else None
+    old_encoder = encoder_for_model_id(store.model_id) if mode in ("old", "blended") else None
+    if mode != "old" and model is None:
         raise typer.BadParameter(f"mode {mode!r} needs --model (the new encoder)")
-    return Searcher(store, adapter=fitted, new_store=new_store, new_encoder=load_encoder(model))
+    return Searcher(store, adapter=fitted, new_store=new_store, blend=blend, old_encoder=old_encoder,
+                    new_encoder=load_encoder(model) if model else None)
 
 
 def search(

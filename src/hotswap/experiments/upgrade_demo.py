@@ -11,6 +11,9 @@ The ``auto`` row is what a careful operator would serve: every adapter is fitted
 queries (+ the corpus sample) and scored by nDCG@10 on the other 20 % against the old system
 (``hotswap.adapters.selection``); the best one is served if it beats the old system there, else the old
 model keeps encoding queries (``auto_choice = "old"``). Its test numbers are those of the chosen system.
+Rows ``<adapter>+blend`` average the old model's query with the adapted new-model query
+(``hotswap.search.blend``), with the weight chosen on the same held-out train queries; they are candidates of
+the ``auto`` choice too.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.adapters.selection import select_adapter, validation_split
+from hotswap.adapters.selection import choose_blend_weight, select_adapter, validation_split
 from hotswap.data import RetrievalDataset, load_dataset
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
-from hotswap.search import Searcher
+from hotswap.search import QueryBlend, Searcher
 from hotswap.store import create_store
 
 ADAPTERS = tuple(PRESETS)  # every preset is a row; "drift" is skipped when the dims differ
@@ -50,6 +53,7 @@ class DemoConfig:
     k: int = 100
     seed: int = 0
     select: bool = True  # add the "auto" row: the adapter chosen on held-out train queries, or "old"
+    blend: tuple[str, ...] = ("procrustes", "residual_mlp+infonce")  # adapters also shown blended (needs select)
     val_fraction: float = 0.2
     workdir: str | None = None
     cache_dir: str | None = None
@@ -93,6 +97,23 @@ def fit_adapters(names, X_new: np.ndarray, X_old: np.ndarray, new_enc, old_enc, 
     return fitted, skipped
 
 
+def _validate(cfg: DemoConfig, names: list[str], tqids: list[str], pairs, Q: dict, old_store, ds, new_enc,
+              old_enc) -> tuple:
+    """Refit ``names`` on the fit part of the train queries; on the held-out part choose each blend weight
+    and then the system to serve (``select_adapter``). Returns ``(Selection, {adapter: blend weight})``."""
+    fit_q, val_q = validation_split(tqids, cfg.val_fraction, cfg.seed)
+    pos = {q: i for i, q in enumerate(tqids)}
+    candidates, _ = fit_adapters(names, *pairs([pos[q] for q in fit_q]), new_enc, old_enc, cfg.seed)
+    val = [pos[q] for q in val_q]
+    Q_new, Q_old = Q["new", "train"][val], Q["old", "train"][val]
+    weights = {}
+    for name in (n for n in cfg.blend if n in candidates):
+        weights[name], _ = choose_blend_weight(candidates[name], old_store, val_q, Q_new, Q_old, ds.train_qrels,
+                                               new_enc.id)
+        candidates[f"{name}+blend"] = QueryBlend(candidates[name], weights[name])
+    return select_adapter(candidates, old_store, val_q, Q_new, Q_old, ds.train_qrels, new_enc.id), weights
+
+
 def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> dict:
     """Run the protocol and return the ``results/demo.json`` dict (see the module docstring)."""
     timer, started = StageTimer(), time.perf_counter()
@@ -129,24 +150,26 @@ def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> d
             for name, adapter in adapters.items():
                 searcher.partitions.adapter = adapter
                 runs[name] = searcher.search(Q["new", "test"], cfg.k, "adapted", new_enc.id)[1]
-        runs = {name: run_from_search(qids, I) for name, I in runs.items()}
-        selection = None
+        selection, weights = None, {}
         if cfg.select and adapters:
             with timer("select on validation"):
-                fit_q, val_q = validation_split(tqids, cfg.val_fraction, cfg.seed)
-                pos = {q: i for i, q in enumerate(tqids)}
-                candidates, _ = fit_adapters(list(adapters), *pairs([pos[q] for q in fit_q]), new_enc, old_enc, cfg.seed)
-                val_rows = [pos[q] for q in val_q]
-                selection = select_adapter(candidates, old_store, val_q, Q["new", "train"][val_rows],
-                                           Q["old", "train"][val_rows], ds.train_qrels, new_enc.id)
-    rows = [_row(m, None, evaluate_run(ds.qrels, runs[m], METRICS), negative_flips(ds.qrels, runs["old"], runs[m]))
-            for m in ("old", "new")]
-    rows += [_row("adapted", name, evaluate_run(ds.qrels, runs[name], METRICS),
-                  negative_flips(ds.qrels, runs["old"], runs[name])) for name in adapters]
+                selection, weights = _validate(cfg, list(adapters), tqids, pairs, Q, old_store, ds, new_enc, old_enc)
+            with timer("search"):
+                for name, w in weights.items():
+                    searcher.partitions.blend = QueryBlend(adapters[name], w)
+                    runs[f"{name}+blend"] = searcher.search((Q["new", "test"], Q["old", "test"]), cfg.k, "blended",
+                                                            new_enc.id)[1]
+    runs = {name: run_from_search(qids, I) for name, I in runs.items()}
+
+    def row(label: str, mode: str, adapter: str | None, **extra) -> dict:
+        return {**_row(mode, adapter, evaluate_run(ds.qrels, runs[label], METRICS),
+                       negative_flips(ds.qrels, runs["old"], runs[label])), **extra}
+
+    rows = [row("old", "old", None), row("new", "new", None)]
+    rows += [row(name, "adapted", name) for name in adapters]
+    rows += [row(f"{name}+blend", "adapted", f"{name}+blend", blend_weight=w) for name, w in weights.items()]
     if selection is not None:
-        chosen = runs[selection.choice]
-        rows.append({**_row("adapted", "auto", evaluate_run(ds.qrels, chosen, METRICS),
-                            negative_flips(ds.qrels, runs["old"], chosen)), "auto_choice": selection.choice})
+        rows.append(row(selection.choice, "adapted", "auto", auto_choice=selection.choice))
     _gap_shares(rows)
     return {
         "dataset": ds.name, "dataset_note": ds.note, "dataset_checksum": ds.checksum,

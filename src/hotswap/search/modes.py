@@ -2,7 +2,9 @@
 
 * ``old``     — old-model query -> old index (the system before the upgrade);
 * ``adapted`` — new-model query -> adapter (new -> old space) -> old index (upgrade without re-indexing);
-* ``new``     — new-model query -> new index (full re-index: the upper bound).
+* ``new``     — new-model query -> new index (full re-index: the upper bound);
+* ``blended`` — (new-model query -> adapter) averaged with the old-model query -> old index
+  (``hotswap.search.blend``); its ``queries`` are the pair ``(Q_new, Q_old)``.
 
 A mode checks that the query's model id is the one its index (or adapter) was built for; a mismatch raises
 ``ModelMismatchError`` naming both models. Adding a mode is one function plus one ``MODES`` entry.
@@ -28,6 +30,7 @@ class Partitions:
     old: Any
     new: Any | None = None
     adapter: Any | None = None
+    blend: Any | None = None  # a QueryBlend, for mode "blended"
 
 
 def _need(obj: Any, what: str, mode: str) -> Any:
@@ -44,20 +47,34 @@ def search_new(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> Sea
     return _need(p.new, "a new index (built by the new model)", "new").search(queries, k, model_id=model_id)
 
 
-def search_adapted(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> SearchResult:
-    adapter = _need(p.adapter, "a fitted adapter (hotswap fit-adapter)", "adapted")
+def _check_target(adapter: Any, old: Any) -> None:
     target = getattr(adapter, "old_model_id_", None)
-    if target is not None and target != p.old.model_id:
+    if target is not None and target != old.model_id:
         raise ModelMismatchError(
-            f"adapter maps into model {target}, but the index was built by {p.old.model_id}; "
+            f"adapter maps into model {target}, but the index was built by {old.model_id}; "
             "fit the adapter against this index's model"
         )
+
+
+def search_adapted(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> SearchResult:
+    adapter = _need(p.adapter, "a fitted adapter (hotswap fit-adapter)", "adapted")
+    _check_target(adapter, p.old)
     mapped = adapter.transform(queries, model_id=model_id)
     return p.old.search(mapped, k, model_id=p.old.model_id)
+
+
+def search_blended(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
+    blend = _need(p.blend, "a QueryBlend (hotswap fit-adapter --kind auto may choose one)", "blended")
+    if not (isinstance(queries, tuple) and len(queries) == 2):
+        raise HotswapError("mode 'blended' takes queries as a pair (new-model queries, old-model queries)")
+    _check_target(blend, p.old)
+    mixed = blend.combine(queries[0], queries[1], model_id=model_id)
+    return p.old.search(mixed, k, model_id=p.old.model_id)
 
 
 MODES: dict[str, Callable[[Partitions, np.ndarray, int, str], SearchResult]] = {
     "old": search_old,
     "adapted": search_adapted,
     "new": search_new,
+    "blended": search_blended,
 }

@@ -19,19 +19,25 @@ class Searcher:
     """
 
     def __init__(self, old_store: Any, *, adapter: Any | None = None, new_store: Any | None = None,
-                 old_encoder: Any | None = None, new_encoder: Any | None = None) -> None:
-        self.partitions = Partitions(old=old_store, new=new_store, adapter=adapter)
+                 blend: Any | None = None, old_encoder: Any | None = None, new_encoder: Any | None = None) -> None:
+        self.partitions = Partitions(old=old_store, new=new_store, adapter=adapter, blend=blend)
         self.old_encoder, self.new_encoder = old_encoder, new_encoder
 
-    def search(self, queries: np.ndarray, k: int, mode: str, model_id: str) -> SearchResult:
-        """FAISS-style ``(D, I)`` (``I`` holds the stored string ids) for query embeddings of ``model_id``."""
+    def search(self, queries: np.ndarray | tuple[np.ndarray, np.ndarray], k: int, mode: str,
+               model_id: str) -> SearchResult:
+        """FAISS-style ``(D, I)`` (``I`` holds the stored string ids) for query embeddings of ``model_id``
+        (for ``blended``: the pair ``(new-model queries, old-model queries)``, ``model_id`` the new model's)."""
         if mode not in MODES:
             raise HotswapError(f"unknown search mode {mode!r}; available: {', '.join(MODES)}")
         return MODES[mode](self.partitions, queries, k, model_id)
 
     def search_texts(self, texts: Sequence[str], k: int, mode: str) -> SearchResult:
-        """Encode ``texts`` with the encoder the mode needs (old for ``old``, new otherwise), then search."""
-        encoder = self.old_encoder if mode == "old" else self.new_encoder
-        if encoder is None:
-            raise HotswapError(f"mode {mode!r} needs the {'old' if mode == 'old' else 'new'} encoder; pass it")
-        return self.search(encoder.encode(list(texts)), k, mode, encoder.id)
+        """Encode ``texts`` with the encoder(s) the mode needs (old for ``old``, both for ``blended``, new
+        otherwise), then search."""
+        texts = list(texts)
+        needs = {"old": ("old",), "blended": ("new", "old")}.get(mode, ("new",))
+        encoders = {"old": self.old_encoder, "new": self.new_encoder}
+        if missing := [side for side in needs if encoders[side] is None]:
+            raise HotswapError(f"mode {mode!r} needs the {' and '.join(missing)} encoder; pass it to the Searcher")
+        encoded = tuple(encoders[side].encode(texts) for side in needs)
+        return self.search(encoded if len(encoded) > 1 else encoded[0], k, mode, encoders[needs[0]].id)
