@@ -21,6 +21,8 @@ COLUMNS = [("label", "system"), ("ndcg@10", "nDCG@10"), ("recall@10", "R@10"), (
 def _label(row: dict) -> str:
     if row.get("adapter") == "auto":
         return f"auto (validated): {row['auto_choice']}"
+    if "blend_weight" in row:
+        return f"blended: {row['adapter']} (w={row['blend_weight']:g})"
     return {"old": "old/old", "new": "new/new (re-index)"}.get(row["mode"], f"adapted: {row['adapter']}")
 
 
