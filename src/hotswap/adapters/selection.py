@@ -10,7 +10,7 @@ encoding queries with the old model until the gallery is backfilled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,3 +82,24 @@ def choose_blend_weight(
     sel = select_adapter(blends, old_store, qids, Q_new, Q_old, qrels, new_model_id, metric)
     scores = {float(w): s for w, s in sel.scores.items() if w != OLD}
     return max(scores, key=scores.get), scores
+
+
+def select_by_validation(
+    fit: Callable[[str, list[int]], Any], labels: Sequence[str], old_store: Any, qids: Sequence[str],
+    Q_new: np.ndarray, Q_old: np.ndarray, qrels: Mapping[str, Mapping[str, int]], new_model_id: str,
+    blendable: Sequence[str] = (), val_fraction: float = 0.2, seed: int = 0,
+) -> tuple[Selection, dict[str, float]]:
+    """The whole validated choice: split the train queries ``qids`` (rows of ``Q_new`` / ``Q_old``), fit each
+    label on the fit part (``fit(label, rows)`` -> fitted adapter), choose a blend weight for each label in
+    ``blendable`` and add ``"<label>+blend"`` candidates, then ``select_adapter`` on the held-out part.
+    Returns ``(selection, {label: blend weight})``."""
+    from hotswap.search.blend import QueryBlend
+
+    fit_q, val_q = validation_split(qids, val_fraction, seed)
+    pos = {q: i for i, q in enumerate(qids)}
+    candidates = {label: fit(label, [pos[q] for q in fit_q]) for label in labels}
+    val = [pos[q] for q in val_q]
+    args = (old_store, val_q, Q_new[val], Q_old[val], qrels, new_model_id)
+    weights = {b: choose_blend_weight(candidates[b], *args)[0] for b in blendable if b in candidates}
+    candidates |= {f"{b}+blend": QueryBlend(candidates[b], w) for b, w in weights.items()}
+    return select_adapter(candidates, *args), weights

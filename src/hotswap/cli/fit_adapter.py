@@ -11,7 +11,7 @@ from rich.console import Console
 
 from hotswap.adapters import Adapter
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.adapters.selection import choose_blend_weight, select_adapter, validation_split
+from hotswap.adapters.selection import select_by_validation
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder
 from hotswap.search import QueryBlend
@@ -58,15 +58,9 @@ def fit_adapter(
 
     weight = None
     if kind == "auto":
-        fit_q, val_q = validation_split(qids, 0.2, seed)
-        pos = {q: i for i, q in enumerate(qids)}
         labels = [p for p in PRESETS if not (needs_equal_dims(p) and new_enc.dim != old_enc.dim)]
-        candidates = {p: fit(p, [pos[q] for q in fit_q]) for p in labels}
-        val = [pos[q] for q in val_q]
-        args = (store, val_q, Q_new[val], Q_old[val], ds.train_qrels, new_enc.id)
-        weights = {p: choose_blend_weight(candidates[p], *args)[0] for p in BLENDABLE if p in candidates}
-        candidates |= {f"{p}+blend": QueryBlend(candidates[p], w) for p, w in weights.items()}
-        sel = select_adapter(candidates, *args)
+        sel, weights = select_by_validation(fit, labels, store, qids, Q_new, Q_old, ds.train_qrels, new_enc.id,
+                                            BLENDABLE, seed=seed)
         console.print(f"validation {sel.metric} on {sel.n_queries} held-out train queries:")
         for name, score in sel.scores.items():
             console.print(f"  {name:<28} {score:.4f}", highlight=False)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.adapters.selection import choose_blend_weight, select_adapter, validation_split
+from hotswap.adapters.selection import select_by_validation
 from hotswap.data import RetrievalDataset, load_dataset
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
@@ -97,23 +97,6 @@ def fit_adapters(names, X_new: np.ndarray, X_old: np.ndarray, new_enc, old_enc, 
     return fitted, skipped
 
 
-def _validate(cfg: DemoConfig, names: list[str], tqids: list[str], pairs, Q: dict, old_store, ds, new_enc,
-              old_enc) -> tuple:
-    """Refit ``names`` on the fit part of the train queries; on the held-out part choose each blend weight
-    and then the system to serve (``select_adapter``). Returns ``(Selection, {adapter: blend weight})``."""
-    fit_q, val_q = validation_split(tqids, cfg.val_fraction, cfg.seed)
-    pos = {q: i for i, q in enumerate(tqids)}
-    candidates, _ = fit_adapters(names, *pairs([pos[q] for q in fit_q]), new_enc, old_enc, cfg.seed)
-    val = [pos[q] for q in val_q]
-    Q_new, Q_old = Q["new", "train"][val], Q["old", "train"][val]
-    weights = {}
-    for name in (n for n in cfg.blend if n in candidates):
-        weights[name], _ = choose_blend_weight(candidates[name], old_store, val_q, Q_new, Q_old, ds.train_qrels,
-                                               new_enc.id)
-        candidates[f"{name}+blend"] = QueryBlend(candidates[name], weights[name])
-    return select_adapter(candidates, old_store, val_q, Q_new, Q_old, ds.train_qrels, new_enc.id), weights
-
-
 def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> dict:
     """Run the protocol and return the ``results/demo.json`` dict (see the module docstring)."""
     timer, started = StageTimer(), time.perf_counter()
@@ -153,7 +136,12 @@ def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> d
         selection, weights = None, {}
         if cfg.select and adapters:
             with timer("select on validation"):
-                selection, weights = _validate(cfg, list(adapters), tqids, pairs, Q, old_store, ds, new_enc, old_enc)
+                def refit(name: str, rows: list[int]):
+                    return fit_adapters([name], *pairs(rows), new_enc, old_enc, cfg.seed)[0][name]
+
+                selection, weights = select_by_validation(
+                    refit, list(adapters), old_store, tqids, Q["new", "train"], Q["old", "train"], ds.train_qrels,
+                    new_enc.id, cfg.blend, cfg.val_fraction, cfg.seed)
             with timer("search"):
                 for name, w in weights.items():
                     searcher.partitions.blend = QueryBlend(adapters[name], w)
