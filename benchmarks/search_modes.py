@@ -2,7 +2,9 @@
 
 An old index of N x d_old and a new index of N x d_new (random unit vectors: speed does not depend on the
 content); adapters fitted on random pairs. ``old`` = old queries -> old index; ``adapted (<name>)`` = new
-queries -> adapter -> old index; ``new`` = new queries -> new index. Batch 1 and batch 256; modes interleaved over ``--rounds`` rounds, best round kept.
+queries -> adapter -> old index; ``new`` = new queries -> new index; ``blended`` = old query averaged with
+the procrustes-adapted new query -> old index (the old query's own encoding is not timed). Batch 1 and
+batch 256; modes interleaved over ``--rounds`` rounds, best round kept.
 
 Run: ``.venv/bin/python benchmarks/search_modes.py [--n 100000 --dim-old 256 --dim-new 384]``
 """
@@ -19,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.adapters import make_adapter
-from hotswap.search import Searcher
+from hotswap.search import QueryBlend, Searcher
 from hotswap.store import create_store
 
 OLD, NEW = "old@bench", "new@bench"
@@ -30,12 +32,18 @@ def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
-def qps(searcher: Searcher, Q: np.ndarray, mode: str, model_id: str, batch: int, k: int, min_s: float) -> float:
-    searcher.search(Q[:batch], k, mode, model_id)  # warm-up (builds the FAISS index lazily)
+def rows(Q, start: int, stop: int):
+    """Rows ``start:stop`` of a query matrix, or of both matrices of a (new, old) pair (mode blended)."""
+    return tuple(q[start:stop] for q in Q) if isinstance(Q, tuple) else Q[start:stop]
+
+
+def qps(searcher: Searcher, Q, mode: str, model_id: str, batch: int, k: int, min_s: float) -> float:
+    n = len(Q[0]) if isinstance(Q, tuple) else len(Q)
+    searcher.search(rows(Q, 0, batch), k, mode, model_id)  # warm-up (builds the FAISS index lazily)
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < min_s:
-        for i in range(0, len(Q) - batch + 1, batch):
-            searcher.search(Q[i : i + batch], k, mode, model_id)
+        for i in range(0, n - batch + 1, batch):
+            searcher.search(rows(Q, i, i + batch), k, mode, model_id)
             done += batch
     return done / (time.perf_counter() - start)
 
@@ -64,6 +72,8 @@ def main() -> None:
         for name in ("procrustes", "affine", "low_rank", "residual_mlp"):
             adapter = make_adapter(name).fit(X_new[fit], X_old[fit], new_model_id=NEW, old_model_id=OLD)
             cases.append((f"adapted ({name})", "adapted", adapter, Q_new, NEW))
+        blend = QueryBlend(cases[2][2], 0.5)  # procrustes, w = 0.5 (old query encoding not included)
+        cases.append(("blended (procrustes)", "blended", blend, (Q_new, Q_old), NEW))
         table = Table(title=f"search modes: {args.n:,} docs, old {args.dim_old}-d / new {args.dim_new}-d, "
                             f"k={args.k}, FAISS Flat (exact)")
         for col in ("mode", "q/s batch 1", "q/s batch 256", "vs old (batch 256)"):
@@ -73,7 +83,7 @@ def main() -> None:
         best: dict[str, list[float]] = {c[0]: [0.0, 0.0] for c in cases}
         for _ in range(args.rounds):
             for label, mode, adapter, Q, model_id in cases:
-                s = Searcher(old, adapter=adapter, new_store=new)
+                s = Searcher(old, adapter=adapter, new_store=new, blend=adapter if mode == "blended" else None)
                 q1 = qps(s, Q[:128], mode, model_id, 1, args.k, args.min_seconds / 2)
                 q256 = qps(s, Q, mode, model_id, 256, args.k, args.min_seconds)
                 best[label] = [max(best[label][0], q1), max(best[label][1], q256)]
