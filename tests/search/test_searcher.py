@@ -61,3 +61,30 @@ def test_missing_parts_and_unknown_mode(setup):
         s.search(X_new[:2], 3, "sideways", NEW)
     with pytest.raises(HotswapError, match="encoder"):
         s.search_texts(["q"], 3, "old")
+
+
+def test_numpy_blas_is_capped_during_search_and_faiss_blas_is_not(setup):
+    from threadpoolctl import threadpool_info
+
+    def threads():
+        return {("numpy" if "numpy" in i["filepath"] else "other"): i["num_threads"]
+                for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before = threads()
+    if before.get("numpy", 1) < 2:
+        pytest.skip("numpy's BLAS runs one thread here: nothing to cap")
+    seen = {}
+
+    class Spy:
+        model_id = OLD
+
+        def search(self, Q, k, model_id):
+            seen.update(threads())
+            return np.zeros((len(Q), k), np.float32), np.full((len(Q), k), None, dtype=object)
+
+    Searcher(Spy()).search(setup[1][:2], 3, "old", OLD)
+    assert seen["numpy"] == 1 and threads() == before  # capped inside, restored after
+    if "other" in before:
+        assert seen["other"] == before["other"]  # FAISS's own OpenBLAS keeps its threads
+    Searcher(Spy(), blas_threads=None).search(setup[1][:2], 3, "old", OLD)
+    assert seen["numpy"] == before["numpy"]
