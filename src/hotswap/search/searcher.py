@@ -29,10 +29,10 @@ class Searcher:
     >>> s = Searcher(old_store, adapter=adapter, new_store=new_store)
     >>> D, I = s.search(new_model_queries, k=10, mode="adapted", model_id=new_encoder.id)
 
-    ``blas_threads`` (default 1) caps numpy's BLAS threads (not FAISS's) during a search. An adapter's small matmul gains
-    nothing from them, and the threads they leave spinning take the cores from FAISS's OpenMP search: about
-    20 % of batch-256 throughput on 2 cores (README, benchmarks/search_modes.py). ``None`` leaves BLAS alone.
-    The cap costs about 2 µs per call and is lifted when the call returns.
+    ``blas_threads`` (default 1) caps numpy's BLAS threads (not FAISS's) during a search. An adapter's small
+    matmul gains nothing from them, and the threads they leave spinning take the cores from FAISS's OpenMP
+    search: about 20 % of batch-256 throughput on 2 cores (README, benchmarks/search_modes.py). ``None`` leaves
+    BLAS alone. The cap costs about 6 µs per call and is lifted when the call returns.
     """
 
     def __init__(self, old_store: Any, *, adapter: Any | None = None, new_store: Any | None = None,
