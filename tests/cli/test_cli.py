@@ -65,3 +65,21 @@ def test_fit_adapter_auto_saves_only_what_beats_old(tmp_path):
         assert json.loads((tmp_path / "eval.json").read_text())["mode"] == mode
     else:
         assert "nothing saved" in text and not out.exists()
+
+
+def test_eval_blended_mode_on_a_saved_blend(tmp_path):
+    from hotswap.adapters import make_adapter
+    from hotswap.encoders import load_encoder
+    from hotswap.search import QueryBlend
+
+    index, folder = tmp_path / "old", tmp_path / "blend"
+    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "200"])
+    old, new = load_encoder("static"), load_encoder("minilm")
+    texts = ["python arrays", "a strategy game", "chinese fonts", "sound mixer", "network tool"] * 20
+    adapter = make_adapter("procrustes").fit(new.encode(texts), old.encode(texts), new_model_id=new.id,
+                                             old_model_id=old.id)
+    QueryBlend(adapter, 0.5).save(folder)
+    _ok(["eval", "--index", str(index), "--mode", "blended", "--model", "minilm", "--adapter", str(folder),
+         "--max-test-queries", "30", "--json", str(tmp_path / "eval.json")])
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert metrics["mode"] == "blended" and metrics["n_test_queries"] == 30 and 0.0 < metrics["ndcg@10"] <= 1.0

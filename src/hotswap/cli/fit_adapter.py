@@ -12,14 +12,13 @@ from rich.console import Console
 from hotswap.adapters import Adapter
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
 from hotswap.adapters.selection import select_by_validation
+from hotswap.cli.options import DATASET, INDEX
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder
 from hotswap.search import QueryBlend
 from hotswap.store import open_store
 
 console = Console()
-INDEX = typer.Option(..., "--index", help="store folder built by 'hotswap encode'")
-DATASET = typer.Option("debian", help="bundled dataset name or a BEIR folder")
 BLENDABLE = ("procrustes", "residual_mlp+infonce")  # also tried blended with the old model's query under --kind auto
 
 

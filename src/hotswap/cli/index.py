@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.adapters import load_adapter
+from hotswap.cli.options import DATASET, INDEX
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder, prepare_models
 from hotswap.encoders.cache import encode_cached
@@ -21,8 +22,6 @@ from hotswap.search.blend import is_blend_folder
 from hotswap.store import create_store, open_store
 
 console = Console()
-INDEX = typer.Option(..., "--index", help="store folder built by 'hotswap encode'")
-DATASET = typer.Option("debian", help="bundled dataset name or a BEIR folder")
 
 
 def setup_models() -> None:
@@ -112,8 +111,13 @@ def evaluate(
     ds = load_dataset(dataset).restrict(store.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
     qids, texts = list(ds.queries), list(ds.queries.values())
     old_enc = encoder_for_model_id(store.model_id)
-    run_old = run_from_search(qids, store.search(old_enc.encode(texts), 100, model_id=old_enc.id)[1])
-    run = run_old if mode == "old" else run_from_search(qids, searcher.search_texts(texts, 100, mode)[1])
+    Q_old = old_enc.encode(texts)  # the baseline for flips, and the old half of a blended query
+    run_old = run_from_search(qids, store.search(Q_old, 100, model_id=old_enc.id)[1])
+    run = run_old
+    if mode != "old":
+        Q_new = searcher.new_encoder.encode(texts)
+        queries = (Q_new, Q_old) if mode == "blended" else Q_new
+        run = run_from_search(qids, searcher.search(queries, 100, mode, searcher.new_encoder.id)[1])
     result = {"index": str(index), "mode": mode, "n_test_queries": len(qids), **evaluate_run(ds.qrels, run),
               "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
     table = Table(title=f"{mode} on {ds.name} ({len(qids)} test queries)")

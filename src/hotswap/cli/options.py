@@ -1,0 +1,8 @@
+"""Typer options shared by several verbs, defined once."""
+
+from __future__ import annotations
+
+import typer
+
+INDEX = typer.Option(..., "--index", help="store folder built by 'hotswap encode'")
+DATASET = typer.Option("debian", help="bundled dataset name or a BEIR folder")
