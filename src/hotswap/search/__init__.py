@@ -1,7 +1,9 @@
-"""Serving: search an index in one of several modes (``old``, ``adapted``, ``new``, ``blended``)."""
+"""Serving: search an index in one of several modes (``old``, ``adapted``, ``new``, ``blended``, and
+during a backfill ``merged`` and ``cross``); ``rank_merge`` merges two result lists by score."""
 
 from hotswap.search.blend import QueryBlend
 from hotswap.search.modes import MODES, Partitions
+from hotswap.search.rank_merge import rank_merge
 from hotswap.search.searcher import Searcher
 
-__all__ = ["MODES", "Partitions", "QueryBlend", "Searcher"]
+__all__ = ["MODES", "Partitions", "QueryBlend", "Searcher", "rank_merge"]

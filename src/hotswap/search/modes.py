@@ -6,6 +6,17 @@
 * ``blended`` — (new-model query -> adapter) averaged with the old-model query -> old index
   (``hotswap.search.blend``); its ``queries`` are the pair ``(Q_new, Q_old)``.
 
+During a backfill (``Partitions.upgrade``, an ``UpgradeStore``) the gallery is split into an old and a new
+partition, and three modes search both and merge by raw score (``hotswap.search.rank_merge``):
+
+* ``merged``  — old-model query -> old partition, new-model query -> new partition (Seo et al.'s distance
+  rank merge; ``queries`` is the pair ``(Q_new, Q_old)``);
+* ``adapted`` — new-model query -> adapter -> old partition, new-model query -> new partition (one encoding);
+* ``cross``   — the new-model query compared with every stored vector as it is: only meaningful for models
+  trained to be compatible (BCT, d-Simplex; ``hotswap.training``), and refused unless the dims agree.
+
+``old`` still searches the whole old index (the system before the upgrade) and ``new`` the new partition.
+
 A mode checks that the query's model id is the one its index (or adapter) was built for; a mismatch raises
 ``ModelMismatchError`` naming both models. Adding a mode is one function plus one ``MODES`` entry.
 """
@@ -19,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from hotswap.errors import HotswapError, ModelMismatchError
+from hotswap.search.rank_merge import rank_merge
 
 SearchResult = tuple[np.ndarray, np.ndarray]
 
@@ -31,6 +43,7 @@ class Partitions:
     new: Any | None = None
     adapter: Any | None = None
     blend: Any | None = None  # a QueryBlend, for mode "blended"
+    upgrade: Any | None = None  # an UpgradeStore, for the merging modes during a backfill
 
 
 def _need(obj: Any, what: str, mode: str) -> Any:
@@ -44,6 +57,8 @@ def search_old(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> Sea
 
 
 def search_new(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> SearchResult:
+    if p.upgrade is not None and p.new is None:
+        return p.upgrade.new_part.search(queries, k, model_id)
     return _need(p.new, "a new index (built by the new model)", "new").search(queries, k, model_id=model_id)
 
 
@@ -60,7 +75,31 @@ def search_adapted(p: Partitions, queries: np.ndarray, k: int, model_id: str) ->
     adapter = _need(p.adapter, "a fitted adapter (hotswap fit-adapter)", "adapted")
     _check_target(adapter, p.old)
     mapped = adapter.transform(queries, model_id=model_id)
-    return p.old.search(mapped, k, model_id=p.old.model_id)
+    if p.upgrade is None:
+        return p.old.search(mapped, k, model_id=p.old.model_id)
+    up = p.upgrade
+    return _merge(up, up.old_part.search(mapped, k, up.old_model_id), up.new_part.search(queries, k, model_id), k)
+
+
+def _merge(up: Any, old: SearchResult, new: SearchResult, k: int) -> SearchResult:
+    return rank_merge(*old, *new, k, metric=up.metric)
+
+
+def search_merged(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
+    up = _need(p.upgrade, "an upgrade in progress (hotswap.store.create_upgrade)", "merged")
+    if not (isinstance(queries, tuple) and len(queries) == 2):
+        raise HotswapError("mode 'merged' takes queries as a pair (new-model queries, old-model queries)")
+    Q_new, Q_old = queries
+    return _merge(up, up.old_part.search(Q_old, k, up.old_model_id), up.new_part.search(Q_new, k, model_id), k)
+
+
+def search_cross(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> SearchResult:
+    up = _need(p.upgrade, "an upgrade in progress (hotswap.store.create_upgrade)", "cross")
+    if up.old_part.dim != up.new_part.dim:
+        raise HotswapError(f"mode 'cross' compares new-model queries with old vectors directly, but the models' "
+                           f"dims differ ({up.new_part.dim} vs {up.old_part.dim}); use 'adapted' or 'merged'")
+    new = up.new_part.search(queries, k, model_id)  # checks that the queries are the new model's
+    return _merge(up, up.old_part.search(queries, k, up.old_model_id), new, k)
 
 
 def search_blended(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
@@ -77,4 +116,6 @@ MODES: dict[str, Callable[[Partitions, np.ndarray, int, str], SearchResult]] = {
     "adapted": search_adapted,
     "new": search_new,
     "blended": search_blended,
+    "merged": search_merged,
+    "cross": search_cross,
 }

@@ -124,18 +124,24 @@ class Manifest:
         return m
 
 
-def read_manifest(folder: str | Path) -> Manifest:
-    """Read ``folder/manifest.json``; a missing or unreadable manifest raises ``CorruptStoreError``."""
-    path = Path(folder) / MANIFEST_NAME
+def read_json_object(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """Read a JSON object file, or raise ``CorruptStoreError`` naming ``what`` the file is and the ``fix``."""
     if not path.is_file():
-        raise CorruptStoreError(f"{path} is missing: {folder} is not a hotswap store or its manifest was "
-                                "deleted; restore manifest.json from a backup or create a new store with create_store")
+        raise CorruptStoreError(f"{path} is missing: {path.parent} has no {what}; {fix}")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise CorruptStoreError(f"{path} cannot be read as JSON ({e}); restore it from a backup") from e
     if not isinstance(data, dict):
         raise CorruptStoreError(f"{path} does not hold a JSON object; restore it from a backup")
+    return data
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    """Read ``folder/manifest.json``; a missing or unreadable manifest raises ``CorruptStoreError``."""
+    path = Path(folder) / MANIFEST_NAME
+    data = read_json_object(path, what="store manifest (not a hotswap store, or its manifest was deleted)",
+                            fix="restore manifest.json from a backup or create a new store with create_store")
     return Manifest.from_dict(data, where=str(path))
 
 

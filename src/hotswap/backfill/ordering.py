@@ -1,0 +1,126 @@
+"""Backfill ordering policies: which items to re-embed first. One function per policy, found by name.
+
+Each policy takes an ``OrderingContext`` and returns every pending id exactly once, first to backfill first.
+
+* ``random``      — a seeded permutation (the baseline of the backfilling papers).
+* ``sequential``  — the old index's insertion order (what a naive batch job does).
+* ``uncertainty`` — items whose old embedding is least reliable first: FastFill's idea (Jaeckle et al.,
+  ICCV 2023, "FastFill: efficient compatible model update", Sec. 3.3). FastFill learns a transformation
+  ``h`` from old to new embeddings together with an uncertainty head that predicts, per item, how far ``h``
+  lands from the true new embedding, and backfills the items with the largest predicted error first, since
+  those are the ones the old side serves worst. Here both are closed-form and fitted on a *probe*: a seeded
+  sample of ``probe_size`` items encoded with the new model (they are backfilled first, so no encoding is
+  wasted). ``h`` is ridge regression old -> new; the per-item error ``e_i = ||h(x_i) - y_i||^2`` is taken
+  out of fold (5-fold) so it is not shrunk by overfitting; the uncertainty head is a ridge regression of
+  ``e`` on the old embedding, which scores every other item from its old vector alone. Items are sorted by
+  predicted error, largest first.
+* ``popularity``  — items most often retrieved by a query log first: each logged query (old-model embedding)
+  votes for its top-``k`` items in the old index; ties are broken by a seeded permutation. Without a log it
+  is refused (use ``uncertainty`` or ``random``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hotswap.errors import HotswapError
+
+
+@dataclass
+class OrderingContext:
+    """What a policy may read. ``old_vectors(ids)`` and ``new_vectors(ids)`` return float32 rows."""
+
+    ids: Sequence[str]  # pending ids, in old-index order
+    old_vectors: Callable[[Sequence[str]], np.ndarray]
+    new_vectors: Callable[[Sequence[str]], np.ndarray] | None = None  # encodes with the new model (probe)
+    query_log: np.ndarray | None = None  # old-model embeddings of logged queries (popularity)
+    search_old: Callable[[np.ndarray, int], np.ndarray] | None = None  # (Q, k) -> ids [nq, k] in the old index
+    seed: int = 0
+    probe_size: int = 1024
+    log_k: int = 10
+
+
+def order_random(ctx: OrderingContext) -> list[str]:
+    perm = np.random.default_rng(ctx.seed).permutation(len(ctx.ids))
+    return [ctx.ids[i] for i in perm]
+
+
+def order_sequential(ctx: OrderingContext) -> list[str]:
+    return list(ctx.ids)
+
+
+def _ridge(X: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
+    """``[W; b]`` minimising ``||[X 1] W - Y||^2 + alpha ||W||^2`` (bias not penalised)."""
+    Xb = np.hstack([X, np.ones((len(X), 1), X.dtype)]).astype(np.float64)
+    reg = alpha * np.eye(Xb.shape[1])
+    reg[-1, -1] = 0.0
+    return np.linalg.solve(Xb.T @ Xb + reg, Xb.T @ Y.astype(np.float64))
+
+
+def _apply(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    return X.astype(np.float64) @ W[:-1] + W[-1]
+
+
+def predicted_uncertainty(X_probe: np.ndarray, Y_probe: np.ndarray, X: np.ndarray, alpha: float = 1.0,
+                          folds: int = 5, seed: int = 0) -> np.ndarray:
+    """FastFill-style uncertainty of each row of ``X`` (old embeddings): the predicted squared error of the
+    old -> new ridge transformation, learnt from a probe with both embeddings (see the module docstring)."""
+    n = len(X_probe)
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    err = np.empty(n)
+    for f in range(folds):
+        test = fold == f
+        W = _ridge(X_probe[~test], Y_probe[~test], alpha)
+        err[test] = ((_apply(W, X_probe[test]) - Y_probe[test]) ** 2).sum(1)
+    head = _ridge(X_probe, err[:, None], alpha)
+    return _apply(head, X)[:, 0]
+
+
+def order_uncertainty(ctx: OrderingContext) -> list[str]:
+    if ctx.new_vectors is None:
+        raise HotswapError("ordering 'uncertainty' needs the new encoder to embed a probe sample; pass new_vectors")
+    ids = list(ctx.ids)
+    m = min(ctx.probe_size, len(ids))
+    if m < 20:  # too few items to fit anything: nothing to gain from ordering
+        return order_random(ctx)
+    perm = np.random.default_rng(ctx.seed).permutation(len(ids))
+    probe, rest = [ids[i] for i in perm[:m]], [ids[i] for i in perm[m:]]
+    if not rest:
+        return probe
+    score = predicted_uncertainty(ctx.old_vectors(probe), ctx.new_vectors(probe), ctx.old_vectors(rest),
+                                  seed=ctx.seed)
+    return probe + [rest[i] for i in np.argsort(-score, kind="stable")]
+
+
+def order_popularity(ctx: OrderingContext) -> list[str]:
+    if ctx.query_log is None or ctx.search_old is None or len(ctx.query_log) == 0:
+        raise HotswapError("ordering 'popularity' needs a query log (old-model query embeddings) and the old "
+                           "index to search; pass --query-log, or use 'uncertainty' or 'random'")
+    hits = ctx.search_old(ctx.query_log, ctx.log_k).ravel()
+    pos = {i: n for n, i in enumerate(ctx.ids)}
+    votes = np.zeros(len(ctx.ids))
+    np.add.at(votes, [pos[h] for h in hits if h in pos], 1.0)
+    tiebreak = np.random.default_rng(ctx.seed).permutation(len(ctx.ids))
+    order = np.lexsort((tiebreak, -votes))
+    return [ctx.ids[i] for i in order]
+
+
+ORDERINGS: dict[str, Callable[[OrderingContext], list[str]]] = {
+    "random": order_random,
+    "sequential": order_sequential,
+    "uncertainty": order_uncertainty,
+    "popularity": order_popularity,
+}
+
+
+def backfill_order(policy: str, ctx: OrderingContext) -> list[str]:
+    """Every id of ``ctx.ids`` once, in the order ``policy`` backfills them."""
+    if policy not in ORDERINGS:
+        raise HotswapError(f"unknown ordering policy {policy!r}; available: {', '.join(ORDERINGS)}")
+    order = ORDERINGS[policy](ctx)
+    if len(order) != len(ctx.ids) or set(order) != set(ctx.ids):
+        raise HotswapError(f"ordering {policy!r} did not return every pending id exactly once (a bug)")
+    return order

@@ -1,0 +1,192 @@
+"""``BackfillRunner``: re-embed a gallery with the new model while it is served, crash-safe and resumable.
+
+Files in the upgrade folder (``hotswap.store.upgrade_store``)::
+
+    plan.json        the ordering policy and every id in backfill order; written once, atomically
+    checkpoint.json  progress (done/total, items/s, elapsed, state); informational, rewritten after each batch
+    PAUSE            present = "stop after the current batch" (``request_pause``); removed when honoured
+
+Exactly once: batch ``j`` is ``plan[j*B:(j+1)*B]``; each batch becomes one atomic segment of the new store
+(``UpgradeStore.add_backfilled``), whose manifest is the truth about what is done. A process killed at any
+moment (SIGKILL included) leaves whole batches or nothing; ``run()`` on the same folder (``hotswap backfill
+--resume``) skips every id already stored and encodes the rest in the same batches, so the result equals a
+clean run's byte for byte (``gallery_checksum``). The new store refuses an id twice, so nothing can be
+duplicated either. How a batch is encoded is the executor's job: ``LocalExecutor`` here,
+``hotswap.backfill.ray_runner.RayExecutor`` on a Ray cluster; both feed the same commit loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hotswap.encoders.progress import progress_bar
+from hotswap.errors import HotswapError
+from hotswap.io import atomic_write_json
+from hotswap.store.manifest import read_json_object, utc_now
+from hotswap.store.upgrade_store import UpgradeStore
+
+PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME = "plan.json", "checkpoint.json", "PAUSE"
+Batch = tuple[list[str], list[Any]]  # (ids, items to encode)
+Fetch = Callable[[Sequence[str]], Sequence[Any]]
+
+
+class LocalExecutor:
+    """Encode batches one after another in this process."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+
+    def map(self, batches: Iterable[Batch]) -> Iterator[tuple[list[str], np.ndarray]]:
+        for ids, items in batches:
+            yield ids, self.encoder.encode(items, show_progress=False)
+
+
+@dataclass
+class BackfillStatus:
+    """Where a backfill stands; ``eta_s`` and ``cost_left`` from this run's (or the last run's) rate."""
+
+    done: int
+    total: int
+    state: str  # "planned", "running", "paused", "done"
+    items_per_s: float | None
+    elapsed_s: float
+    eta_s: float | None
+    cost_left: float | None  # eta in hours x cost_per_hour, when a price is given
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def write_plan(upgrade: UpgradeStore, order: Sequence[str], policy: str, seed: int) -> None:
+    """Persist the backfill order (once). Refuses to replace an existing plan: resume it instead."""
+    path = upgrade.path / PLAN_NAME
+    if path.exists():
+        raise HotswapError(f"{path} exists: this upgrade already has a plan; resume it (hotswap backfill --resume)")
+    order = list(order)
+    if set(order) != set(upgrade.old.ids) or len(order) != len(upgrade.old):
+        raise HotswapError("a backfill plan must hold every id of the old index exactly once")
+    atomic_write_json(path, {"policy": policy, "seed": seed, "ids": order, "created_at": utc_now()})
+
+
+def read_plan(upgrade: UpgradeStore) -> dict:
+    return read_json_object(upgrade.path / PLAN_NAME, what="backfill plan",
+                            fix="start the backfill first (hotswap backfill --order ...)")
+
+
+def request_pause(upgrade_path: str | Path) -> None:
+    """Ask a running backfill to stop after its current batch (it removes the file when it stops)."""
+    (Path(upgrade_path) / PAUSE_NAME).touch()
+
+
+class BackfillRunner:
+    """Run the plan of ``upgrade`` through ``executor``; ``fetch(ids)`` returns the items (texts, images)."""
+
+    def __init__(self, upgrade: UpgradeStore, fetch: Fetch, executor: Any, batch_size: int = 256,
+                 cost_per_hour: float | None = None, progress: bool = True) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive; got {batch_size}")
+        self.upgrade, self.fetch, self.executor = upgrade, fetch, executor
+        self.batch_size, self.cost_per_hour, self.progress = int(batch_size), cost_per_hour, progress
+        self._rate: float | None = None
+        self._elapsed = 0.0
+
+    # ---- planning ----------------------------------------------------------------------------------------
+    def plan_ids(self) -> list[str]:
+        """The plan's ids, plus (at the end) any id the old index gained since the plan was written."""
+        ids = read_plan(self.upgrade)["ids"]
+        if len(ids) < len(self.upgrade.old):
+            known = set(ids)
+            ids += [i for i in self.upgrade.old.ids if i not in known]
+        return ids
+
+    def pending_batches(self, stop_at: int | None = None) -> Iterator[Batch]:
+        """Batches of the plan not stored yet, in plan order; ``stop_at`` cuts the plan at that many items."""
+        plan = self.plan_ids()
+        end = len(plan) if stop_at is None else min(stop_at, len(plan))
+        done = self.upgrade.new._id_map()
+        for start in range(0, end, self.batch_size):
+            ids = [i for i in plan[start:min(start + self.batch_size, end)] if i not in done]
+            if ids:
+                yield ids, list(self.fetch(ids))
+
+    # ---- running -----------------------------------------------------------------------------------------
+    def run(self, until: float | None = None, on_batch: Callable[[BackfillStatus], None] | None = None
+            ) -> BackfillStatus:
+        """Backfill until the plan is done, ``until`` (a fraction of the gallery) is reached, or a pause."""
+        up, pause = self.upgrade, self.upgrade.path / PAUSE_NAME
+        total = len(up.old)
+        stop_at = None if until is None else int(round(until * total))
+        started, done_at_start = time.perf_counter(), len(up.new)
+        prior = self._checkpoint().get("elapsed_s", 0.0)
+        state = "running"
+        with progress_bar(transient=True) if self.progress else _NoBar() as bar:
+            task = bar.add_task(f"backfill -> {up.new_model_id}", total=total, completed=len(up.new), rate="")
+            for ids, X in self.executor.map(self.pending_batches(stop_at)):
+                up.add_backfilled(ids, X, model_id=up.new_model_id)
+                took = time.perf_counter() - started
+                self._rate = (len(up.new) - done_at_start) / took if took > 0 else None
+                self._elapsed = prior + took
+                status = self.status("running")
+                self._write_checkpoint(status)
+                bar.update(task, completed=status.done, rate=f"{self._rate:,.0f} items/s" if self._rate else "")
+                if on_batch:
+                    on_batch(status)
+                if pause.exists():
+                    pause.unlink(missing_ok=True)
+                    state = "paused"
+                    break
+        if state == "running":
+            state = "done" if len(up.new) == total else "paused"
+        final = self.status(state)
+        self._write_checkpoint(final)
+        return final
+
+    def status(self, state: str | None = None) -> BackfillStatus:
+        """Progress with ETA and cost left (from this run's rate, else the last checkpoint's)."""
+        ck = self._checkpoint()
+        done, total = len(self.upgrade.new), len(self.upgrade.old)
+        rate = self._rate or ck.get("items_per_s")
+        eta = (total - done) / rate if rate else None
+        cost = None if eta is None or self.cost_per_hour is None else eta / 3600 * self.cost_per_hour
+        state = state or ck.get("state") or ("done" if done == total else "planned")
+        return BackfillStatus(done, total, state, rate, self._elapsed or ck.get("elapsed_s", 0.0), eta, cost)
+
+    def _checkpoint(self) -> dict:
+        path = self.upgrade.path / CHECKPOINT_NAME
+        return read_json_object(path, "checkpoint", "") if path.exists() else {}
+
+    def _write_checkpoint(self, status: BackfillStatus) -> None:
+        atomic_write_json(self.upgrade.path / CHECKPOINT_NAME, {**asdict(status), "updated_at": utc_now(),
+                                                                 "batch_size": self.batch_size})
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *a: Any, **k: Any) -> int:
+        return 0
+
+    def update(self, *a: Any, **k: Any) -> None:
+        return None
+
+
+def gallery_checksum(upgrade: UpgradeStore) -> str:
+    """sha256 over (id, new vector bytes) sorted by id: equal for two backfills that stored the same thing."""
+    ids = sorted(upgrade.new.ids)
+    h = hashlib.sha256()
+    X = upgrade.new.get(ids) if ids else np.empty((0, upgrade.new.dim), np.float32)
+    for i, row in zip(ids, X):
+        h.update(i.encode() + b"\x00" + np.ascontiguousarray(row, np.float32).tobytes())
+    return h.hexdigest()

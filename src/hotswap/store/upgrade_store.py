@@ -1,0 +1,202 @@
+"""``UpgradeStore``: one gallery during a model upgrade — old vectors for every item, new ones as backfilled.
+
+Layout::
+
+    upgrade/upgrade.json   both model ids and dims, the metric, the old store's path and size at creation
+    upgrade/new/           a ``FaissStore`` of the new model: its manifest lists exactly the backfilled ids
+    <old store>            the live index of the old model (any ``FaissStore`` folder; never modified)
+
+Which ids are backfilled is the new store's manifest, written last and atomically after each batch, so a
+reader always sees a consistent cut: the **new partition** is the backfilled ids, the **old partition** every
+other id of the old store. The two are disjoint and together hold each item exactly once, at every moment.
+Searches never block on the writer: ``refresh()`` moves the items backfilled since the last look from the old
+partition's in-memory index to the new one (``PartitionIndex``), so each partition scans only its own items.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError, UnknownIdError
+from hotswap.io import atomic_write_json
+from hotswap.store.faiss_store import FaissStore, create_store, open_store
+from hotswap.store.manifest import read_json_object, utc_now
+from hotswap.store.partition_index import PartitionIndex
+from hotswap.validation import as_matrix
+
+UPGRADE_NAME = "upgrade.json"
+
+
+class PartitionView:
+    """One side of an upgrade (``"old"`` or ``"new"``), searchable like a store: ``search(Q, k, model_id)``."""
+
+    def __init__(self, owner: UpgradeStore, side: str) -> None:
+        self.owner, self.side = owner, side
+
+    @property
+    def model_id(self) -> str:
+        return self.owner.old_model_id if self.side == "old" else self.owner.new_model_id
+
+    @property
+    def dim(self) -> int:
+        return self.owner.old.dim if self.side == "old" else self.owner.new.dim
+
+    @property
+    def metric(self) -> str:
+        return self.owner.metric
+
+    def __len__(self) -> int:
+        return self.owner.counts()[self.side]
+
+    def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.owner.search_partition(self.side, queries, k, model_id)
+
+
+class UpgradeStore:
+    """An upgrade in progress; build with ``create_upgrade`` / ``open_upgrade``."""
+
+    def __init__(self, path: str | Path, config: dict, old: FaissStore, new: FaissStore) -> None:
+        self.path, self.config, self.old, self.new = Path(path), config, old, new
+        self._lock = threading.RLock()
+        self._parts: dict[str, PartitionIndex] | None = None
+        self._seen = 0  # new-store rows already moved into the partition indexes
+        self._id_array: np.ndarray | None = None
+        self.old_part, self.new_part = PartitionView(self, "old"), PartitionView(self, "new")
+
+    @property
+    def old_model_id(self) -> str:
+        return self.old.model_id
+
+    @property
+    def new_model_id(self) -> str:
+        return self.new.model_id
+
+    @property
+    def metric(self) -> str:
+        return self.old.metric
+
+    def __len__(self) -> int:
+        return len(self.old)
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (f"UpgradeStore({str(self.path)!r}, {self.old_model_id} -> {self.new_model_id}, "
+                f"backfilled {c['new']}/{len(self)})")
+
+    def counts(self) -> dict[str, int]:
+        """``{"old": items still on old vectors, "new": backfilled items}`` for this snapshot."""
+        return {"old": len(self.old) - len(self.new), "new": len(self.new)}
+
+    @property
+    def fraction(self) -> float:
+        """Share of the gallery backfilled (0.0 ... 1.0)."""
+        return len(self.new) / len(self.old) if len(self.old) else 1.0
+
+    def backfilled_ids(self) -> set[str]:
+        return set(self.new.ids)
+
+    def pending_ids(self) -> list[str]:
+        """Old-store ids not backfilled yet, in old-store order."""
+        done = self.new._id_map()
+        return [i for i in self.old.ids if i not in done]
+
+    def add_backfilled(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
+        """Store new-model vectors of already-indexed items: one atomic segment of the new store."""
+        if model_id != self.new_model_id:
+            raise ModelMismatchError(f"vectors come from model {model_id!r} but upgrade {self.path} is to model "
+                                     f"{self.new_model_id!r}; encode them with the new model")
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        known = self.old._id_map()
+        if unknown := [i for i in ids if i not in known]:
+            raise UnknownIdError(f"{len(unknown)} id(s) are not in the old index {self.old.path}: {unknown[:5]}; "
+                                 "a backfill only re-embeds items the old index holds")
+        with self._lock:
+            self.new.add(ids, vectors, model_id=model_id)
+            self._sync()
+
+    def refresh(self) -> None:
+        """See what other processes backfilled since the last look (re-reads the new store's manifest)."""
+        with self._lock:
+            self.new.refresh()
+            self._sync()
+
+    def _sync(self) -> None:
+        """Move items backfilled since the last sync from the old partition index to the new one."""
+        if self._parts is None or self._seen == len(self.new):
+            return
+        ids = self.new.ids[self._seen:]
+        rows = np.fromiter((self.old._id_map()[i] for i in ids), np.int64, len(ids))
+        self._parts["old"].remove(rows)
+        self._parts["new"].add(rows, self.new.get(ids))
+        self._seen = len(self.new)
+
+    def _partitions(self) -> dict[str, PartitionIndex]:
+        if self._parts is None:
+            factory = self.old.manifest.index_factory
+            old = PartitionIndex(self.old.dim, self.metric, factory)
+            old.add(np.arange(len(self.old), dtype=np.int64), self.old.get(self.old.ids))
+            self._parts = {"old": old, "new": PartitionIndex(self.new.dim, self.metric, factory)}
+            self._seen = 0
+            self._sync()
+        return self._parts
+
+    def search_partition(self, side: str, queries: np.ndarray, k: int,
+                         model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, I)`` of one partition; ``I`` holds string ids (``None`` pads)."""
+        store = self.old if side == "old" else self.new
+        if model_id != store.model_id:
+            raise ModelMismatchError(f"queries come from model {model_id!r} but the {side} partition of {self.path} "
+                                     f"holds vectors of model {store.model_id!r}; map them with an adapter or "
+                                     "search in merged mode")
+        Q = as_matrix(queries, dim=store.dim, name="queries", where=f"{side} partition (model {store.model_id})")
+        with self._lock:
+            D, P = self._partitions()[side].search(Q, int(k))
+            ids = self._old_ids()
+        return D, ids[P]
+
+    def _old_ids(self) -> np.ndarray:
+        if self._id_array is None or len(self._id_array) != len(self.old) + 1:
+            self._id_array = np.array(self.old.ids + [None], dtype=object)  # row -1 -> None
+        return self._id_array
+
+
+def create_upgrade(path: str | Path, old_store: str | Path | FaissStore, new_model_id: str,
+                   new_dim: int) -> UpgradeStore:
+    """Start an upgrade of ``old_store`` (a store folder) to ``new_model_id`` in the empty folder ``path``."""
+    old = old_store if isinstance(old_store, FaissStore) else open_store(old_store)
+    if new_model_id == old.model_id:
+        raise HotswapError(f"the index {old.path} is already built by {new_model_id!r}; nothing to upgrade")
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path} exists and is not an empty folder; resume with open_upgrade({str(path)!r}) "
+                              "or choose a new folder")
+    new = create_store(path / "new", model_id=new_model_id, dim=new_dim, metric=old.metric,
+                       index_factory=old.manifest.index_factory)
+    config = {"format_version": 1, "old_store": os.path.relpath(old.path.resolve(), path.resolve()),
+              "old_model_id": old.model_id, "old_dim": old.dim, "old_count": len(old),
+              "new_model_id": new_model_id, "new_dim": int(new_dim), "metric": old.metric,
+              "created_at": utc_now()}
+    atomic_write_json(path / UPGRADE_NAME, config)  # written last: a folder without it is no upgrade
+    return UpgradeStore(path, config, old, new)
+
+
+def open_upgrade(path: str | Path) -> UpgradeStore:
+    """Open an upgrade folder; refuses one whose old index changed model or lost items since it started."""
+    path = Path(path)
+    config = read_json_object(path / UPGRADE_NAME, what="upgrade manifest", fix="start it with create_upgrade")
+    old = open_store((path / config["old_store"]).resolve())
+    new = open_store(path / "new")
+    for side, store in (("old", old), ("new", new)):
+        if store.model_id != config[f"{side}_model_id"] or store.dim != config[f"{side}_dim"]:
+            raise ModelMismatchError(f"the {side} index of upgrade {path} holds model {store.model_id!r} (dim "
+                                     f"{store.dim}) but the upgrade was started for {config[f'{side}_model_id']!r} "
+                                     f"(dim {config[f'{side}_dim']}); open the right folder or start a new upgrade")
+    if len(old) < config["old_count"]:
+        raise CorruptStoreError(f"the old index {old.path} holds {len(old)} items, fewer than the "
+                                f"{config['old_count']} it had when upgrade {path} started; restore it")
+    return UpgradeStore(path, config, old, new)
