@@ -5,18 +5,22 @@ Files in the upgrade folder (``hotswap.store.upgrade_store``)::
     plan.json        the ordering policy and every id in backfill order; written once, atomically
     checkpoint.json  progress (done/total, items/s, elapsed, state); informational, rewritten after each batch
     PAUSE            present = "stop after the current batch" (``request_pause``); removed when honoured
+    .run.lock        ``flock`` held by the one running backfill: a second runner is refused, and a checkpoint
+                     that says "running" while nobody holds the lock reads as "interrupted" (a crash)
 
 Exactly once: batch ``j`` is ``plan[j*B:(j+1)*B]``; each batch becomes one atomic segment of the new store
 (``UpgradeStore.add_backfilled``), whose manifest is the truth about what is done. A process killed at any
 moment (SIGKILL included) leaves whole batches or nothing; ``run()`` on the same folder (``hotswap backfill
 --resume``) skips every id already stored and encodes the rest in the same batches, so the result equals a
-clean run's byte for byte (``gallery_checksum``). The new store refuses an id twice, so nothing can be
-duplicated either. How a batch is encoded is the executor's job: ``LocalExecutor`` here,
+clean run's byte for byte (``gallery_checksum``); only ``run(until=...)`` may cut a batch short, which changes
+nothing for encoders whose output per item does not depend on its batch. The new store refuses an id twice,
+so nothing can be duplicated either. How a batch is encoded is the executor's job: ``LocalExecutor`` here,
 ``hotswap.backfill.ray_runner.RayExecutor`` on a Ray cluster; both feed the same commit loop.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from hotswap.encoders.progress import progress_bar
-from hotswap.errors import HotswapError
+from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.io import atomic_write_json
 from hotswap.store.manifest import read_json_object, utc_now
 from hotswap.store.upgrade_store import UpgradeStore
 
-PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME = "plan.json", "checkpoint.json", "PAUSE"
+PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME, LOCK_NAME = "plan.json", "checkpoint.json", "PAUSE", ".run.lock"
 Batch = tuple[list[str], list[Any]]  # (ids, items to encode)
 Fetch = Callable[[Sequence[str]], Sequence[Any]]
 
@@ -54,7 +58,7 @@ class BackfillStatus:
 
     done: int
     total: int
-    state: str  # "planned", "running", "paused", "done"
+    state: str  # "planned", "running", "paused", "interrupted" (killed while running), "done"
     items_per_s: float | None
     elapsed_s: float
     eta_s: float | None
@@ -81,9 +85,12 @@ def read_plan(upgrade: UpgradeStore) -> dict:
                             fix="start the backfill first (hotswap backfill --order ...)")
 
 
-def request_pause(upgrade_path: str | Path) -> None:
-    """Ask a running backfill to stop after its current batch (it removes the file when it stops)."""
+def request_pause(upgrade_path: str | Path) -> bool:
+    """Ask the running backfill to stop after its current batch; ``False`` (and no request) if none runs."""
+    if not _is_locked(Path(upgrade_path)):
+        return False
     (Path(upgrade_path) / PAUSE_NAME).touch()
+    return True
 
 
 class BackfillRunner:
@@ -93,6 +100,10 @@ class BackfillRunner:
                  cost_per_hour: float | None = None, progress: bool = True) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive; got {batch_size}")
+        model_id = getattr(executor, "model_id", None) or getattr(getattr(executor, "encoder", None), "id", None)
+        if model_id is not None and model_id != upgrade.new_model_id:
+            raise ModelMismatchError(f"the executor encodes with model {model_id!r} but upgrade {upgrade.path} is to "
+                                     f"{upgrade.new_model_id!r}; load the upgrade's model")
         self.upgrade, self.fetch, self.executor = upgrade, fetch, executor
         self.batch_size, self.cost_per_hour, self.progress = int(batch_size), cost_per_hour, progress
         self._rate: float | None = None
@@ -121,7 +132,13 @@ class BackfillRunner:
     def run(self, until: float | None = None, on_batch: Callable[[BackfillStatus], None] | None = None
             ) -> BackfillStatus:
         """Backfill until the plan is done, ``until`` (a fraction of the gallery) is reached, or a pause."""
+        with _run_lock(self.upgrade.path):
+            return self._run(until, on_batch)
+
+    def _run(self, until: float | None, on_batch: Callable[[BackfillStatus], None] | None) -> BackfillStatus:
         up, pause = self.upgrade, self.upgrade.path / PAUSE_NAME
+        up.refresh()  # see batches another (perhaps killed) process stored since ``up`` was opened: skip them
+        _remove_leftovers(up.path)  # we hold the run lock: a PAUSE or temp file here is from an earlier run
         total = len(up.old)
         stop_at = None if until is None else int(round(until * total))
         started, done_at_start = time.perf_counter(), len(up.new)
@@ -151,12 +168,16 @@ class BackfillRunner:
 
     def status(self, state: str | None = None) -> BackfillStatus:
         """Progress with ETA and cost left (from this run's rate, else the last checkpoint's)."""
+        if state is None:
+            self.upgrade.refresh()
         ck = self._checkpoint()
         done, total = len(self.upgrade.new), len(self.upgrade.old)
         rate = self._rate or ck.get("items_per_s")
         eta = (total - done) / rate if rate else None
         cost = None if eta is None or self.cost_per_hour is None else eta / 3600 * self.cost_per_hour
         state = state or ck.get("state") or ("done" if done == total else "planned")
+        if state == "running" and not _is_locked(self.upgrade.path):
+            state = "interrupted"
         return BackfillStatus(done, total, state, rate, self._elapsed or ck.get("elapsed_s", 0.0), eta, cost)
 
     def _checkpoint(self) -> dict:
@@ -166,6 +187,45 @@ class BackfillRunner:
     def _write_checkpoint(self, status: BackfillStatus) -> None:
         atomic_write_json(self.upgrade.path / CHECKPOINT_NAME, {**asdict(status), "updated_at": utc_now(),
                                                                  "batch_size": self.batch_size})
+
+
+def _remove_leftovers(folder: Path) -> None:
+    (folder / PAUSE_NAME).unlink(missing_ok=True)
+    for f in folder.glob(".*.tmp"):  # temp files of atomic writes cut short by a crash
+        f.unlink(missing_ok=True)
+
+
+class _run_lock:
+    """Exclusive, non-blocking ``flock`` on ``folder/.run.lock`` for the duration of a run."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_NAME
+
+    def __enter__(self) -> None:
+        self._fh = open(self.path, "a")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise HotswapError(f"another backfill is running on {self.path.parent} (it holds {LOCK_NAME}); wait "
+                               "for it, or pause it with 'hotswap backfill --pause'") from None
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+
+
+def _is_locked(folder: Path) -> bool:
+    path = folder / LOCK_NAME
+    if not path.exists():
+        return False
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 class _NoBar:

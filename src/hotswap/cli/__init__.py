@@ -9,7 +9,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import typer  # noqa: E402
 
-from hotswap.cli import demo, fit_adapter, index  # noqa: E402
+from hotswap.cli import backfill, demo, fit_adapter, index  # noqa: E402
 
 app = typer.Typer(
     help="Upgrade the embedding model behind a live retrieval index without re-indexing its corpus.",
@@ -20,6 +20,7 @@ app.command("encode")(index.encode)
 app.command("fit-adapter")(fit_adapter.fit_adapter)
 app.command("search")(index.search)
 app.command("eval")(index.evaluate)
+app.command("backfill")(backfill.backfill)
 app.command("setup-models")(index.setup_models)
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from hotswap.experiments.backfill_demo import BackfillConfig, run_backfill_experiment
+from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
 from hotswap.experiments.report import grouped_bars, rows_table
 from hotswap.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
 from hotswap.io import atomic_write_json
@@ -33,7 +35,8 @@ def demo(
     max_docs: int = typer.Option(6000, help="corpus subset size (the full corpus takes ~25 min with minilm)"),
     full: bool = typer.Option(False, "--full", help="use the whole corpus and all queries"),
     seed: int = typer.Option(0, help="seed for the subset, the corpus fit sample and the MLP"),
-    out: Path = typer.Option(Path("results"), help="folder for demo.json and demo.png"),
+    out: Path = typer.Option(Path("results"), help="folder for demo.json, demo.png, backfill.json, backfill.png"),
+    backfill: bool = typer.Option(True, "--backfill/--no-backfill", help="also run the online-backfill curves"),
 ) -> None:
     """Index with OLD, upgrade to NEW, fit every adapter, compare against no upgrade and a full re-index.
 
@@ -64,3 +67,23 @@ def demo(
     t = result["timings_s"]
     console.print(f"wrote {out / 'demo.json'} and {out / 'demo.png'} in {t['total']:.0f} s "
                   f"(encoding {sum(v for k, v in t.items() if k.startswith('encode')):.0f} s)")
+    if backfill:
+        _backfill_section(cfg, out)
+
+
+def _backfill_section(cfg: DemoConfig, out: Path) -> None:
+    """Re-embed the same index online with each ordering policy; curves of merged and adapter-only search."""
+    console.print("[bold]online backfill[/]: re-embedding the index with the new model while serving merged search")
+    bcfg = BackfillConfig(dataset=cfg.dataset, old=cfg.old, new=cfg.new, max_docs=cfg.max_docs,
+                          max_train_queries=cfg.max_train_queries, max_test_queries=cfg.max_test_queries,
+                          seed=cfg.seed)
+    result = run_backfill_experiment(bcfg)
+    console.print(curve_table(result))
+    tp = result["throughput"]
+    console.print(f"runner {tp['runner_items_s']:.1f} items/s vs raw encode {tp['raw_encode_items_s']:.1f} items/s "
+                  f"({tp['ratio']:.2f}x) on {tp['n_docs']} docs")
+    for mode, why in result["skipped_modes"].items():
+        console.print(f"[yellow]skipped mode {mode}[/]: {why}")
+    write_results(result, out)
+    plot_curves(result, out / "backfill.png")
+    console.print(f"wrote {out / 'backfill.json'} and {out / 'backfill.png'} in {result['timings_s']['total']:.0f} s")
