@@ -32,9 +32,10 @@ def test_backfill_start_status_resume_with_curve(tmp_path):
                 "--until", "0.75"])
     assert "paused: 120/160" in text
     _ok(["backfill", "--index", str(index), "--upgrade", str(up), "--resume", "--batch-size", "40",
-         "--eval-every", "25%", "--modes", "merged", "--out", str(out)])
+         "--eval-every", "25%", "--modes", "merged,calibrated", "--calibration-docs", "40", "--out", str(out)])
     result = json.loads((out / "backfill.json").read_text())
     assert (out / "backfill.png").stat().st_size > 0
+    assert [c["mode"] for c in result["curves"]] == ["merged", "calibrated"]
     curve = result["curves"][0]
     assert curve["policy"] == "random" and curve["mode"] == "merged"
     assert [p["fraction"] for p in curve["points"]] == [0.75, 1.0]

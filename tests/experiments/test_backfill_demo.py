@@ -9,7 +9,7 @@ pytestmark = pytest.mark.realmodel
 
 @pytest.fixture(scope="module")
 def result():
-    cfg = BackfillConfig(max_docs=300, max_train_queries=150, max_test_queries=80, fit_docs=150,
+    cfg = BackfillConfig(max_docs=300, max_train_queries=150, max_test_queries=80, fit_docs=150, calibration_docs=100,
                          policies=("random", "uncertainty"), probe_size=64, throughput_docs=32, batch_size=32)
     return run_backfill_experiment(cfg)
 
@@ -18,7 +18,7 @@ def test_results_shape(result):
     assert {"dataset", "old_model", "new_model", "curves", "throughput"} <= set(result)
     assert result["old_model"].startswith("static@") and result["new_model"].startswith("minilm@")
     assert {(c["policy"], c["mode"]) for c in result["curves"]} == {
-        (p, m) for p in ("random", "uncertainty") for m in ("merged", "adapted")}
+        (p, m) for p in ("random", "uncertainty") for m in ("merged", "calibrated", "adapted")}
     assert "cross" in result["skipped_modes"]  # static (256-d) and minilm (384-d) are not compatible
     for c in result["curves"]:
         assert [p["fraction"] for p in c["points"]] == [round(i / 10, 6) for i in range(11)]

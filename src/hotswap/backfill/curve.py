@@ -44,7 +44,8 @@ def fractions_every(step: float) -> list[float]:
 @dataclass
 class QrelsEvaluator:
     """Scores ``modes`` on an upgrade's current state. ``Q_new`` / ``Q_old``: test-query embeddings of each
-    model; ``adapter`` maps new to old (mode ``adapted``). Modes a pair of models cannot run are skipped."""
+    model; ``adapter`` maps new to old (mode ``adapted``); ``calibration`` maps new scores to the old scale
+    (mode ``calibrated``). Modes a pair of models cannot run, or that lack their part, are skipped."""
 
     qids: Sequence[str]
     qrels: dict[str, dict[str, int]]
@@ -52,15 +53,16 @@ class QrelsEvaluator:
     Q_old: np.ndarray
     modes: Sequence[str] = ("merged", "adapted")
     adapter: Any | None = None
+    calibration: Any | None = None  # a ScoreCalibration, for mode "calibrated"
     k: int = 100
     skipped: dict[str, str] = field(default_factory=dict)
     _old_run: dict | None = None
 
     def _queries(self, mode: str) -> Any:
-        return (self.Q_new, self.Q_old) if mode == "merged" else self.Q_new
+        return (self.Q_new, self.Q_old) if mode in ("merged", "calibrated") else self.Q_new
 
     def __call__(self, upgrade: Any) -> dict[str, dict[str, float]]:
-        searcher = Searcher.for_upgrade(upgrade, adapter=self.adapter)
+        searcher = Searcher.for_upgrade(upgrade, adapter=self.adapter, calibration=self.calibration)
         if self._old_run is None:
             self._old_run = run_from_search(self.qids, searcher.search(self.Q_old, self.k, "old",
                                                                        upgrade.old_model_id)[1])

@@ -17,6 +17,7 @@ from hotswap.cli.options import DATASET, INDEX
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder
 from hotswap.experiments.backfill_demo import summarise_curve
+from hotswap.search import ScoreCalibration
 from hotswap.store import create_upgrade, open_store, open_upgrade
 
 console = Console()
@@ -49,7 +50,8 @@ def backfill(
     resume: bool = typer.Option(False, "--resume", help="continue the backfill in --upgrade where it stopped"),
     until: float = typer.Option(None, help="stop once this share of the gallery is backfilled (0-1)"),
     eval_every: str = typer.Option(None, help="evaluate test queries every this share (e.g. 10%) -> JSON + PNG"),
-    modes: str = typer.Option("merged,adapted", help="search modes on the curve: merged, adapted, cross"),
+    modes: str = typer.Option("merged,adapted", help="search modes on the curve: merged, calibrated, adapted, cross"),
+    calibration_docs: int = typer.Option(512, help="documents the new model encodes to calibrate scores (calibrated)"),
     adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
     executor: str = typer.Option("local", help="local, or ray (Ray Data actors; pip install hotswap[ray])"),
     ray_address: str = typer.Option(None, help="Ray cluster address ('auto' or ray://host:10001); local if unset"),
@@ -93,7 +95,7 @@ def backfill(
     if eval_every is None:
         console.print(_status_line(runner.run(until=until)))
         return
-    _run_with_curve(runner, up, ds, parse_every(eval_every), modes.split(","), adapter, seed, out)
+    _run_with_curve(runner, up, ds, parse_every(eval_every), modes.split(","), adapter, seed, out, calibration_docs)
 
 
 def _query_log(order: str, ds, up) -> np.ndarray | None:
@@ -103,15 +105,26 @@ def _query_log(order: str, ds, up) -> np.ndarray | None:
     return encoder_for_model_id(up.old_model_id).encode(list(ds.train_queries.values())[:5000])
 
 
+def _calibration(up, ds, old_enc, new_enc, n_docs: int, seed: int) -> ScoreCalibration:
+    """Fit the score calibration on up to 1000 train queries and ``n_docs`` random indexed documents."""
+    rng = np.random.default_rng(seed)
+    ids = [up.old.ids[i] for i in rng.choice(len(up.old), min(n_docs, len(up.old)), replace=False)]
+    queries = list(ds.train_queries.values())[:1000]
+    return ScoreCalibration().fit_paired(new_enc.encode(queries), new_enc.encode([ds.corpus[i] for i in ids]),
+                                         old_enc.encode(queries), up.old.get(ids))
+
+
 def _run_with_curve(runner, up, ds, step: float, modes: list[str], adapter: Path | None, seed: int,
-                    out: Path) -> None:
+                    out: Path, calibration_docs: int) -> None:
     from hotswap.backfill import read_plan
 
     test = ds.restrict(up.old.ids, rng=np.random.default_rng(seed))
     texts = list(test.queries.values())
     old_enc, new_enc = encoder_for_model_id(up.old_model_id), encoder_for_model_id(up.new_model_id)
+    calibration = _calibration(up, ds, old_enc, new_enc, calibration_docs, seed) if "calibrated" in modes else None
     evaluator = QrelsEvaluator(list(test.queries), test.qrels, new_enc.encode(texts), old_enc.encode(texts),
-                               modes=modes, adapter=load_adapter(adapter) if adapter else None)
+                               modes=modes, adapter=load_adapter(adapter) if adapter else None,
+                               calibration=calibration)
     if "adapted" in modes and adapter is None:
         evaluator.skipped["adapted"] = "no --adapter given"
     policy = read_plan(up)["policy"]

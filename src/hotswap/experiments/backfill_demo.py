@@ -3,8 +3,10 @@
 The corpus is indexed by the old model. For each ordering policy a fresh upgrade re-embeds it with the new
 model in batches; at 0 %, 10 %, ..., 100 % the *test* queries are searched in each mode of
 ``hotswap.search.modes`` that merges the two partitions — ``merged`` (old query -> old partition, new query ->
-new partition, distance rank merge), ``adapted`` (adapter-mapped new query -> old partition; needs only the
-new encoder) and ``cross`` (compatible models only) — and scored by nDCG@10, R@10 and the negative-flip rate
+new partition, distance rank merge), ``calibrated`` (the same with the new partition's scores mapped onto
+the old model's scale, ``ScoreCalibration``, fitted on train queries and ``calibration_docs`` documents of the
+fit sample), ``adapted`` (adapter-mapped new query -> old partition; needs only the new encoder) and
+``cross`` (compatible models only) — and scored by nDCG@10, R@10 and the negative-flip rate
 against the old system. ``AUC`` is the mean over the curve's points.
 
 The new model encodes the corpus once (``encode_cached``) and each policy's backfill replays those vectors
@@ -31,6 +33,7 @@ from hotswap.encoders.cache import encode_cached
 from hotswap.encoders.replay import ReplayEncoder
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.upgrade_demo import fit_adapters
+from hotswap.search import ScoreCalibration
 from hotswap.store import create_store, create_upgrade
 
 
@@ -43,9 +46,10 @@ class BackfillConfig:
     max_train_queries: int | None = 3000
     max_test_queries: int | None = 1500
     policies: tuple[str, ...] = ("random", "uncertainty", "sequential", "popularity")
-    modes: tuple[str, ...] = ("merged", "adapted", "cross")
+    modes: tuple[str, ...] = ("merged", "calibrated", "adapted", "cross")
     adapter: str = "procrustes"
     fit_docs: int = 3000
+    calibration_docs: int = 1024  # documents with both embeddings for the score calibration (a first batch)
     batch_size: int = 256
     eval_every: float = 0.1
     probe_size: int = 1024
@@ -100,11 +104,14 @@ def run_backfill_experiment(cfg: BackfillConfig, progress=None) -> dict:
         Qo, Qn = enc(old_enc, list(ds.queries.values())), enc(new_enc, list(ds.queries.values()))
         To, Tn = enc(old_enc, list(ds.train_queries.values())), enc(new_enc, list(ds.train_queries.values()))
     sample = np.random.default_rng(cfg.seed).choice(len(doc_ids), min(cfg.fit_docs, len(doc_ids)), replace=False)
-    with timer("fit adapter"):
+    with timer("fit adapter and calibration"):
         adapters, _ = fit_adapters([cfg.adapter], np.vstack([Tn, D_new[sample]]), np.vstack([To, D_old[sample]]),
                                    new_enc, old_enc, cfg.seed)
+        few = sample[:cfg.calibration_docs]
+        calibration = ScoreCalibration().fit_paired(Tn, D_new[few], To, D_old[few])
     replay = ReplayEncoder(new_enc.id, doc_ids, D_new, name=new_enc.name)
-    evaluator = QrelsEvaluator(qids, ds.qrels, Qn, Qo, modes=cfg.modes, adapter=adapters.get(cfg.adapter), k=cfg.k)
+    evaluator = QrelsEvaluator(qids, ds.qrels, Qn, Qo, modes=cfg.modes, adapter=adapters.get(cfg.adapter), k=cfg.k,
+                               calibration=calibration)
     fractions = fractions_every(cfg.eval_every)
     curves = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,8 @@ partition, and three modes search both and merge by raw score (``hotswap.search.
 * ``merged``  — old-model query -> old partition, new-model query -> new partition (Seo et al.'s distance
   rank merge; ``queries`` is the pair ``(Q_new, Q_old)``);
 * ``adapted`` — new-model query -> adapter -> old partition, new-model query -> new partition (one encoding);
+* ``calibrated`` — as ``merged``, with the new partition's scores mapped onto the old model's scale first
+  (``hotswap.search.score_calibration``; a training-free addition, not part of Seo et al.'s merge);
 * ``cross``   — the new-model query compared with every stored vector as it is: only meaningful for models
   trained to be compatible (BCT, d-Simplex; ``hotswap.training``), and refused unless the dims agree.
 
@@ -44,6 +46,7 @@ class Partitions:
     adapter: Any | None = None
     blend: Any | None = None  # a QueryBlend, for mode "blended"
     upgrade: Any | None = None  # an UpgradeStore, for the merging modes during a backfill
+    calibration: Any | None = None  # a ScoreCalibration, for mode "calibrated"
 
 
 def _need(obj: Any, what: str, mode: str) -> Any:
@@ -85,12 +88,23 @@ def _merge(up: Any, old: SearchResult, new: SearchResult, k: int) -> SearchResul
     return rank_merge(*old, *new, k, metric=up.metric)
 
 
-def search_merged(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
-    up = _need(p.upgrade, "an upgrade in progress (hotswap.store.create_upgrade)", "merged")
+def _both_partitions(p: Partitions, queries: Any, k: int, model_id: str, mode: str) -> tuple:
+    up = _need(p.upgrade, "an upgrade in progress (hotswap.store.create_upgrade)", mode)
     if not (isinstance(queries, tuple) and len(queries) == 2):
-        raise HotswapError("mode 'merged' takes queries as a pair (new-model queries, old-model queries)")
+        raise HotswapError(f"mode {mode!r} takes queries as a pair (new-model queries, old-model queries)")
     Q_new, Q_old = queries
-    return _merge(up, up.old_part.search(Q_old, k, up.old_model_id), up.new_part.search(Q_new, k, model_id), k)
+    return up, up.old_part.search(Q_old, k, up.old_model_id), up.new_part.search(Q_new, k, model_id)
+
+
+def search_merged(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
+    up, old, new = _both_partitions(p, queries, k, model_id, "merged")
+    return _merge(up, old, new, k)
+
+
+def search_calibrated(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
+    cal = _need(p.calibration, "a fitted ScoreCalibration (hotswap.search.score_calibration)", "calibrated")
+    up, old, (D_new, I_new) = _both_partitions(p, queries, k, model_id, "calibrated")
+    return _merge(up, old, (cal.transform(D_new), I_new), k)
 
 
 def search_cross(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> SearchResult:
@@ -117,5 +131,6 @@ MODES: dict[str, Callable[[Partitions, np.ndarray, int, str], SearchResult]] = {
     "new": search_new,
     "blended": search_blended,
     "merged": search_merged,
+    "calibrated": search_calibrated,
     "cross": search_cross,
 }

@@ -37,15 +37,16 @@ class Searcher:
 
     def __init__(self, old_store: Any, *, adapter: Any | None = None, new_store: Any | None = None,
                  blend: Any | None = None, old_encoder: Any | None = None, new_encoder: Any | None = None,
-                 blas_threads: int | None = 1, upgrade: Any | None = None) -> None:
-        self.partitions = Partitions(old=old_store, new=new_store, adapter=adapter, blend=blend, upgrade=upgrade)
+                 blas_threads: int | None = 1, upgrade: Any | None = None, calibration: Any | None = None) -> None:
+        self.partitions = Partitions(old=old_store, new=new_store, adapter=adapter, blend=blend, upgrade=upgrade,
+                                     calibration=calibration)
         self.blas_threads = blas_threads
         self.old_encoder, self.new_encoder = old_encoder, new_encoder
 
     def search(self, queries: np.ndarray | tuple[np.ndarray, np.ndarray], k: int, mode: str,
                model_id: str) -> SearchResult:
         """FAISS-style ``(D, I)`` (``I`` holds the stored string ids) for query embeddings of ``model_id``
-        (for ``blended`` and ``merged``: the pair ``(new-model queries, old-model queries)``, ``model_id`` the new
+        (for ``blended``, ``merged`` and ``calibrated``: the pair ``(new-model queries, old-model queries)``, ``model_id`` the new
         model's)."""
         if mode not in MODES:
             raise HotswapError(f"unknown search mode {mode!r}; available: {', '.join(MODES)}")
@@ -55,7 +56,7 @@ class Searcher:
     @classmethod
     def for_upgrade(cls, upgrade: Any, **kwargs: Any) -> Searcher:
         """A searcher over an ``UpgradeStore`` mid-backfill: ``old`` searches the whole old index, ``new`` the
-        new partition, and ``merged`` / ``adapted`` / ``cross`` merge both partitions."""
+        new partition, and ``merged`` / ``calibrated`` / ``adapted`` / ``cross`` merge both partitions."""
         return cls(upgrade.old, upgrade=upgrade, **kwargs)
 
     def _blas_cap(self) -> AbstractContextManager:
@@ -67,7 +68,8 @@ class Searcher:
         """Encode ``texts`` with the encoder(s) the mode needs (old for ``old``, both for ``blended`` and
         ``merged``, new otherwise), then search."""
         texts = list(texts)
-        needs = {"old": ("old",), "blended": ("new", "old"), "merged": ("new", "old")}.get(mode, ("new",))
+        pair = ("new", "old")
+        needs = {"old": ("old",), "blended": pair, "merged": pair, "calibrated": pair}.get(mode, ("new",))
         encoders = {"old": self.old_encoder, "new": self.new_encoder}
         if missing := [side for side in needs if encoders[side] is None]:
             raise HotswapError(f"mode {mode!r} needs the {' and '.join(missing)} encoder; pass it to the Searcher")
