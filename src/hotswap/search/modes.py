@@ -81,7 +81,9 @@ def search_adapted(p: Partitions, queries: np.ndarray, k: int, model_id: str) ->
     if p.upgrade is None:
         return p.old.search(mapped, k, model_id=p.old.model_id)
     up = p.upgrade
-    return _merge(up, up.old_part.search(mapped, k, up.old_model_id), up.new_part.search(queries, k, model_id), k)
+    with up.reading():
+        old, new = up.old_part.search(mapped, k, up.old_model_id), up.new_part.search(queries, k, model_id)
+    return _merge(up, old, new, k)
 
 
 def _merge(up: Any, old: SearchResult, new: SearchResult, k: int) -> SearchResult:
@@ -93,7 +95,8 @@ def _both_partitions(p: Partitions, queries: Any, k: int, model_id: str, mode: s
     if not (isinstance(queries, tuple) and len(queries) == 2):
         raise HotswapError(f"mode {mode!r} takes queries as a pair (new-model queries, old-model queries)")
     Q_new, Q_old = queries
-    return up, up.old_part.search(Q_old, k, up.old_model_id), up.new_part.search(Q_new, k, model_id)
+    with up.reading():  # one consistent cut of the gallery
+        return up, up.old_part.search(Q_old, k, up.old_model_id), up.new_part.search(Q_new, k, model_id)
 
 
 def search_merged(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:
@@ -112,8 +115,10 @@ def search_cross(p: Partitions, queries: np.ndarray, k: int, model_id: str) -> S
     if up.old_part.dim != up.new_part.dim:
         raise HotswapError(f"mode 'cross' compares new-model queries with old vectors directly, but the models' "
                            f"dims differ ({up.new_part.dim} vs {up.old_part.dim}); use 'adapted' or 'merged'")
-    new = up.new_part.search(queries, k, model_id)  # checks that the queries are the new model's
-    return _merge(up, up.old_part.search(queries, k, up.old_model_id), new, k)
+    with up.reading():
+        new = up.new_part.search(queries, k, model_id)  # checks that the queries are the new model's
+        old = up.old_part.search(queries, k, up.old_model_id)
+    return _merge(up, old, new, k)
 
 
 def search_blended(p: Partitions, queries: Any, k: int, model_id: str) -> SearchResult:

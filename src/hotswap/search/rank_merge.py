@@ -40,10 +40,10 @@ def rank_merge(D1: np.ndarray, I1: np.ndarray, D2: np.ndarray, I2: np.ndarray, k
         raise ValueError(f"k must be a positive integer; got {k!r}")
     D1, D2 = np.asarray(D1, np.float32), np.asarray(D2, np.float32)
     I1, I2 = np.asarray(I1), np.asarray(I2)
-    if D1.shape != I1.shape or D2.shape != I2.shape or D1.ndim != 2 or len(D1) != len(D2):
+    if D1.shape != I1.shape or D2.shape != I2.shape or D1.ndim != 2 or D2.ndim != 2 or len(D1) != len(D2):
         raise ValueError(f"need (D, I) pairs of equal shape [nq, k] with the same nq; got D1 {D1.shape}, "
                          f"I1 {I1.shape}, D2 {D2.shape}, I2 {I2.shape}")
-    obj = I1.dtype == object or I2.dtype == object
+    obj = I1.dtype.kind in "OUS" or I2.dtype.kind in "OUS"  # numpy str arrays hold ids as objects do
     D = np.concatenate([D1, D2], axis=1)
     I = np.concatenate([I1.astype(object) if obj else I1.astype(np.int64),
                         I2.astype(object) if obj else I2.astype(np.int64)], axis=1)

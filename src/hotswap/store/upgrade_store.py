@@ -136,14 +136,21 @@ class UpgradeStore:
         self._seen = len(self.new)
 
     def _partitions(self) -> dict[str, PartitionIndex]:
+        """Build both partition indexes on first use: pending items' old vectors, backfilled items' new ones."""
         if self._parts is None:
             factory = self.old.manifest.index_factory
+            pos, done = self.old._id_map(), self.new.ids
+            pending = self.pending_ids()
             old = PartitionIndex(self.old.dim, self.metric, factory)
-            old.add(np.arange(len(self.old), dtype=np.int64), self.old.get(self.old.ids))
-            self._parts = {"old": old, "new": PartitionIndex(self.new.dim, self.metric, factory)}
-            self._seen = 0
-            self._sync()
+            old.add(np.fromiter((pos[i] for i in pending), np.int64, len(pending)), self.old.get(pending))
+            new = PartitionIndex(self.new.dim, self.metric, factory)
+            new.add(np.fromiter((pos[i] for i in done), np.int64, len(done)), self.new.get(done))
+            self._parts, self._seen = {"old": old, "new": new}, len(done)
         return self._parts
+
+    def reading(self) -> threading.RLock:
+        """Hold this while searching both partitions, so that no in-process write moves an item in between."""
+        return self._lock
 
     def search_partition(self, side: str, queries: np.ndarray, k: int,
                          model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +161,8 @@ class UpgradeStore:
                                      f"holds vectors of model {store.model_id!r}; map them with an adapter or "
                                      "search in merged mode")
         Q = as_matrix(queries, dim=store.dim, name="queries", where=f"{side} partition (model {store.model_id})")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:  # as FaissStore.search
+            raise ValueError(f"k must be a positive integer; got {k!r}")
         with self._lock:
             D, P = self._partitions()[side].search(Q, int(k))
             ids = self._old_ids()
@@ -192,10 +201,12 @@ def open_upgrade(path: str | Path) -> UpgradeStore:
     old = open_store((path / config["old_store"]).resolve())
     new = open_store(path / "new")
     for side, store in (("old", old), ("new", new)):
-        if store.model_id != config[f"{side}_model_id"] or store.dim != config[f"{side}_dim"]:
+        if store.model_id != config[f"{side}_model_id"] or store.dim != config[f"{side}_dim"] or \
+                store.metric != config["metric"]:
             raise ModelMismatchError(f"the {side} index of upgrade {path} holds model {store.model_id!r} (dim "
-                                     f"{store.dim}) but the upgrade was started for {config[f'{side}_model_id']!r} "
-                                     f"(dim {config[f'{side}_dim']}); open the right folder or start a new upgrade")
+                                     f"{store.dim}, metric {store.metric}) but the upgrade was started for "
+                                     f"{config[f'{side}_model_id']!r} (dim {config[f'{side}_dim']}, metric "
+                                     f"{config['metric']}); open the right folder or start a new upgrade")
     if len(old) < config["old_count"]:
         raise CorruptStoreError(f"the old index {old.path} holds {len(old)} items, fewer than the "
                                 f"{config['old_count']} it had when upgrade {path} started; restore it")
