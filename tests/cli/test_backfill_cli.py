@@ -50,3 +50,14 @@ def test_backfill_resume_without_an_upgrade_is_a_clear_error(tmp_path):
     _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "20"])
     res = runner.invoke(app, ["backfill", "--index", str(index), "--upgrade", str(tmp_path / "nope"), "--resume"])
     assert res.exit_code != 0 and "upgrade.json" in str(res.exception)
+
+
+def test_backfill_on_ray_executor(tmp_path):
+    pytest.importorskip("ray.data")
+    index, up = tmp_path / "old", tmp_path / "up"
+    _ok(["encode", "--model", "minilm", "--index", str(index), "--max-docs", "60"])
+    text = _ok(["backfill", "--index", str(index), "--upgrade", str(up), "--new", "static", "--executor", "ray",
+                "--num-actors", "1", "--batch-size", "16"])
+    assert "done: 60/60" in text
+    done = open_upgrade(up)
+    assert done.new_model_id.startswith("static@") and sorted(done.new.ids) == sorted(open_store(index).ids)

@@ -3,7 +3,8 @@
 Files in the upgrade folder (``hotswap.store.upgrade_store``)::
 
     plan.json        the ordering policy and every id in backfill order; written once, atomically
-    checkpoint.json  progress (done/total, items/s, elapsed, state); informational, rewritten after each batch
+    checkpoint.json  progress (done/total, items/s, elapsed, state); informational, rewritten at most once a
+                     second and when the run ends
     PAUSE            present = "stop after the current batch" (``request_pause``); removed when honoured
     .run.lock        ``flock`` held by the one running backfill: a second runner is refused, and a checkpoint
                      that says "running" while nobody holds the lock reads as "interrupted" (a crash)
@@ -15,7 +16,9 @@ moment (SIGKILL included) leaves whole batches or nothing; ``run()`` on the same
 clean run's byte for byte (``gallery_checksum``); only ``run(until=...)`` may cut a batch short, which changes
 nothing for encoders whose output per item does not depend on its batch. The new store refuses an id twice,
 so nothing can be duplicated either. How a batch is encoded is the executor's job: ``LocalExecutor`` here,
-``hotswap.backfill.ray_runner.RayExecutor`` on a Ray cluster; both feed the same commit loop.
+``hotswap.backfill.ray_runner.RayExecutor`` on a Ray cluster; both feed the same commit loop, which writes
+batch ``j`` in a background thread while the executor encodes batch ``j + 1`` (one commit in flight at most,
+committed in plan order), so the fsyncs cost no encoding time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +41,7 @@ from hotswap.store.manifest import read_json_object, utc_now
 from hotswap.store.upgrade_store import UpgradeStore
 
 PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME, LOCK_NAME = "plan.json", "checkpoint.json", "PAUSE", ".run.lock"
+CHECKPOINT_EVERY_S = 1.0
 Batch = tuple[list[str], list[Any]]  # (ids, items to encode)
 Fetch = Callable[[Sequence[str]], Sequence[Any]]
 
@@ -143,28 +148,47 @@ class BackfillRunner:
         stop_at = None if until is None else int(round(until * total))
         started, done_at_start = time.perf_counter(), len(up.new)
         prior = self._checkpoint().get("elapsed_s", 0.0)
-        state = "running"
-        with progress_bar(transient=True) if self.progress else _NoBar() as bar:
+        state, last_checkpoint = "running", 0.0
+        writer, commit = ThreadPoolExecutor(1, thread_name_prefix="backfill-commit"), None
+        with writer, progress_bar(transient=True) if self.progress else _NoBar() as bar:
             task = bar.add_task(f"backfill -> {up.new_model_id}", total=total, completed=len(up.new), rate="")
+            # the commit of batch j (fsyncs) runs in a thread while the executor encodes batch j + 1
             for ids, X in self.executor.map(self.pending_batches(stop_at)):
-                up.add_backfilled(ids, X, model_id=up.new_model_id)
-                took = time.perf_counter() - started
-                self._rate = (len(up.new) - done_at_start) / took if took > 0 else None
-                self._elapsed = prior + took
-                status = self.status("running")
-                self._write_checkpoint(status)
-                bar.update(task, completed=status.done, rate=f"{self._rate:,.0f} items/s" if self._rate else "")
-                if on_batch:
-                    on_batch(status)
-                if pause.exists():
-                    pause.unlink(missing_ok=True)
-                    state = "paused"
+                if commit is not None and self._after_commit(commit, started, done_at_start, prior, bar, task,
+                                                            on_batch, last_checkpoint):
+                    last_checkpoint = time.perf_counter()
+                commit = None
+                if pause.exists():  # this batch was encoded but is not committed: the next run redoes it
                     break
+                commit = writer.submit(up.add_backfilled, ids, X, model_id=up.new_model_id)
+            else:
+                pause = None
+            if commit is not None:
+                self._after_commit(commit, started, done_at_start, prior, bar, task, on_batch, 0.0)
+        if pause is not None and pause.exists():
+            pause.unlink(missing_ok=True)
+            state = "paused"
         if state == "running":
             state = "done" if len(up.new) == total else "paused"
         final = self.status(state)
         self._write_checkpoint(final)
         return final
+
+    def _after_commit(self, commit: Future, started: float, done_at_start: int, prior: float, bar: Any, task: int,
+                      on_batch: Callable[[BackfillStatus], None] | None, last_checkpoint: float) -> bool:
+        """Wait for a batch's commit, update rate and progress; checkpoint at most once a second (True if so)."""
+        commit.result()  # re-raises a failed write here, in the caller's thread
+        took = time.perf_counter() - started
+        self._rate = (len(self.upgrade.new) - done_at_start) / took if took > 0 else None
+        self._elapsed = prior + took
+        status = self.status("running")
+        wrote = time.perf_counter() - last_checkpoint >= CHECKPOINT_EVERY_S
+        if wrote:
+            self._write_checkpoint(status)
+        bar.update(task, completed=status.done, rate=f"{self._rate:,.0f} items/s" if self._rate else "")
+        if on_batch:
+            on_batch(status)
+        return wrote
 
     def status(self, state: str | None = None) -> BackfillStatus:
         """Progress with ETA and cost left (from this run's rate, else the last checkpoint's)."""

@@ -23,13 +23,13 @@ from hotswap.store import create_upgrade, open_store, open_upgrade
 console = Console()
 
 
-def _executor(kind: str, model: str, ray_address: str | None, num_actors: int):
+def _executor(kind: str, spec: str, encoder, ray_address: str | None, num_actors: int):
     if kind == "local":
-        return LocalExecutor(load_encoder(model))
+        return LocalExecutor(encoder)
     if kind == "ray":
         from hotswap.backfill.ray_runner import RayExecutor
 
-        return RayExecutor(model, num_actors=num_actors, ray_address=ray_address)
+        return RayExecutor(spec, num_actors=num_actors, ray_address=ray_address, expected_model_id=encoder.id)
     raise typer.BadParameter(f"--executor must be 'local' or 'ray'; got {kind!r}")
 
 
@@ -43,7 +43,8 @@ def _status_line(s) -> str:
 def backfill(
     index: Path = INDEX,
     upgrade: Path = typer.Option(..., help="folder of the upgrade (new vectors, plan, checkpoint)"),
-    model: str = typer.Option(None, "--new", help="new encoder: static, minilm, mpnet or a folder (not needed to --resume)"),
+    model: str = typer.Option(None, "--new", help="new encoder: static, minilm, mpnet or a folder (to --resume: "
+                              "only for a folder model)"),
     dataset: str = DATASET,
     order: str = typer.Option("random", help=f"ordering policy: {', '.join(ORDERINGS)}"),
     batch_size: int = typer.Option(256, help="items per atomic batch"),
@@ -77,25 +78,31 @@ def backfill(
     fetch = lambda ids: [ds.corpus[i] for i in ids]  # noqa: E731
     if resume or status:
         up = open_upgrade(upgrade)
+        if status:
+            console.print(_status_line(BackfillRunner(up, fetch, None, cost_per_hour=cost_per_hour).status()))
+            return
+        spec = model or up.new_model_id.rsplit("@", 1)[0]  # a bundled name, or the folder given with --new
+        new_enc = load_encoder(spec)  # the runner refuses it unless its id is the upgrade's new model id
     else:
         if model is None:
             raise typer.BadParameter("a new backfill needs --new (the new encoder)")
         old = open_store(index)
         if missing := [i for i in old.ids[:1000] if i not in ds.corpus]:
             raise typer.BadParameter(f"index {index} holds ids that dataset {dataset!r} lacks, e.g. {missing[:3]}")
-        enc = load_encoder(model)
-        up = create_upgrade(upgrade, old, enc.id, enc.dim)
-        plan_backfill(up, order, enc, fetch, seed=seed, query_log=_query_log(order, ds, up))
-    model_name = encoder_for_model_id(up.new_model_id).name  # refuses weights other than the upgrade's
-    runner = BackfillRunner(up, fetch, _executor(executor, model_name, ray_address, num_actors), batch_size,
-                            cost_per_hour=cost_per_hour)
-    if status:
-        console.print(_status_line(runner.status()))
-        return
-    if eval_every is None:
-        console.print(_status_line(runner.run(until=until)))
-        return
-    _run_with_curve(runner, up, ds, parse_every(eval_every), modes.split(","), adapter, seed, out, calibration_docs)
+        spec, new_enc = model, load_encoder(model)
+        up = create_upgrade(upgrade, old, new_enc.id, new_enc.dim)
+        plan_backfill(up, order, new_enc, fetch, seed=seed, query_log=_query_log(order, ds, up))
+    ex = _executor(executor, spec, new_enc, ray_address, num_actors)
+    try:
+        runner = BackfillRunner(up, fetch, ex, batch_size, cost_per_hour=cost_per_hour)
+        if eval_every is None:
+            console.print(_status_line(runner.run(until=until)))
+        else:
+            _run_with_curve(runner, up, ds, new_enc, parse_every(eval_every), modes.split(","), adapter, seed, out,
+                            calibration_docs)
+    finally:
+        if hasattr(ex, "close"):
+            ex.close()  # a local Ray instance started by the executor
 
 
 def _query_log(order: str, ds, up) -> np.ndarray | None:
@@ -114,13 +121,13 @@ def _calibration(up, ds, old_enc, new_enc, n_docs: int, seed: int) -> ScoreCalib
                                          old_enc.encode(queries), up.old.get(ids))
 
 
-def _run_with_curve(runner, up, ds, step: float, modes: list[str], adapter: Path | None, seed: int,
+def _run_with_curve(runner, up, ds, new_enc, step: float, modes: list[str], adapter: Path | None, seed: int,
                     out: Path, calibration_docs: int) -> None:
     from hotswap.backfill import read_plan
 
     test = ds.restrict(up.old.ids, rng=np.random.default_rng(seed))
     texts = list(test.queries.values())
-    old_enc, new_enc = encoder_for_model_id(up.old_model_id), encoder_for_model_id(up.new_model_id)
+    old_enc = encoder_for_model_id(up.old_model_id)
     calibration = _calibration(up, ds, old_enc, new_enc, calibration_docs, seed) if "calibrated" in modes else None
     evaluator = QrelsEvaluator(list(test.queries), test.qrels, new_enc.encode(texts), old_enc.encode(texts),
                                modes=modes, adapter=load_adapter(adapter) if adapter else None,

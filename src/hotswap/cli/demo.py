@@ -78,7 +78,7 @@ def _backfill_section(cfg: DemoConfig, out: Path) -> None:
                           max_train_queries=cfg.max_train_queries, max_test_queries=cfg.max_test_queries,
                           seed=cfg.seed)
     result = run_backfill_experiment(bcfg)
-    console.print(curve_table(result))
+    (console if sys.stdout.isatty() else Console(width=200)).print(curve_table(result))  # 17 columns
     tp = result["throughput"]
     console.print(f"runner {tp['runner_items_s']:.1f} items/s vs raw encode {tp['raw_encode_items_s']:.1f} items/s "
                   f"({tp['ratio']:.2f}x) on {tp['n_docs']} docs")
