@@ -32,17 +32,7 @@ from rich.table import Table
 from hotswap.search import Searcher, rank_merge
 from hotswap.store import create_store, create_upgrade, open_upgrade
 
-OLD, NEW = "old@bench", "new@bench"
-
-
-def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    return X / np.linalg.norm(X, axis=1, keepdims=True)
-
-
-def rows(Q, start: int, stop: int):
-    return tuple(q[start:stop] for q in Q) if isinstance(Q, tuple) else Q[start:stop]
-
+from _synthetic import NEW, OLD, rows, unit  # benchmarks/ is on sys.path when run as a script
 
 def latency_ms(fn, Q, batch: int, min_s: float) -> float:
     """Median ms per call of ``fn(batch of queries)``, cycling over the batches of ``Q`` for at least ``min_s``

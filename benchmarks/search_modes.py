@@ -24,18 +24,7 @@ from hotswap.adapters import make_adapter
 from hotswap.search import QueryBlend, Searcher
 from hotswap.store import create_store
 
-OLD, NEW = "old@bench", "new@bench"
-
-
-def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    return X / np.linalg.norm(X, axis=1, keepdims=True)
-
-
-def rows(Q, start: int, stop: int):
-    """Rows ``start:stop`` of a query matrix, or of both matrices of a (new, old) pair (mode blended)."""
-    return tuple(q[start:stop] for q in Q) if isinstance(Q, tuple) else Q[start:stop]
-
+from _synthetic import NEW, OLD, rows, unit  # benchmarks/ is on sys.path when run as a script
 
 def qps(searcher: Searcher, Q, mode: str, model_id: str, batch: int, k: int, min_s: float) -> float:
     n = len(Q[0]) if isinstance(Q, tuple) else len(Q)

@@ -14,21 +14,23 @@ def test_readme_opens_with_the_two_commands():
     assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make demo", "make test"]
 
 
+def _run_block(heading: str, tmp_path, monkeypatch, capsys) -> str:
+    """Run the python block under ``heading`` in ``tmp_path``; return what it printed."""
+    code = re.search(re.escape(heading) + r"\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"README {heading}", "exec"), {})
+    return capsys.readouterr().out
+
+
 @pytest.mark.realmodel
 def test_quick_start_runs(tmp_path, monkeypatch, capsys):
-    code = re.search(r"## Quick start \(Python\)\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README quick start", "exec"), {})
-    out = capsys.readouterr().out
+    out = _run_block("## Quick start (Python)", tmp_path, monkeypatch, capsys)
     assert "ndcg@10" in out and (tmp_path / "indexes" / "old" / "manifest.json").is_file()
     assert (tmp_path / "adapters" / "procrustes" / "adapter.json").is_file()
 
 
 @pytest.mark.realmodel
 def test_backfill_quick_start_runs(tmp_path, monkeypatch, capsys):
-    code = re.search(r"### Quick start: online backfill\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README backfill quick start", "exec"), {})
-    out = capsys.readouterr().out
+    out = _run_block("### Quick start: online backfill", tmp_path, monkeypatch, capsys)
     assert "{'old': 150, 'new': 150}" in out and "state='paused'" in out
     assert (tmp_path / "indexes" / "upgrade" / "upgrade.json").is_file()

@@ -3,19 +3,13 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from hotswap.cli import app
 from hotswap.store import open_store, open_upgrade
 
+from tests.cli.helpers import ok as _ok, runner
+
 pytestmark = pytest.mark.realmodel
-runner = CliRunner()
-
-
-def _ok(args):
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, res.output + repr(res.exception)
-    return res.output
 
 
 def test_backfill_start_status_resume_with_curve(tmp_path):

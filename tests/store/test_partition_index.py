@@ -51,3 +51,4 @@ def test_ivf_store_upgrade_with_a_tiny_first_batch(tmp_path):
     assert len(up.old_part) == 398
     with pytest.raises(ValueError):
         up.new_part.search(np.zeros((1, 8), np.float32), 0, "new@1")
+

@@ -491,3 +491,13 @@ def test_a_writer_process_backfills_while_this_one_refreshes_and_searches(tmp_pa
     assert up.counts() == {"old": 0, "new": g.n} and snapshots[-1] == g.n
     assert partition_ids(up.new_part, Q_new, g.n) == set(g.ids)
     assert open_store(up.path / "new").ids == up.new.ids
+
+
+def test_create_upgrade_clears_a_start_cut_short_by_a_crash(tmp_path):
+    old = create_store(tmp_path / "old", "old@1", 4)
+    old.add(["a", "b"], np.eye(4, dtype=np.float32)[:2], "old@1")
+    create_store(tmp_path / "up" / "new", "new@1", 4)  # what a crash before upgrade.json leaves
+    up = create_upgrade(tmp_path / "up", old, "new@1", 4)
+    assert (tmp_path / "up" / "upgrade.json").is_file() and len(up.new) == 0
+    with pytest.raises(FileExistsError):  # a real upgrade is never cleared
+        create_upgrade(tmp_path / "up", old, "new@1", 4)

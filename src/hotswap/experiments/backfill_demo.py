@@ -32,23 +32,16 @@ from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.encoders.replay import ReplayEncoder
 from hotswap.experiments.provenance import StageTimer, hardware, versions
-from hotswap.experiments.upgrade_demo import fit_adapters
+from hotswap.experiments.upgrade_demo import UpgradeSlice, fit_adapters
 from hotswap.search import ScoreCalibration
 from hotswap.store import create_store, create_upgrade
 
 
 @dataclass
-class BackfillConfig:
-    dataset: str = "debian"
-    old: str = "static"
-    new: str = "minilm"
-    max_docs: int | None = 6000
-    max_train_queries: int | None = 3000
-    max_test_queries: int | None = 1500
+class BackfillConfig(UpgradeSlice):
     policies: tuple[str, ...] = ("random", "uncertainty", "sequential", "popularity")
     modes: tuple[str, ...] = ("merged", "calibrated", "adapted", "cross")
     adapter: str = "procrustes"
-    fit_docs: int = 3000
     calibration_docs: int = 1024  # documents with both embeddings for the score calibration (a first batch)
     batch_size: int = 256
     eval_every: float = 0.1
@@ -93,7 +86,7 @@ def run_backfill_experiment(cfg: BackfillConfig, progress=None) -> dict:
     with timer("load data"):
         ds = load_dataset(cfg.dataset, cfg.max_docs, cfg.max_train_queries, cfg.max_test_queries, cfg.seed)
         old_enc, new_enc = load_encoder(cfg.old), load_encoder(cfg.new)
-    doc_ids, qids, tqids = list(ds.corpus), list(ds.queries), list(ds.train_queries)
+    doc_ids, qids = list(ds.corpus), list(ds.queries)
     docs = [ds.corpus[d] for d in doc_ids]
 
     def enc(e, texts):

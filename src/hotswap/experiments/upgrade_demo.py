@@ -41,7 +41,9 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
 
 @dataclass
-class DemoConfig:
+class UpgradeSlice:
+    """Which upgrade on which data: the models, the dataset and the seeded slice of it (shared by the protocols)."""
+
     dataset: str = "debian"
     old: str = "static"
     new: str = "minilm"
@@ -49,6 +51,10 @@ class DemoConfig:
     max_train_queries: int | None = 3000
     max_test_queries: int | None = 1500
     fit_docs: int = 3000
+
+
+@dataclass
+class DemoConfig(UpgradeSlice):
     adapters: tuple[str, ...] = ADAPTERS
     k: int = 100
     seed: int = 0

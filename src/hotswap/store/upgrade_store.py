@@ -9,13 +9,16 @@ Layout::
 Which ids are backfilled is the new store's manifest, written last and atomically after each batch, so a
 reader always sees a consistent cut: the **new partition** is the backfilled ids, the **old partition** every
 other id of the old store. The two are disjoint and together hold each item exactly once, at every moment.
-Searches never block on the writer: ``refresh()`` moves the items backfilled since the last look from the old
-partition's in-memory index to the new one (``PartitionIndex``), so each partition scans only its own items.
+A reader in another process never waits for the writer: its ``refresh()`` moves the items backfilled since the
+last look from the old partition's in-memory index to the new one (``PartitionIndex``), so each partition
+scans only its own items. In the writer's own process a search waits for at most the commit in progress
+(about 10 ms per 1,024 items, ``benchmarks/merged_search.py``), which keeps every search on one cut.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,6 +184,7 @@ def create_upgrade(path: str | Path, old_store: str | Path | FaissStore, new_mod
     if new_model_id == old.model_id:
         raise HotswapError(f"the index {old.path} is already built by {new_model_id!r}; nothing to upgrade")
     path = Path(path)
+    _remove_unfinished_start(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{path} exists and is not an empty folder; resume with open_upgrade({str(path)!r}) "
                               "or choose a new folder")
@@ -192,6 +196,15 @@ def create_upgrade(path: str | Path, old_store: str | Path | FaissStore, new_mod
               "created_at": utc_now()}
     atomic_write_json(path / UPGRADE_NAME, config)  # written last: a folder without it is no upgrade
     return UpgradeStore(path, config, old, new)
+
+
+def _remove_unfinished_start(path: Path) -> None:
+    """A crash inside ``create_upgrade`` leaves an empty ``new/`` store and no ``upgrade.json``: clear it."""
+    new = path / "new"
+    if (path / UPGRADE_NAME).exists() or not new.is_dir() or {p.name for p in path.iterdir()} != {"new"}:
+        return
+    if {p.name for p in new.iterdir()} <= {"manifest.json", ".lock"} and len(open_store(new)) == 0:
+        shutil.rmtree(new)
 
 
 def open_upgrade(path: str | Path) -> UpgradeStore:
