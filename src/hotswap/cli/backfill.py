@@ -53,6 +53,7 @@ def backfill(
     eval_every: str = typer.Option(None, help="evaluate test queries every this share (e.g. 10%) -> JSON + PNG"),
     modes: str = typer.Option("merged,adapted", help="search modes on the curve: merged, calibrated, adapted, cross"),
     calibration_docs: int = typer.Option(512, help="documents the new model encodes to calibrate scores (calibrated)"),
+    max_test_queries: int = typer.Option(1500, help="test queries on the curve (seeded sample; 0 = all)"),
     adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
     executor: str = typer.Option("local", help="local, or ray (Ray Data actors; pip install hotswap[ray])"),
     ray_address: str = typer.Option(None, help="Ray cluster address ('auto' or ray://host:10001); local if unset"),
@@ -99,7 +100,7 @@ def backfill(
             console.print(_status_line(runner.run(until=until)))
         else:
             _run_with_curve(runner, up, ds, new_enc, parse_every(eval_every), modes.split(","), adapter, seed, out,
-                            calibration_docs)
+                            calibration_docs, max_test_queries or None)
     finally:
         if hasattr(ex, "close"):
             ex.close()  # a local Ray instance started by the executor
@@ -122,10 +123,10 @@ def _calibration(up, ds, old_enc, new_enc, n_docs: int, seed: int) -> ScoreCalib
 
 
 def _run_with_curve(runner, up, ds, new_enc, step: float, modes: list[str], adapter: Path | None, seed: int,
-                    out: Path, calibration_docs: int) -> None:
+                    out: Path, calibration_docs: int, max_test_queries: int | None) -> None:
     from hotswap.backfill import read_plan
 
-    test = ds.restrict(up.old.ids, rng=np.random.default_rng(seed))
+    test = ds.restrict(up.old.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
     texts = list(test.queries.values())
     old_enc = encoder_for_model_id(up.old_model_id)
     calibration = _calibration(up, ds, old_enc, new_enc, calibration_docs, seed) if "calibrated" in modes else None
