@@ -37,7 +37,7 @@ def test_infonce_prefers_aligned_pairs_and_has_gradients():
     q = torch.randn(6, 16, generator=g, requires_grad=True)
     aligned, shuffled = q.detach() + 0.01, torch.randn(6, 16, generator=g)
     loss = InfoNCE()(q, aligned)
-    assert float(loss) < float(InfoNCE()(q, shuffled))
+    assert loss.item() < InfoNCE()(q, shuffled).item()
     loss.backward()
     assert q.grad is not None and torch.isfinite(q.grad).all()
 
