@@ -1,0 +1,42 @@
+"""The QDC protocol on a tiny real slice: two tasks, every method's matrix, QDC differs from FT."""
+
+import numpy as np
+import pytest
+
+from hotswap.experiments.qdc import QDCConfig, run_qdc_experiment
+from hotswap.experiments.qdc_report import plot_matrices, qdc_table
+
+pytestmark = pytest.mark.realmodel
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("qdc")
+    cfg = QDCConfig(scale="tiny", tasks=("games", "media"), workdir=str(tmp / "runs"), cache_dir=str(tmp / "cache"),
+                    lr=1e-4, batch_size=16)
+    return run_qdc_experiment(cfg, progress=False)
+
+
+def test_results_shape(result):
+    assert result["tasks"] == ["games", "media"] and result["model"].startswith("minilm@")
+    methods = [r["method"] for r in result["rows"]]
+    assert methods == ["FT", "FT+reindex", "FT+QDC", "FT+KD", "FT+KD+QDC", "FT+procrustes", "FT+affine", "joint"]
+    for r in result["rows"]:
+        shape = (1, 2) if r["method"] == "joint" else (2, 2)
+        assert np.array(r["matrix"]).shape == shape and 0 < r["avg_ndcg@10"] <= 1
+        assert r["avg_ndcg@10"] == pytest.approx(float(np.mean(r["matrix"][-1])))
+    assert len(result["drift_norms"]) == 2 and all(v > 0 for v in result["drift_norms"])
+    assert result["wall_s"] > 0
+
+
+def test_methods_agree_after_task_one_and_qdc_moves_queries_after_task_two(result):
+    rows = {r["method"]: r["matrix"] for r in result["rows"]}
+    # after task 1 every method uses f_1 on the f_1 index (no drift yet, KD starts at task 2)
+    for m in ("FT+reindex", "FT+QDC", "FT+KD", "FT+KD+QDC", "FT+procrustes", "FT+affine"):
+        assert rows[m][0] == pytest.approx(rows["FT"][0])
+    assert rows["FT+QDC"][1] != rows["FT"][1]  # the drift of task 2 changes the rankings
+
+
+def test_report(result, tmp_path):
+    assert qdc_table(result).row_count == 8
+    assert plot_matrices(result, tmp_path / "qdc.png").stat().st_size > 0
