@@ -50,3 +50,9 @@ def test_refuses_another_config_or_sequence(tmp_path, tasks):
         ContinualTrainer(tmp_path / "run", "minilm", ContinualConfig(kd=False), progress=False).fit(tasks[:1])
     with pytest.raises(Exception, match="do not start the given sequence"):
         ContinualTrainer(tmp_path / "run", "minilm", CFG, progress=False).fit(tasks[1:])
+
+
+def test_a_run_that_starts_after_task_one_distils_from_its_first_task(tmp_path, tasks):
+    first = ContinualTrainer(tmp_path / "ft", "minilm", CFG, progress=False).fit(tasks[:1])["tasks"][0]["folder"]
+    m = ContinualTrainer(tmp_path / "kd", first, CFG, progress=False, first_task=2).fit(tasks[1:2])
+    assert m["tasks"][0]["kd"] is True and m["tasks"][0]["folder"].endswith("task-02-b")

@@ -167,8 +167,8 @@ def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
     with timer("train FT"):
         ft = ContinualTrainer(work / "ft", cfg.model, train_cfg, progress).fit(text_tasks)
     with timer("train FT+KD"):  # task 1 has no distillation: start from FT's f_1, share its index
-        kd = ContinualTrainer(work / "kd", ft["tasks"][0]["folder"], replace(train_cfg, kd=True),
-                              progress).fit(text_tasks[1:])
+        kd = ContinualTrainer(work / "kd", ft["tasks"][0]["folder"], replace(train_cfg, kd=True), progress,
+                              first_task=2).fit(text_tasks[1:])
     with timer("train joint"):
         joint_task = TextTask("joint", [p for t in text_tasks for p in t.pairs],
                               {d: x for t in text_tasks for d, x in t.corpus.items()})

@@ -110,15 +110,19 @@ class ContinualTrainer:
     """``fit(tasks)`` trains ``f_1 .. f_T`` from ``start`` (``minilm`` or a folder) into ``out``."""
 
     def __init__(self, out: str | Path, start: str | Path = "minilm", config: ContinualConfig | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, first_task: int = 1) -> None:
+        """``first_task``: the number of the first task given to ``fit`` (2 when ``start`` is a model that already
+        learnt task 1): task numbers name the folders and decide where distillation starts (task 2)."""
         self.out, self.start, self.config, self.progress = Path(out), str(start), config or ContinualConfig(), progress
+        self.first_task = int(first_task)
 
     def manifest(self) -> dict:
         path = self.out / MANIFEST
         if not path.exists():
-            return {"start": self.start, "config": asdict(self.config), "tasks": []}
+            return {"start": self.start, "config": asdict(self.config), "first_task": self.first_task, "tasks": []}
         m = json.loads(path.read_text())
-        if m["start"] != self.start or m["config"] != json.loads(json.dumps(asdict(self.config))):
+        if m["start"] != self.start or m["config"] != json.loads(json.dumps(asdict(self.config))) or \
+                m.get("first_task", 1) != self.first_task:
             raise HotswapError(f"{self.out} holds a run with another start model or config; use a new folder")
         return m
 
@@ -129,7 +133,7 @@ class ContinualTrainer:
         done = [t["name"] for t in m["tasks"]]
         if done != [t.name for t in tasks[:len(done)]]:
             raise HotswapError(f"{self.out} finished tasks {done}, which do not start the given sequence")
-        for index, task in enumerate(tasks[len(done):], start=len(done) + 1):
+        for index, task in enumerate(tasks[len(done):], start=len(done) + self.first_task):
             previous = Path(m["tasks"][-1]["folder"]) if m["tasks"] else model_folder(self.start)
             entry = self._train_task(index, task, previous)
             m["tasks"].append(entry)
