@@ -64,4 +64,5 @@ def qdc(
     console.print("drift norms |delta_t| (FT): " + ", ".join(f"{v:.4f}" for v in result["drift_norms"]))
     atomic_write_json(out / "qdc.json", result)
     plot_matrices(result, out / "qdc.png")
-    console.print(f"wrote {out / 'qdc.json'} and {out / 'qdc.png'} in {result['wall_s']:.0f} s")
+    console.print(f"wrote {out / 'qdc.json'} and {out / 'qdc.png'} in {result['wall_s']:.0f} s (training, over all "
+                  f"runs of this workdir: {result['training_wall_s']:.0f} s; evaluation {result['timings_s']['evaluate']:.0f} s)")

@@ -185,6 +185,9 @@ def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
         "tasks": [t.name for t in tasks], "model": load_encoder(cfg.model).id, "rows": rows,
         "drift_norms": [t["drift_norm"] for t in ft["tasks"]], "drift_norms_kd": [t["drift_norm"] for t in kd["tasks"]],
         "wall_s": round(time.perf_counter() - started, 1), "timings_s": timer.seconds,
+        # training time of every task as recorded when it ran (a resumed run skips finished tasks, so wall_s
+        # alone would undercount a run that was stopped and restarted)
+        "training_wall_s": round(sum(t["wall_s"] for run in (ft, kd, joint) for t in run["tasks"]), 1),
         "training": {"FT": ft["tasks"], "FT+KD": kd["tasks"], "joint": joint["tasks"]},
         "task_sizes": [{"task": t.name, "docs": len(t.data.corpus), "train_queries": len(t.data.train_queries),
                         "test_queries": len(t.data.queries)} for t in tasks],
