@@ -138,3 +138,15 @@ def test_executor_takes_a_spec_not_an_encoder(encoder):
         RayExecutor(encoder)
     with pytest.raises(ValueError):
         RayExecutor("static", num_actors=0)
+
+
+def test_items_travel_without_pickle():
+    from hotswap.backfill.ray_runner import pack_items, unpack_items
+
+    texts = ["a", "ünïcode", ""]
+    assert pack_items(texts)[:1] == b"J" and unpack_items(pack_items(texts)) == texts
+    images = [np.full((2, 3), i, np.uint8) for i in range(4)]
+    back = unpack_items(pack_items(images))
+    assert pack_items(images)[:1] == b"N" and all((a == b).all() and a.dtype == b.dtype for a, b in zip(images, back))
+    with pytest.raises(ValueError):  # objects that only a pickle could carry are refused
+        pack_items([{"a": 1}, None])

@@ -47,9 +47,10 @@ down by ``close()``.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
-import pickle
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -61,6 +62,25 @@ from hotswap.errors import HotswapError, ModelMismatchError
 
 Batch = tuple[list[str], list[Any]]
 _END = None  # the feed queue's end-of-input marker
+
+
+def pack_items(items: list[Any]) -> bytes:
+    """One plan batch's items as bytes for the feed queue, never as a pickle: texts as UTF-8 JSON, anything else
+    (images) as one stacked ``.npy`` array written with ``allow_pickle=False`` (so items must be arrays)."""
+    if all(isinstance(x, str) for x in items):
+        return b"J" + json.dumps(items).encode("utf-8")
+    buf = io.BytesIO()
+    np.save(buf, np.stack([np.asarray(x) for x in items]), allow_pickle=False)
+    return b"N" + buf.getvalue()
+
+
+def unpack_items(blob: bytes) -> list[Any]:
+    """The inverse of ``pack_items``."""
+    if blob[:1] == b"J":
+        return json.loads(blob[1:].decode("utf-8"))
+    if blob[:1] == b"N":
+        return list(np.load(io.BytesIO(blob[1:]), allow_pickle=False))
+    raise HotswapError("RayExecutor got a batch in an unknown format (neither JSON texts nor a .npy array)")
 
 
 class _EncodeBatch:
@@ -82,7 +102,7 @@ class _EncodeBatch:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         if len(batch["seq"]) != 1:  # batch_size=1: one row = one plan batch
             raise HotswapError(f"RayExecutor expects one plan batch per call; got {len(batch['seq'])}")
-        items = pickle.loads(batch["items"][0])
+        items = unpack_items(batch["items"][0])
         X = np.ascontiguousarray(self.encoder.encode(items, show_progress=False), dtype=np.float32)
         return {"seq": np.asarray(batch["seq"], np.int64), "n": np.array([X.shape[0]], np.int64),
                 "dim": np.array([X.shape[1]], np.int64), "X": np.array([X.tobytes()], dtype=object),
@@ -247,7 +267,7 @@ class RayExecutor:
                     state["done"], state["error"] = True, exc
                 else:
                     ids = list(ids)
-                    queue.put((state["seq"], ids, pickle.dumps(list(items), protocol=pickle.HIGHEST_PROTOCOL)))
+                    queue.put((state["seq"], ids, pack_items(list(items))))
                     pending.append(ids)
                     state["seq"] += 1
                     continue
