@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hotswap.adapters.affine import ridge_fit
 from hotswap.errors import HotswapError
 
 
@@ -52,31 +53,20 @@ def order_sequential(ctx: OrderingContext) -> list[str]:
     return list(ctx.ids)
 
 
-def _ridge(X: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
-    """``[W; b]`` minimising ``||[X 1] W - Y||^2 + alpha ||W||^2`` (bias not penalised)."""
-    Xb = np.hstack([X, np.ones((len(X), 1), X.dtype)]).astype(np.float64)
-    reg = alpha * np.eye(Xb.shape[1])
-    reg[-1, -1] = 0.0
-    return np.linalg.solve(Xb.T @ Xb + reg, Xb.T @ Y.astype(np.float64))
-
-
-def _apply(W: np.ndarray, X: np.ndarray) -> np.ndarray:
-    return X.astype(np.float64) @ W[:-1] + W[-1]
-
-
 def predicted_uncertainty(X_probe: np.ndarray, Y_probe: np.ndarray, X: np.ndarray, alpha: float = 1.0,
                           folds: int = 5, seed: int = 0) -> np.ndarray:
     """FastFill-style uncertainty of each row of ``X`` (old embeddings): the predicted squared error of the
-    old -> new ridge transformation, learnt from a probe with both embeddings (see the module docstring)."""
-    n = len(X_probe)
-    fold = np.random.default_rng(seed).permutation(n) % folds
-    err = np.empty(n)
+    old -> new ridge transformation, learnt from a probe with both embeddings (see the module docstring).
+    Both regressions are ``hotswap.adapters.affine.ridge_fit`` (unpenalised bias) in float64."""
+    Xp, Yp = X_probe.astype(np.float64), Y_probe.astype(np.float64)
+    fold = np.random.default_rng(seed).permutation(len(Xp)) % folds
+    err = np.empty(len(Xp))
     for f in range(folds):
         test = fold == f
-        W = _ridge(X_probe[~test], Y_probe[~test], alpha)
-        err[test] = ((_apply(W, X_probe[test]) - Y_probe[test]) ** 2).sum(1)
-    head = _ridge(X_probe, err[:, None], alpha)
-    return _apply(head, X)[:, 0]
+        h = ridge_fit(Xp[~test], Yp[~test], alpha)
+        err[test] = ((Xp[test] @ h.W + h.b - Yp[test]) ** 2).sum(1)
+    head = ridge_fit(Xp, err[:, None], alpha)
+    return (X.astype(np.float64) @ head.W + head.b)[:, 0]
 
 
 def order_uncertainty(ctx: OrderingContext) -> list[str]:
