@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from hotswap.encoders.progress import progress_bar
+from hotswap.encoders.progress import maybe_progress
 from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.io import atomic_write_json
 from hotswap.store.manifest import read_json_object, utc_now
@@ -150,7 +150,7 @@ class BackfillRunner:
         prior = self._checkpoint().get("elapsed_s", 0.0)
         state, last_checkpoint = "running", 0.0
         writer, commit = ThreadPoolExecutor(1, thread_name_prefix="backfill-commit"), None
-        with writer, progress_bar(transient=True) if self.progress else _NoBar() as bar:
+        with writer, maybe_progress(self.progress) as bar:
             task = bar.add_task(f"backfill -> {up.new_model_id}", total=total, completed=len(up.new), rate="")
             # the commit of batch j (fsyncs) runs in a thread while the executor encodes batch j + 1
             for ids, X in self.executor.map(self.pending_batches(stop_at)):
@@ -250,20 +250,6 @@ def _is_locked(folder: Path) -> bool:
             return True
         fcntl.flock(fh, fcntl.LOCK_UN)
         return False
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *a: Any, **k: Any) -> int:
-        return 0
-
-    def update(self, *a: Any, **k: Any) -> None:
-        return None
 
 
 def gallery_checksum(upgrade: UpgradeStore) -> str:

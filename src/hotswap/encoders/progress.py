@@ -10,12 +10,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 PROGRESS_THRESHOLD = 2000
 
 
-def progress_bar(transient: bool = True) -> Progress:
-    """A rich bar showing done/total, items per second (field ``rate``) and time remaining."""
+def progress_bar(transient: bool = True, field: str = "rate") -> Progress:
+    """A rich bar showing done/total, a free text field (``rate``: items per second) and time remaining."""
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("[cyan]{task.fields[rate]}"), TimeRemainingColumn(), transient=transient,
+        TextColumn(f"[cyan]{{task.fields[{field}]}}"), TimeRemainingColumn(), transient=transient,
     )
+
+
+class NullProgress:
+    """Stands in for ``progress_bar()`` when no bar should show: same ``with`` / ``add_task`` / ``update``."""
+
+    def __enter__(self) -> NullProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: object, **kwargs: object) -> int:
+        return 0
+
+    def update(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def maybe_progress(show: bool, transient: bool = True, field: str = "rate") -> Progress | NullProgress:
+    """``progress_bar(...)`` when ``show``, else a ``NullProgress``."""
+    return progress_bar(transient, field) if show else NullProgress()
 
 
 def batched_encode(

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from hotswap.encoders.progress import maybe_progress
 from hotswap.errors import HotswapError
 from hotswap.io import atomic_write_json
 from hotswap.losses import EmbeddingDistillation, InfoNCE
@@ -187,7 +187,7 @@ class ContinualTrainer:
             opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
         model.train()
         losses: list[float] = []
-        with _bar(self.progress) as bar:
+        with maybe_progress(self.progress, field="loss") as bar:
             job = bar.add_task(label, total=total, loss="")
             for _ in range(cfg.epochs):
                 order = rng.permutation(len(pairs))
@@ -214,21 +214,6 @@ class ContinualTrainer:
                     bar.update(job, advance=1, loss=f"loss {np.mean(losses[-10:]):.3f}")
         model.eval()
         return losses
-
-
-def _bar(show: bool) -> Any:
-    from contextlib import nullcontext
-
-    if not show:
-        class _Quiet:
-            def add_task(self, *a: Any, **k: Any) -> int:
-                return 0
-
-            def update(self, *a: Any, **k: Any) -> None:
-                return None
-        return nullcontext(_Quiet())
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("[cyan]{task.fields[loss]}"), TimeRemainingColumn(), transient=True)
 
 
 def load_deltas(manifest: dict) -> np.ndarray:
