@@ -40,3 +40,10 @@ def l2_normalise(X: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X / np.maximum(norms, eps)
+
+
+def check_k(k: object) -> int:
+    """``k`` as an int; ``ValueError`` unless it is a positive integer (``True`` is not one)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    return int(k)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hotswap.validation import check_k
+
 _PAD_INT = -1
 
 
@@ -36,8 +38,7 @@ def rank_merge(D1: np.ndarray, I1: np.ndarray, D2: np.ndarray, I2: np.ndarray, k
     """
     if metric not in ("ip", "l2"):
         raise ValueError(f"metric must be 'ip' or 'l2'; got {metric!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
+    k = check_k(k)
     D1, D2 = np.asarray(D1, np.float32), np.asarray(D2, np.float32)
     I1, I2 = np.asarray(I1), np.asarray(I2)
     if D1.shape != I1.shape or D2.shape != I2.shape or D1.ndim != 2 or D2.ndim != 2 or len(D1) != len(D2):

@@ -35,7 +35,7 @@ from hotswap.errors import CorruptStoreError, DuplicateIdError, ModelMismatchErr
 from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
 from hotswap.store.segments import check_new_ids, map_segment, read_ids, remove_orphans, write_segment, writer_lock
-from hotswap.validation import as_matrix
+from hotswap.validation import as_matrix, check_k
 
 
 class FaissStore:
@@ -160,13 +160,16 @@ class FaissStore:
         self._check_model(model_id, "queries", "map the queries with an adapter (hotswap fit-adapter) or "
                           "search in merged mode")
         Q = as_matrix(queries, dim=self.dim, name="queries", where=self._where())
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"k must be a positive integer; got {k!r}")
+        k = check_k(k)
         index = None if self.manifest.index_factory.strip() == "Flat" or len(self) == 0 else self._get_index()
-        D, P = search_segments(Q, int(k), self._vectors, self._starts, self.metric, index)
+        D, P = search_segments(Q, k, self._vectors, self._starts, self.metric, index)
+        return D, self.ids_at(P)
+
+    def ids_at(self, rows: np.ndarray) -> np.ndarray:
+        """The string ids stored at global ``rows`` (any shape; -1 -> ``None``), as an object array."""
         if self._id_array is None:
             self._id_array = np.array(self.ids + [None], dtype=object)  # position -1 -> None
-        return D, self._id_array[P]
+        return self._id_array[rows]
 
     def _get_index(self) -> faiss.Index:
         """Build (and train on a sample of up to 200k stored rows) the factory index, once per process."""

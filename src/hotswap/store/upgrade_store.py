@@ -30,7 +30,7 @@ from hotswap.io import atomic_write_json
 from hotswap.store.faiss_store import FaissStore, create_store, open_store
 from hotswap.store.manifest import read_json_object, utc_now
 from hotswap.store.partition_index import PartitionIndex
-from hotswap.validation import as_matrix
+from hotswap.validation import as_matrix, check_k
 
 UPGRADE_NAME = "upgrade.json"
 
@@ -68,7 +68,6 @@ class UpgradeStore:
         self._lock = threading.RLock()
         self._parts: dict[str, PartitionIndex] | None = None
         self._seen = 0  # new-store rows already moved into the partition indexes
-        self._id_array: np.ndarray | None = None
         self.old_part, self.new_part = PartitionView(self, "old"), PartitionView(self, "new")
 
     @property
@@ -164,17 +163,10 @@ class UpgradeStore:
                                      f"holds vectors of model {store.model_id!r}; map them with an adapter or "
                                      "search in merged mode")
         Q = as_matrix(queries, dim=store.dim, name="queries", where=f"{side} partition (model {store.model_id})")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:  # as FaissStore.search
-            raise ValueError(f"k must be a positive integer; got {k!r}")
+        k = check_k(k)
         with self._lock:
-            D, P = self._partitions()[side].search(Q, int(k))
-            ids = self._old_ids()
-        return D, ids[P]
-
-    def _old_ids(self) -> np.ndarray:
-        if self._id_array is None or len(self._id_array) != len(self.old) + 1:
-            self._id_array = np.array(self.old.ids + [None], dtype=object)  # row -1 -> None
-        return self._id_array
+            D, P = self._partitions()[side].search(Q, k)
+            return D, self.old.ids_at(P)  # partitions are keyed by the item's row in the old store
 
 
 def create_upgrade(path: str | Path, old_store: str | Path | FaissStore, new_model_id: str,
