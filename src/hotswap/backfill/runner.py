@@ -181,7 +181,8 @@ class BackfillRunner:
         took = time.perf_counter() - started
         self._rate = (len(self.upgrade.new) - done_at_start) / took if took > 0 else None
         self._elapsed = prior + took
-        status = self.status("running")
+        # this run holds the lock and knows its rate: no checkpoint read or lock probe per batch
+        status = self._status("running", {} if self._rate else self._checkpoint())
         wrote = time.perf_counter() - last_checkpoint >= CHECKPOINT_EVERY_S
         if wrote:
             self._write_checkpoint(status)
@@ -195,13 +196,16 @@ class BackfillRunner:
         if state is None:
             self.upgrade.refresh()
         ck = self._checkpoint()
+        state = state or ck.get("state") or ("done" if len(self.upgrade.new) == len(self.upgrade.old) else "planned")
+        if state == "running" and not _is_locked(self.upgrade.path):
+            state = "interrupted"
+        return self._status(state, ck)
+
+    def _status(self, state: str, ck: dict) -> BackfillStatus:
         done, total = len(self.upgrade.new), len(self.upgrade.old)
         rate = self._rate or ck.get("items_per_s")
         eta = (total - done) / rate if rate else None
         cost = None if eta is None or self.cost_per_hour is None else eta / 3600 * self.cost_per_hour
-        state = state or ck.get("state") or ("done" if done == total else "planned")
-        if state == "running" and not _is_locked(self.upgrade.path):
-            state = "interrupted"
         return BackfillStatus(done, total, state, rate, self._elapsed or ck.get("elapsed_s", 0.0), eta, cost)
 
     def _checkpoint(self) -> dict:
