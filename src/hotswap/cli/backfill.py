@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from hotswap.experiments.backfill_report import curve_table, plot_curves, write_
 from hotswap.cli.options import DATASET, INDEX
 from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder
-from hotswap.experiments.backfill_demo import summarise_curve
+from hotswap.experiments.backfill_demo import curve_rows, raw_encode_rate
 from hotswap.search import ScoreCalibration
 from hotswap.store import create_upgrade, open_store, open_upgrade
 
@@ -139,12 +138,10 @@ def _run_with_curve(runner, up, ds, new_enc, step: float, modes: list[str], adap
     points = backfill_curve(runner, evaluator, fractions_every(step),
                             on_point=lambda f, p: console.print(f"{f:.0%}: " + ", ".join(
                                 f"{m} nDCG@10 {v['ndcg@10']:.3f}" for m, v in p.items())))
-    curves = [{"policy": policy, "mode": m, "points": pts, **summarise_curve(pts)} for m, pts in points.items()]
+    curves = curve_rows(policy, points)
     final = runner.status()
     sample = [ds.corpus[i] for i in up.old.ids[:256]]
-    start = time.perf_counter()
-    new_enc.encode(sample, show_progress=False)
-    raw = len(sample) / (time.perf_counter() - start)
+    raw = raw_encode_rate(new_enc, sample)
     result = {"dataset": ds.name, "old_model": up.old_model_id, "new_model": up.new_model_id, "curves": curves,
               "throughput": {"runner_items_s": final.items_per_s, "raw_encode_items_s": raw,
                              "raw_encode_sample": len(sample)},

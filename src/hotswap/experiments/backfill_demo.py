@@ -60,14 +60,25 @@ def summarise_curve(points: list[dict]) -> dict:
             "monotone": bool((drops <= 0).all()), "max_drop_ndcg@10": float(drops.max(initial=0.0))}
 
 
+def curve_rows(policy: str, curves: dict[str, list[dict]]) -> list[dict]:
+    """``results/backfill.json`` curve entries of one policy: ``backfill_curve``'s points per mode, summarised."""
+    return [{"policy": policy, "mode": mode, "points": points, **summarise_curve(points)}
+            for mode, points in curves.items()]
+
+
+def raw_encode_rate(encoder, texts: list[str]) -> float:
+    """items/s of one plain ``encoder.encode`` call over ``texts`` (batch 64, no store)."""
+    start = time.perf_counter()
+    encoder.encode(texts, batch_size=64, show_progress=False)
+    return len(texts) / (time.perf_counter() - start)
+
+
 def measure_throughput(new_enc, ids: list[str], texts: list[str], old_vectors: np.ndarray, old_id: str,
                        batch_size: int, root: Path) -> dict:
     """items/s of raw ``encode`` and of the runner (LocalExecutor) on the same texts, measured in one run."""
     text_of = dict(zip(ids, texts))
     new_enc.encode(texts[:8], show_progress=False)  # warm-up (lazy weights, tokenizer)
-    start = time.perf_counter()
-    new_enc.encode(texts, batch_size=64, show_progress=False)
-    raw = len(texts) / (time.perf_counter() - start)
+    raw = raw_encode_rate(new_enc, texts)
     old = create_store(root / "tp_old", model_id=old_id, dim=old_vectors.shape[1])
     old.add(ids, old_vectors, model_id=old_id)
     up = create_upgrade(root / "tp_upgrade", old, new_enc.id, new_enc.dim)
@@ -117,8 +128,7 @@ def run_backfill_experiment(cfg: BackfillConfig, progress=None) -> dict:
                 plan_backfill(up, policy, replay, lambda ids: ids, seed=cfg.seed, query_log=To,
                               probe_size=cfg.probe_size)
                 runner = BackfillRunner(up, lambda ids: ids, LocalExecutor(replay), cfg.batch_size, progress=False)
-                for mode, points in backfill_curve(runner, evaluator, fractions).items():
-                    curves.append({"policy": policy, "mode": mode, "points": points, **summarise_curve(points)})
+                curves += curve_rows(policy, backfill_curve(runner, evaluator, fractions))
                 if progress:
                     progress(policy, curves)
         with timer("throughput"):
