@@ -74,13 +74,14 @@ def backfill(
         else:
             console.print(f"no backfill is running in {upgrade}; nothing to pause")
         return
+    if status:  # reads the upgrade folder only: no dataset, no model
+        up = open_upgrade(upgrade)
+        console.print(_status_line(BackfillRunner(up, list, None, cost_per_hour=cost_per_hour).status()))
+        return
     ds = load_dataset(dataset)
     fetch = lambda ids: [ds.corpus[i] for i in ids]  # noqa: E731
-    if resume or status:
+    if resume:
         up = open_upgrade(upgrade)
-        if status:
-            console.print(_status_line(BackfillRunner(up, fetch, None, cost_per_hour=cost_per_hour).status()))
-            return
         spec = model or up.new_model_id.rsplit("@", 1)[0]  # a bundled name, or the folder given with --new
         new_enc = load_encoder(spec)  # the runner refuses it unless its id is the upgrade's new model id
     else:
