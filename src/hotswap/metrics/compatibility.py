@@ -6,6 +6,10 @@ s's top ``k`` (k = 10), or ``k + 1`` if none is there. A *negative flip* is ``r_
 who found the answer at rank 3 yesterday finds it lower, or not at all, today. Queries the old system missed
 (``r_old = k + 1``) cannot flip. ``NFR = #flips / #queries`` over every query of the qrels.
 The stricter classification-style variant (old hit in top k, new miss) is ``hit_flip_rate``.
+
+Compatibility between *models* on labelled images (Biondi et al. CVPR 2024: compatibility matrix, ECC, AC, AM,
+1:N template search, classification flip rates) lives in ``hotswap.metrics.model_compatibility``; its public
+names are re-exported at the end of this module.
 """
 
 from __future__ import annotations
@@ -52,3 +56,16 @@ def compare_per_query(a: dict[str, float], b: dict[str, float], tol: float = 1e-
     diff = np.array([b[q] - a[q] for q in qids]) if qids else np.zeros(0)
     return {"wins": int((diff > tol).sum()), "losses": int((diff < -tol).sum()),
             "ties": int((np.abs(diff) <= tol).sum()), "mean_diff": float(diff.mean()) if qids else 0.0}
+
+
+
+from hotswap.metrics.model_compatibility import (  # noqa: E402  (re-export)
+    CELL_METRICS, CompatibilityMatrix, ac_per_task, am_per_task, average_compatibility,
+    average_multimodel_accuracy, class_templates, classification_flip_rate, compatibility_matrix,
+    empirical_compatibility, retrieval_scores, self_cross_gaps, summarise, template_correct, template_top1)
+
+__all__ = ["FlipReport", "compare_per_query", "first_relevant_rank", "negative_flips",
+           "CELL_METRICS", "CompatibilityMatrix", "ac_per_task", "am_per_task", "average_compatibility",
+           "average_multimodel_accuracy", "class_templates", "classification_flip_rate", "compatibility_matrix",
+           "empirical_compatibility", "retrieval_scores", "self_cross_gaps", "summarise", "template_correct",
+           "template_top1"]

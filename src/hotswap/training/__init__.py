@@ -1,6 +1,10 @@
-"""Training compatible models: continual text retrievers (QDC protocol); image models come later."""
+"""Training compatible models: continual text retrievers (QDC protocol) and image models with a
+backward-compatibility method (BCT, d-Simplex-HOC, prototype alignment, NDPP, ODPP)."""
 
+from hotswap.training.bcl_model import BCLModel
+from hotswap.training.classification import METHODS, BCLConfig, train_step
 from hotswap.training.hard_negatives import mine_hard_negatives
 from hotswap.training.text_continual import ContinualConfig, ContinualTrainer, TextTask, load_deltas
 
-__all__ = ["ContinualConfig", "ContinualTrainer", "TextTask", "load_deltas", "mine_hard_negatives"]
+__all__ = ["METHODS", "BCLConfig", "BCLModel", "ContinualConfig", "ContinualTrainer", "TextTask", "load_deltas",
+           "mine_hard_negatives", "train_step"]

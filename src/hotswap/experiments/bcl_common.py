@@ -1,0 +1,71 @@
+"""Shared plumbing of the two image protocols: train-or-reuse a model folder, encode and keep embeddings.
+
+A model folder is reused when its ``bcl.json`` records the same *recipe key* (method, config, data indices,
+init and old model), so a stopped run picks up where it stopped and a changed setting retrains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hotswap.errors import AssetMissingError, CorruptStoreError
+from hotswap.training.bcl_model import BCLModel
+
+
+def recipe_key(**parts: object) -> str:
+    """sha256 (16 hex) of a JSON rendering of the recipe; arrays hash by content."""
+    def norm(v: object) -> object:
+        if isinstance(v, np.ndarray):
+            return hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in sorted(v.items())}
+        return v
+    return hashlib.sha256(json.dumps(norm(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_or_load(folder: Path, key: str, train: Callable[[], BCLModel]) -> tuple[BCLModel, bool]:
+    """``(model, reused)``: load ``folder`` if it holds a model with this recipe ``key``, else train and save."""
+    if (folder / "bcl.json").is_file():
+        try:
+            model = BCLModel.load(folder)
+            if model.info.get("recipe_key") == key:
+                return model, True
+        except (AssetMissingError, CorruptStoreError):
+            pass
+    model = train()
+    model.info["recipe_key"] = key
+    model.save(folder)
+    return model, False
+
+
+def encode_and_keep(model: BCLModel, images: np.ndarray, path: Path | None) -> np.ndarray:
+    """Embeddings of ``images`` (float32, unit rows); kept at ``path`` (``.npy``, float16) when given."""
+    emb = model.encode(images)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, emb.astype(np.float16), allow_pickle=False)
+        tmp.replace(path)
+    return emb
+
+
+def nan_to_none(x: object) -> object:
+    """JSON-safe copy: NaN floats become ``None`` (nested lists and dicts)."""
+    if isinstance(x, float):
+        return None if x != x else x
+    if isinstance(x, (list, tuple)):
+        return [nan_to_none(v) for v in x]
+    if isinstance(x, dict):
+        return {k: nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return nan_to_none(x.tolist())
+    if isinstance(x, (np.floating, np.integer)):
+        return nan_to_none(x.item())
+    return x
