@@ -43,7 +43,7 @@ NET_KEYS = ("arch", "width", "embed_dim", "in_channels")
 
 def _init_weights(module: nn.Module) -> None:
     """Kaiming-normal convolutions, BN weight 1 / bias 0, and channels-last conv weights: with channels-last
-    inputs (each backbone's ``forward`` converts) oneDNN trains about 1.3-1.5× faster on a CPU. The layout
+    inputs (each backbone's ``forward`` converts) oneDNN trains 1.1-1.6× faster on a CPU. The layout
     never reaches the id or the saved file, which store contiguous tensors."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
