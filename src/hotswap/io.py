@@ -47,3 +47,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+def json_safe(x):
+    """A copy fit for strict JSON: NaN floats become ``None``; numpy scalars and arrays become Python ones."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return json_safe(x.item())
+    if isinstance(x, float) and x != x:
+        return None
+    return x

@@ -32,15 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.data.image_splits import (ImagePools, RehearsalMemory, class_order, incremental_tasks, make_pools,
-                                       scaled_replacements)
+from hotswap.data.image_splits import ImagePools, class_order, incremental_tasks, make_pools, scaled_replacements
 from hotswap.data.images import ImageDataset, load_image_dataset
-from hotswap.experiments.bcl_common import encode_and_keep, nan_to_none, recipe_key, train_or_load
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics.model_compatibility import (classification_flip_rate, compatibility_matrix, summarise,
                                                  template_correct)
 from hotswap.training.bcl_model import BCLModel
+from hotswap.io import json_safe
+from hotswap.training.chain import train_chain
 from hotswap.training.classification import BCLConfig, train_step
+from hotswap.training.model_cache import recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's CIFAR-100)"
 METHODS = ("independent", "bct", "dsimplex")
@@ -70,8 +71,6 @@ class DSimplexConfig:
     seed: int = 42
     data: str | None = None
     workdir: str = "runs/dsimplex"
-    save_embeddings: bool = True
-
     def limits(self) -> dict:
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; choose one of {', '.join(SCALES)}")
@@ -99,7 +98,7 @@ def per_class_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray
 
 
 def pool_prefix(pool: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """The first ``fraction`` of each class's share of ``pool`` in a seeded order (nested as fraction grows)."""
+    """The first ``fraction`` of each class's share of ``pool`` in an order seeded by ``(seed, class)``."""
     out = []
     for c in np.unique(labels[pool]):
         idx = np.random.default_rng((seed, int(c))).permutation(pool[labels[pool] == c])
@@ -129,44 +128,27 @@ def pretrain_replacements(cfg: DSimplexConfig, ds: ImageDataset, pools: ImagePoo
 
 def run_chain(cfg: DSimplexConfig, method: str, ds: ImageDataset, pools: ImagePools, tasks: list[list[int]],
               replacements: list[BCLModel], gallery: np.ndarray, progress: bool) -> dict:
-    """Train one method's chain over the tasks and return its matrix and summary."""
-    lim, replace = cfg.limits(), cfg.replacements()
-    memory = RehearsalMemory(cfg.memory_per_class, cfg.seed)
-    prev: BCLModel | None = None
-    queries, galleries, steps = [], [], []
-    work = Path(cfg.workdir) / method
-    for t, classes in enumerate(tasks):
-        train_idx = pools.train[np.isin(ds.y_train[pools.train], classes)]
-        if t in replace:
-            init = replacements[replace.index(t)]
-            old = init if method == "dsimplex" else (prev if method == "bct" else None)
-        else:
-            init, old = prev, (prev if method in ("bct", "dsimplex") else None)
-        tc = BCLConfig(method=method, arch=init.net.config["arch"], width=init.net.config["width"],
-                       embed_dim=lim["preallocated"] - 1, preallocated=lim["preallocated"], n_classes=ds.n_classes,
-                       epochs=lim["epochs"], batch_size=lim["batch_size"], lr=lim["lr"], seed=cfg.seed + t)
-        mem = memory.indices if t > 0 else None
-        name = f"{method}-t{t}"
-        key = recipe_key(config=asdict(tc), data=train_idx, memory=mem, init=init.info.get("recipe_key"),
-                         old=None if old is None else old.info.get("recipe_key"))
-        model, reused = train_or_load(work / f"task{t}", key, lambda: train_step(
-            tc, ds.x_train, ds.y_train, train_idx, mem, init=init, old=old, name=name, progress=progress))
-        memory.update(train_idx, ds.y_train[train_idx], classes)
-        keep = cfg.save_embeddings
-        queries.append(encode_and_keep(model, ds.x_train[pools.query], work / f"task{t}" / "query.npy" if keep else None))
-        galleries.append(encode_and_keep(model, ds.x_test[gallery], work / f"task{t}" / "gallery.npy" if keep else None))
-        steps.append({"task": t, "classes": classes, "replaced": t in replace, "init": init.name,
-                      "old": None if old is None else old.name, "train_images": int(len(train_idx)),
-                      "memory_images": 0 if mem is None else int(len(mem)), "reused": reused,
-                      "wall_s": model.info.get("wall_s"), "final_train_acc": model.info["history"][-1]["train_acc"]})
-        prev = model
+    """Train one method's chain over the tasks (:func:`hotswap.training.chain.train_chain`); its matrix and
+    summary."""
+    lim = cfg.limits()
+
+    def config_for(t: int, init: BCLModel | None) -> BCLConfig:
+        return BCLConfig(method=method, arch=init.net.config["arch"], width=init.net.config["width"],
+                         embed_dim=lim["preallocated"] - 1, preallocated=lim["preallocated"], n_classes=ds.n_classes,
+                         epochs=lim["epochs"], batch_size=lim["batch_size"], lr=lim["lr"], seed=cfg.seed + t)
+
+    chain = train_chain(method, tasks, ds.x_train, ds.y_train, pools.train, config_for,
+                        dict(zip(cfg.replacements(), replacements)), Path(cfg.workdir) / method,
+                        embed={"query": ds.x_train[pools.query], "gallery": ds.x_test[gallery]},
+                        memory_per_class=cfg.memory_per_class, seed=cfg.seed, progress=progress)
+    queries, galleries = chain.embeddings["query"], chain.embeddings["gallery"]
     yq, yg = ds.y_train[pools.query], ds.y_test[gallery]
     C = 100.0 * compatibility_matrix(queries, galleries, yq, yg, metric="template_top1")
     summary = summarise(C)
     correct = [template_correct(queries[i], yq, galleries[i], yg) for i in range(len(tasks))]
     flips = [classification_flip_rate(correct[i - 1], correct[i]) for i in range(1, len(tasks))]
     return {"method": method, "AC": float(summary["ac"]), "AM": float(summary["am"]), "matrix": C.tolist(),
-            "summary": summary, "negative_flip_rates": [f["negative_flip_rate"] for f in flips], "steps": steps}
+            "summary": summary, "negative_flip_rates": [f["negative_flip_rate"] for f in flips], "steps": chain.steps}
 
 
 def run_dsimplex_experiment(cfg: DSimplexConfig, progress: bool = True) -> dict:
@@ -196,7 +178,7 @@ def run_dsimplex_experiment(cfg: DSimplexConfig, progress: bool = True) -> dict:
         paper = PAPER.get(31 if cfg.tasks > 7 else 7, {}).get(method, {})
         row.update(paper_AC=paper.get("AC"), paper_AM=paper.get("AM"))
         rows.append(row)
-    return nan_to_none({
+    return json_safe({
         "dataset": DATASET, "tasks": cfg.tasks, "rows": rows, "class_order": order, "task_classes": tasks,
         "replacement_tasks": cfg.replacements(), "paper_reference": "miccunifi/iamcl2r notebooks (7 tasks: "
         "d-Simplex-HOC AC 0.95 AM 68.90, ER AC 0.00 AM 35.18; 31 tasks: 0.65 / 68.07 and 0.00 / 30.32)",

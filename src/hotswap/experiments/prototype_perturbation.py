@@ -28,12 +28,13 @@ import numpy as np
 
 from hotswap.data.image_splits import class_order, extended_classes, split_test_query_gallery
 from hotswap.data.images import ImageDataset, load_image_dataset
-from hotswap.experiments.bcl_common import encode_and_keep, nan_to_none, recipe_key, train_or_load
 from hotswap.experiments.dsimplex import per_class_subset
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics.model_compatibility import classification_flip_rate, retrieval_scores
 from hotswap.training.bcl_model import BCLModel
+from hotswap.io import json_safe
 from hotswap.training.classification import BCLConfig, train_step
+from hotswap.training.model_cache import encode_and_keep, recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's GLDv2 / In-shop)"
 METHODS = ("independent", "bct", "prototype", "ndpp", "odpp")
@@ -67,8 +68,8 @@ class PerturbationConfig:
 class _Eval:
     """Query / gallery embeddings per model, computed once."""
 
-    def __init__(self, ds: ImageDataset, query: np.ndarray, gallery: np.ndarray, workdir: Path, keep: bool) -> None:
-        self.ds, self.query, self.gallery, self.workdir, self.keep = ds, query, gallery, workdir, keep
+    def __init__(self, ds: ImageDataset, query: np.ndarray, gallery: np.ndarray, keep: bool) -> None:
+        self.ds, self.query, self.gallery, self.keep = ds, query, gallery, keep
         self.cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def embed(self, model: BCLModel, folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +110,7 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
         query, gallery = split_test_query_gallery(ds.y_test, lim["query_per_class"], cfg.seed)
         if lim["gallery_per_class"] is not None:
             gallery = gallery[per_class_subset(ds.y_test[gallery], lim["gallery_per_class"], cfg.seed)]
-    ev = _Eval(ds, query, gallery, work, cfg.save_embeddings)
+    ev = _Eval(ds, query, gallery, cfg.save_embeddings)
 
     def step_model(method: str, classes: list[int], step: int, old: BCLModel | None) -> tuple[BCLModel, Path]:
         idx = train_pool[np.isin(ds.y_train[train_pool], classes)]
@@ -151,7 +152,7 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
                 models_info += [{"name": m.name, "folder": str(f), "classes": len(m.classes),
                                  "train_images": m.info["train_images"], "wall_s": m.info.get("wall_s"),
                                  "final_train_acc": m.info["history"][-1]["train_acc"]} for m, f in chain[1:]]
-    return nan_to_none({
+    return json_safe({
         "dataset": DATASET, "rows": rows, "class_order": order, "metric": "mAP over the full gallery ranking and "
         "nearest-neighbour top-1, in %, test-split queries against the test-split gallery",
         "queries": int(len(query)), "gallery_images": int(len(gallery)), "train_images_per_class": lim["train_per_class"],

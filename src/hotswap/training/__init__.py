@@ -2,9 +2,10 @@
 backward-compatibility method (BCT, d-Simplex-HOC, prototype alignment, NDPP, ODPP)."""
 
 from hotswap.training.bcl_model import BCLModel
+from hotswap.training.chain import ChainResult, train_chain
 from hotswap.training.classification import METHODS, BCLConfig, train_step
 from hotswap.training.hard_negatives import mine_hard_negatives
 from hotswap.training.text_continual import ContinualConfig, ContinualTrainer, TextTask, load_deltas
 
-__all__ = ["METHODS", "BCLConfig", "BCLModel", "ContinualConfig", "ContinualTrainer", "TextTask", "load_deltas",
-           "mine_hard_negatives", "train_step"]
+__all__ = ["METHODS", "BCLConfig", "BCLModel", "ChainResult", "ContinualConfig", "ContinualTrainer", "TextTask", "load_deltas",
+           "mine_hard_negatives", "train_chain", "train_step"]

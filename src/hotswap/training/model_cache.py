@@ -1,4 +1,5 @@
-"""Shared plumbing of the two image protocols: train-or-reuse a model folder, encode and keep embeddings.
+"""Train-or-reuse a saved image model folder, and encode-and-keep embeddings (the chain trainer and the
+image protocols use both).
 
 A model folder is reused when its ``bcl.json`` records the same *recipe key* (method, config, data indices,
 init and old model), so a stopped run picks up where it stopped and a changed setting retrains.
@@ -54,18 +55,3 @@ def encode_and_keep(model: BCLModel, images: np.ndarray, path: Path | None) -> n
         np.save(tmp, emb.astype(np.float16), allow_pickle=False)
         tmp.replace(path)
     return emb
-
-
-def nan_to_none(x: object) -> object:
-    """JSON-safe copy: NaN floats become ``None`` (nested lists and dicts)."""
-    if isinstance(x, float):
-        return None if x != x else x
-    if isinstance(x, (list, tuple)):
-        return [nan_to_none(v) for v in x]
-    if isinstance(x, dict):
-        return {k: nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return nan_to_none(x.tolist())
-    if isinstance(x, (np.floating, np.integer)):
-        return nan_to_none(x.item())
-    return x
