@@ -5,6 +5,7 @@ pytorch-metric-learning's ``ref_emb`` does.
 """
 
 from hotswap.losses.bct import BCTInfluence
+from hotswap.losses.cmcl import CMCL, cmcl_loss
 from hotswap.losses.distillation import EmbeddingDistillation
 from hotswap.losses.hoc import HOCLoss, hoc_infonce
 from hotswap.losses.infonce import InfoNCE
@@ -13,5 +14,6 @@ from hotswap.losses.odpp import ODPP
 from hotswap.losses.prototype_alignment import PrototypeAlignment, class_prototypes
 from hotswap.losses.simplex import SimplexClassifier, simplex_vertices
 
-__all__ = ["BCTInfluence", "EmbeddingDistillation", "HOCLoss", "InfoNCE", "NDPP", "ODPP", "PrototypeAlignment",
-           "SimplexClassifier", "class_prototypes", "hoc_infonce", "simplex_vertices"]
+__all__ = ["BCTInfluence", "CMCL", "EmbeddingDistillation", "HOCLoss", "InfoNCE", "NDPP", "ODPP",
+           "PrototypeAlignment", "SimplexClassifier", "class_prototypes", "cmcl_loss", "hoc_infonce",
+           "simplex_vertices"]
