@@ -8,7 +8,7 @@ import pytest
 from hotswap.adapters import available_adapters, get_adapter_class, make_adapter
 from hotswap.errors import DimensionMismatchError, InvalidVectorsError, ModelMismatchError, NotFittedError
 
-FAST = {"residual_mlp": {"hidden": 8, "max_epochs": 1}, "low_rank": {"rank": 3}}
+FAST = {"residual_mlp": {"hidden": 8, "max_epochs": 1}, "low_rank": {"rank": 3}, "reverse": {"epochs": 30}}
 
 
 def pairs(name: str, n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from hotswap.adapters import (Adapter, Affine, Procrustes, available_adapters, g
                               make_adapter)
 from hotswap.errors import CorruptStoreError, NotFittedError
 
-FAST = {"residual_mlp": {"hidden": 16, "max_epochs": 3}, "low_rank": {"rank": 4}}
+FAST = {"residual_mlp": {"hidden": 16, "max_epochs": 3}, "low_rank": {"rank": 4}, "reverse": {"epochs": 30}}
 
 
 def fitted(name: str) -> tuple[Adapter, np.ndarray]:

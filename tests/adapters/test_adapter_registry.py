@@ -10,7 +10,7 @@ from hotswap.adapters import registry
 
 
 def test_builtin_adapters_are_registered():
-    assert available_adapters() == ["affine", "compatible", "drift", "low_rank", "procrustes", "residual_mlp"]
+    assert available_adapters() == ["affine", "compatible", "drift", "low_rank", "procrustes", "residual_mlp", "reverse"]
     for name in available_adapters():
         adapter = make_adapter(name)
         assert isinstance(adapter, Adapter) and adapter.name == name and not adapter.is_fitted

@@ -19,9 +19,11 @@ from hotswap.adapters.low_rank import LowRank, LowRankConfig  # isort: skip
 from hotswap.adapters.residual_mlp import ResidualMLP, ResidualMLPConfig  # isort: skip
 from hotswap.adapters.drift_compensation import DriftCompensation, DriftConfig  # isort: skip
 from hotswap.adapters.compatible import Compatible  # isort: skip
+from hotswap.adapters.reverse import Reverse, ReverseConfig  # isort: skip
 
 __all__ = [
     "Adapter", "AdapterConfig", "available_adapters", "get_adapter_class", "load_adapter", "make_adapter",
     "register_adapter", "Procrustes", "ProcrustesConfig", "Affine", "AffineConfig", "LowRank",
     "LowRankConfig", "ResidualMLP", "ResidualMLPConfig", "DriftCompensation", "DriftConfig", "Compatible",
+    "Reverse", "ReverseConfig",
 ]
