@@ -38,7 +38,9 @@ def test_exact_psi_equals_merge_with_two_encodings(tmp_path, rng):
         psi.linear.bias.zero_()
     adapter = Reverse.from_module(psi, new_model_id=NEW, old_model_id=OLD)
     Q_new = X_new[5:25] + 0.05 * rng.standard_normal((20, D_NEW)).astype(np.float32)
-    Q_old = Q_new @ Q.T                                   # what the old model would have encoded
+    Q_new /= np.linalg.norm(Q_new, axis=1, keepdims=True)   # encoders emit unit rows
+    Q_old = Q_new @ Q.T
+    Q_old /= np.linalg.norm(Q_old, axis=1, keepdims=True)   # what the old model would have encoded
     searcher = Searcher.for_upgrade(up, adapter=adapter)
     D1, I1 = searcher.search(Q_new, 10, "adapted", NEW)   # one encoding
     D2, I2 = searcher.search((Q_new, Q_old), 10, "merged", NEW)

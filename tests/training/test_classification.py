@@ -123,3 +123,20 @@ def test_model_save_load_round_trip(tmp_path, method):
         BCLModel.load(tmp_path / "m")
     with pytest.raises(AssetMissingError, match="bcl.json"):
         BCLModel.load(tmp_path / "nothing")
+
+
+def test_cmcl_trains_psi_with_the_model_and_saves_it(tmp_path):
+    """psi, trained jointly, maps new embeddings next to the old model's own embedding of the same image and
+    keeps classes apart in the old space; it is saved with the model."""
+    m0 = train_step(_config("independent", head="cosine", epochs=15), X, Y, np.arange(len(Y)), name="m0")
+    m1 = train_step(_config("cmcl", seed=3, epochs=15), X, Y, np.arange(len(Y)), old=m0, name="m1")
+    assert m1.psi is not None and (m1.psi.dim_new, m1.psi.dim_old) == (16, 16)
+    new, old = m1.encode(XQ), m0.encode(XQ)
+    mapped = m1.psi.transform(new, normalise=True)
+    assert float(np.sum(mapped * old, axis=1).mean()) > 0.9                 # psi(new_i) ~ old_i
+    sims, same = mapped @ old.T, YQ[:, None] == YQ[None, :]
+    assert sims[same].mean() > sims[~same].mean() + 0.05
+    m1.save(tmp_path / "m1")
+    back = BCLModel.load(tmp_path / "m1")
+    np.testing.assert_allclose(back.psi.transform(new), m1.psi.transform(new), atol=1e-6)
+    assert train_step(_config("independent"), X, Y, np.arange(8), name="x").psi is None

@@ -6,7 +6,8 @@ new model (Seo et al., WACV 2025, arXiv 2301.03767, "reverse query transform"). 
 ``fit`` (both encoders frozen: :func:`hotswap.training.reverse_transform.fit_reverse_transform` on paired
 embeddings, the paper's post-hoc form) or from :meth:`Reverse.from_module` (a ``psi`` trained jointly with the
 new model, e.g. with CMCL). Learned state: the ``ReverseTransform``'s tensors (``linear_weight_``, ...),
-restored into the module on load; torch is imported only when the adapter is fitted or used.
+restored into the module on load; torch is imported only when the adapter is fitted or used. The output
+is L2-normalised by default (``normalise``), so merged scores compare with the new partition's cosines.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ReverseConfig(AdapterConfig):
     lr: float = 1e-2
     loss: str = "l2"  # "l2" or "cosine" (fit only)
     seed: int = 0
+    normalise: bool = True  # L2-normalise psi's output, as the old model's stored vectors are
 
 
 @register_adapter("reverse")
@@ -44,9 +46,10 @@ class Reverse(Adapter):
                                          epochs=c.epochs, lr=c.lr, loss=c.loss, seed=c.seed))
 
     @classmethod
-    def from_module(cls, psi: Any, *, new_model_id: str | None, old_model_id: str | None) -> Reverse:
+    def from_module(cls, psi: Any, *, new_model_id: str | None, old_model_id: str | None,
+                    normalise: bool = True) -> Reverse:
         """Wrap an already trained ``ReverseTransform`` (e.g. trained jointly with the new model)."""
-        obj = cls(hidden=psi.hidden)
+        obj = cls(hidden=psi.hidden, normalise=normalise)
         obj._take(psi)
         obj.dim_in_, obj.dim_out_, obj.n_fit_pairs_ = psi.dim_new, psi.dim_old, 0
         obj.new_model_id_, obj.old_model_id_ = new_model_id, old_model_id
@@ -69,4 +72,4 @@ class Reverse(Adapter):
         self._psi = psi.eval()
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        return self._psi.transform(X)
+        return self._psi.transform(X, normalise=self.config.normalise)

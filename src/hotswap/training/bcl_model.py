@@ -1,7 +1,8 @@
 """One trained image model of a backward-compatible chain: embedding net + classifier head + classes seen.
 
 Saved as a folder: the :class:`~hotswap.encoders.image.ImageEncoder` files (``model.safetensors``,
-``config.json``), ``head.safetensors`` and ``bcl.json`` (head kind, classes, method, step). No pickle.
+``config.json``), ``head.safetensors``, the reverse transform ``psi`` when the model has one
+(``reverse_transform.*``) and ``bcl.json`` (head kind, classes, method, step). No pickle.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hotswap.encoders.image import ImageEmbeddingNet, ImageEncoder
 from hotswap.errors import AssetMissingError, CorruptStoreError
 from hotswap.io import atomic_write, atomic_write_json
 from hotswap.training.heads import build_head
+from hotswap.training.reverse_transform import REVERSE_STEM, ReverseTransform
 
 
 @dataclass
@@ -30,6 +32,7 @@ class BCLModel:
     name: str
     classes: list[int] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    psi: nn.Module | None = None      # reverse query transform (method cmcl), saved next to the model
 
     @property
     def dim(self) -> int:
@@ -54,8 +57,8 @@ class BCLModel:
 
     def frozen_copy(self) -> BCLModel:
         twin = BCLModel(copy.deepcopy(self.net), copy.deepcopy(self.head), self.name, list(self.classes),
-                        dict(self.info))
-        for module in (twin.net, twin.head):
+                        dict(self.info), copy.deepcopy(self.psi))
+        for module in (twin.net, twin.head, *([twin.psi] if twin.psi is not None else [])):
             module.eval()
             for p in module.parameters():
                 p.requires_grad_(False)
@@ -68,6 +71,8 @@ class BCLModel:
         atomic_write(folder / "head.safetensors", lambda tmp: save_file(state, str(tmp)))
         meta = {"name": self.name, "classes": [int(c) for c in self.classes], "head": self.head_config(),
                 "info": self.info}
+        if self.psi is not None:
+            self.psi.save(folder)
         atomic_write_json(folder / "bcl.json", meta)
         return folder
 
@@ -95,4 +100,5 @@ class BCLModel:
             head.load_state_dict(load_file(str(folder / "head.safetensors")))
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CorruptStoreError(f"{folder / 'head.safetensors'} is unreadable or truncated ({e})") from e
-        return cls(enc.net, head, meta["name"], list(meta["classes"]), dict(meta.get("info", {})))
+        psi = ReverseTransform.load(folder) if (folder / f"{REVERSE_STEM}.json").is_file() else None
+        return cls(enc.net, head, meta["name"], list(meta["classes"]), dict(meta.get("info", {})), psi)

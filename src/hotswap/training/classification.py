@@ -13,7 +13,12 @@ dsimplex        simplex  0.1 CE(simplex z, K-1-y) + 0.9 InfoNCE(o, z): d-Simplex
 prototype       cosine   CE + CE(s cos(z, p_old), y): plain alignment to the old class prototypes
 ndpp            cosine   CE + CE(s cos(z, p~), y), p~ = NDPP(p_old, p_new) refreshed every epoch
 odpp            cosine   CE + CE(s cos(z, p~), y), p~ = ODPP(p_old, p_new) refreshed every epoch
+cmcl            cosine   CE + ||psi(z) - o||^2 + CMCL(z, psi(z), y, o): psi (new -> old) trained jointly
 ==============  =======  =========================================================================
+
+For ``cmcl`` the reverse query transform ``psi`` (``hotswap.training.reverse_transform``) is part of the
+trained model (``BCLModel.psi``, saved next to it), fed the L2-normalised new embedding as at search time: during a
+backfill ``psi(phi_new(q))``, normalised, searches the old partition (adapter ``reverse``). The learnable new embedding ``rho`` is not wired in yet.
 
 Optimisation follows the d-Simplex code (iamcl2r): SGD with momentum 0.9, weight decay 5e-4 except on
 BatchNorm weights and biases, cosine learning rate from ``lr`` to ``min_lr`` over the epochs; with a
@@ -36,16 +41,18 @@ from hotswap.data.image_splits import half_memory_batches
 from hotswap.encoders.image import ImageEmbeddingNet, random_crop, to_tensor
 from hotswap.encoders.progress import maybe_progress
 from hotswap.losses.bct import BCTInfluence
+from hotswap.losses.cmcl import CMCL
 from hotswap.losses.hoc import HOCLoss
 from hotswap.losses.ndpp import NDPP
 from hotswap.losses.odpp import ODPP
 from hotswap.losses.prototype_alignment import PrototypeAccumulator, PrototypeAlignment, class_prototypes
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.heads import build_head
+from hotswap.training.reverse_transform import ReverseTransform
 
-METHODS = ("independent", "bct", "dsimplex", "prototype", "ndpp", "odpp")
+METHODS = ("independent", "bct", "dsimplex", "prototype", "ndpp", "odpp", "cmcl")
 HEAD_OF = {"independent": "linear", "bct": "linear", "dsimplex": "simplex", "prototype": "cosine",
-           "ndpp": "cosine", "odpp": "cosine"}
+           "ndpp": "cosine", "odpp": "cosine", "cmcl": "cosine"}
 PROTOTYPE_METHODS = ("prototype", "ndpp", "odpp")
 
 
@@ -73,6 +80,10 @@ class BCLConfig:
     ndpp_strength: float = 0.5
     odpp_radius: float = 0.3
     odpp_steps: int = 20
+    cmcl_temperature: float = 0.1
+    cmcl_weight: float = 1.0
+    psi_l2_weight: float = 1.0        # cmcl: ||psi(n) - o||^2, the reverse transform's own regression loss
+    psi_hidden: int | None = None     # cmcl: None = linear psi, else the residual MLP's width
     augment: bool = True
     seed: int = 42
     head: str | None = None           # default: HEAD_OF[method]
@@ -124,6 +135,10 @@ class CompatibilityTerm:
             self.bct = BCTInfluence.from_old_model(weight, bias, old_emb, y, known_classes=old.classes, scale=scale)
         elif config.method == "dsimplex":
             self.hoc = HOCLoss(lam=config.hoc_lambda, mu=config.hoc_mu)
+        elif config.method == "cmcl":
+            self.cmcl = CMCL(temperature=config.cmcl_temperature)
+            dim = config.preallocated - 1 if config.head_kind == "simplex" else config.embed_dim
+            self.psi = ReverseTransform(dim, old.dim, config.psi_hidden)
         elif config.method in PROTOTYPE_METHODS:
             if old.dim != config.embed_dim:
                 raise ValueError(f"prototype alignment needs equal dims; old is {old.dim}-d, new {config.embed_dim}-d")
@@ -142,6 +157,12 @@ class CompatibilityTerm:
                 ref = self.old.net(xb)
             return self.hoc(logits, targets, z, y, ref=ref)
         ce = nn.functional.cross_entropy(logits, targets)
+        if self.kind == "cmcl":
+            with torch.no_grad():
+                ref = self.old.net(xb)
+            reversed_ = self.psi(nn.functional.normalize(z, dim=-1))
+            regression = (reversed_ - nn.functional.normalize(ref, dim=-1)).pow(2).sum(-1).mean()
+            return ce + self.config.psi_l2_weight * regression + self.config.cmcl_weight * self.cmcl(z, reversed_, y, ref)
         if self.kind == "bct":
             return ce + self.bct(z, y)
         if self.kind in PROTOTYPE_METHODS:
@@ -194,7 +215,8 @@ def train_step(config: BCLConfig, images: np.ndarray, labels: np.ndarray, train_
     frozen_old = old.frozen_copy() if old is not None else None
     term = CompatibilityTerm(config, frozen_old, x_all, y_all)
 
-    params = _param_groups([model.net, model.head], config.weight_decay)
+    trainable = [model.net, model.head] + ([term.psi] if term.kind == "cmcl" else [])
+    params = _param_groups(trainable, config.weight_decay)
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs, eta_min=config.min_lr)
     gen = torch.Generator().manual_seed(config.seed)
@@ -232,6 +254,8 @@ def train_step(config: BCLConfig, images: np.ndarray, labels: np.ndarray, train_
                 on_epoch(epoch, row)
     model.net.eval()
     model.head.eval()
+    if term.kind == "cmcl":
+        model.psi = term.psi.eval()
     model.classes = sorted(set(model.classes) | {int(c) for c in np.unique(labels[train_idx])})
     model.info = {"method": config.method, "config": asdict(config), "history": history,
                   "train_images": int(len(train_idx)), "memory_images": int(len(memory_idx)),
