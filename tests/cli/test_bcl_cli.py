@@ -43,3 +43,12 @@ def test_parse_classes():
     for bad in ("0-25", "abc", "0%", ""):
         with pytest.raises(typer.BadParameter):
             parse_classes(bad, 20, order)
+
+
+def test_train_cmcl_saves_psi_and_reports_the_backward_system(tmp_path):
+    ok(["train", "bcl", "--out", str(tmp_path / "old"), "--classes", "50%", "--head", "cosine", *TINY])
+    out = ok(["train", "cmcl", "--out", str(tmp_path / "new"), "--old", str(tmp_path / "old"), "--epochs", "1",
+              "--per-class", "20", "--width", "8", "--batch-size", "32"])
+    new = json.loads((tmp_path / "new" / "eval.json").read_text())
+    assert new["method"] == "cmcl" and "cross_reverse" in new and "cross_reverse" in out
+    assert (tmp_path / "new" / "reverse_transform.safetensors").is_file()

@@ -100,13 +100,41 @@ def bcl(
     if old_model is not None:
         if old_model.dim == model.dim:
             report["cross"] = _pct(retrieval_scores(q, yq, old_model.encode(ds.x_test[gallery]), yg))
+        if model.psi is not None:   # method cmcl: psi(new query) against the old gallery
+            report["cross_reverse"] = _pct(retrieval_scores(model.psi.transform(q, normalise=True), yq,
+                                                            old_model.encode(ds.x_test[gallery]), yg))
         report["old_self"] = _pct(retrieval_scores(old_model.encode(ds.x_test[query]), yq,
                                                    old_model.encode(ds.x_test[gallery]), yg))
     atomic_write_json(out / "eval.json", report)
-    for name in ("self", "cross", "old_self"):
+    for name in ("self", "cross", "cross_reverse", "old_self"):
         if name in report:
             console.print(f"{name:>8}: mAP {report[name]['map']:.1f}  top-1 {report[name]['top1']:.1f}")
     console.print(f"saved {report['model']} to {out} ({model.info['wall_s']:.0f} s)")
+
+
+@train_app.command("cmcl")
+def cmcl(
+    out: Path = typer.Option(..., help="folder for the trained model, its reverse transform psi and eval.json"),
+    old: Path = typer.Option(..., help="old model folder (from train bcl) whose gallery stays un-re-embedded"),
+    classes: str = typer.Option("100%", help="classes to train on: ids (0-5,9) or a share of the seeded order"),
+    arch: str = typer.Option("cnn", help="cnn or resnet18"),
+    width: int = typer.Option(32),
+    epochs: int = typer.Option(10),
+    per_class: int = typer.Option(600, help="training images per class"),
+    batch_size: int = typer.Option(128),
+    lr: float = typer.Option(0.05),
+    seed: int = typer.Option(42),
+    data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
+) -> None:
+    """Train a new image model together with its reverse query transform psi (CE + ||psi(n) - o||^2 + CMCL,
+    Seo et al.) against OLD, for online backfilling: psi(new query) searches the not-yet-backfilled gallery.
+    Same as ``train bcl --method cmcl``; eval.json adds cross_reverse (psi(new query) on the old gallery).
+
+    Example: hotswap train cmcl --out runs/new --old runs/old
+    """
+    bcl(out=out, method="cmcl", classes=classes, old=old, init=None, arch=arch, width=width, embed_dim=128,
+        preallocated=256, head=None, epochs=epochs, per_class=per_class, batch_size=batch_size, lr=lr, seed=seed,
+        data=data)
 
 
 def _pct(scores: dict) -> dict:

@@ -17,7 +17,8 @@ query is answered over both partitions merged by score:
 A merged ranking over both parts equals one ranking over concatenated vectors (query ``[q_new, q_old]``,
 gallery item ``[g_new, 0]`` if backfilled else ``[0, g_old]``), which is how it is scored here: mAP over the
 whole ranking and top-1 (CMC rank 1), with :func:`hotswap.metrics.model_compatibility.retrieval_scores`.
-``negative_flips`` counts queries right at ``f = 0`` (top-1) and wrong at ``f``. ``auc_map`` / ``auc_cmc`` are
+``negative_flips`` counts queries the old system (old queries on the old gallery, what users had before the
+upgrade) got right at top-1 and the merged search gets wrong at ``f``. ``auc_map`` / ``auc_cmc`` are
 the means over the 11 points; ``relative_gain_map = (auc_map - M_old) / (M_new - M_old)`` (our reading of the
 paper's relative gain) with ``M_old`` the old model's own mAP and ``M_new`` the new model's.
 """
@@ -75,10 +76,14 @@ class OnlineBackfillConfig:
 
 
 def merged_curve(q_new: np.ndarray, g_new: np.ndarray, q_old: np.ndarray, g_old: np.ndarray, yq: np.ndarray,
-                 yg: np.ndarray, order: np.ndarray, steps: int = 10) -> list[dict]:
-    """mAP, top-1 and negative flips at ``f = 0, 1/steps, ..., 1`` of ``order`` (gallery rows) backfilled."""
+                 yg: np.ndarray, order: np.ndarray, steps: int = 10, baseline: np.ndarray | None = None) -> list[dict]:
+    """mAP, top-1 and negative flips at ``f = 0, 1/steps, ..., 1`` of ``order`` (gallery rows) backfilled.
+
+    ``q_old`` is what reaches the old partition (an old-model query, ``psi`` of the new one, or the new one
+    itself). Negative flips count queries right (top-1) in ``baseline`` (default: this curve at ``f = 0``) and
+    wrong at ``f``."""
     Q = np.hstack([q_new, q_old]).astype(np.float32)
-    curve, first = [], None
+    curve, first = [], baseline
     for s in range(steps + 1):
         f = s / steps
         done = np.zeros(len(yg), dtype=bool)
@@ -128,7 +133,8 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
     with timer("encode"):
         q_old, g_old = old.encode(xq), old.encode(xg)
         enc = {kind: (m.encode(xq), m.encode(xg)) for kind, m in news.items()}
-        m_old = 100 * retrieval_scores(q_old, yq, g_old, yg)["map"]
+        old_system = retrieval_scores(q_old, yq, g_old, yg)
+        m_old = 100 * old_system["map"]
         m_new = {kind: 100 * retrieval_scores(q, yq, g, yg)["map"] for kind, (q, g) in enc.items()}
     rows = []
     for method in cfg.methods:
@@ -150,7 +156,7 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
                 ctx = OrderingContext(ids, old_vectors=lambda s: g_old[[int(i) for i in s]],
                                       new_vectors=lambda s, g=g_new: g[[int(i) for i in s]], seed=cfg.seed)
                 order = np.array([int(i) for i in backfill_order(order_name, ctx)], dtype=np.int64)
-                curve = merged_curve(q_new, g_new, q_back, g_old, yq, yg, order, cfg.steps)
+                curve = merged_curve(q_new, g_new, q_back, g_old, yq, yg, order, cfg.steps, old_system["correct"])
                 auc_map = float(np.mean([c["map"] for c in curve]))
                 rows.append({"method": method, "order": order_name, "curve": curve, "auc_map": auc_map,
                              "auc_cmc": float(np.mean([c["top1"] for c in curve])),
