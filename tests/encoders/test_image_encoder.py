@@ -190,3 +190,22 @@ def test_small_cnn_overfits_two_patterns():
         losses.append(loss.item())
     assert net.backbone.features[0].weight.grad.abs().sum() > 0
     assert losses[-1] < 0.25 * losses[0], losses
+
+
+def test_learnable_embedding_starts_as_identity_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    net = ImageEmbeddingNet("cnn", 8, 16, learnable_embedding=True)
+    x = torch.randn(5, 1, 28, 28)
+    net.eval()
+    pre, post = net.embed_pair(x)
+    assert torch.allclose(pre, post, atol=1e-6) and torch.allclose(net(x), post)
+    with torch.no_grad():
+        net.rho.weight.mul_(2.0)
+    enc = ImageEncoder(net, "rho")
+    enc.save(tmp_path / "m")
+    back = ImageEncoder.load(tmp_path / "m")
+    assert back.net.rho is not None and back.id == enc.id
+    images = (np.random.default_rng(0).random((6, 28, 28)) * 255).astype(np.uint8)
+    np.testing.assert_allclose(back.encode(images), enc.encode(images), atol=1e-6)
+    plain = ImageEmbeddingNet("cnn", 8, 16)
+    assert plain.rho is None and "learnable_embedding" not in plain.config

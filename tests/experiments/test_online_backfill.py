@@ -63,7 +63,8 @@ def test_cli_writes_the_results_file(tmp_path):
     r = json.loads((tmp_path / "results" / "online_backfill.json").read_text())
     assert isinstance(r["dataset"], str) and "AUC mAP" in out
     assert {(row["method"], row["order"]) for row in r["rows"]} == {
-        (m, o) for m in ("merge", "bct", "merge+reverse", "merge+reverse+cmcl") for o in ("random", "uncertainty")}
+        (m, o) for m in ("merge", "bct", "merge+reverse", "merge+reverse+cmcl", "merge+reverse+cmcl+rho")
+        for o in ("random", "uncertainty")}
     for row in r["rows"]:
         assert [c["fraction"] for c in row["curve"]] == pytest.approx([i / 10 for i in range(11)])
         for c in row["curve"]:

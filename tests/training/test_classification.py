@@ -140,3 +140,13 @@ def test_cmcl_trains_psi_with_the_model_and_saves_it(tmp_path):
     back = BCLModel.load(tmp_path / "m1")
     np.testing.assert_allclose(back.psi.transform(new), m1.psi.transform(new), atol=1e-6)
     assert train_step(_config("independent"), X, Y, np.arange(8), name="x").psi is None
+
+
+def test_cmcl_with_rho_trains_the_stored_embedding_layer():
+    m0 = train_step(_config("independent", head="cosine"), X, Y, np.arange(len(Y)), name="m0")
+    m1 = train_step(_config("cmcl", seed=3, learnable_embedding=True), X, Y, np.arange(len(Y)), old=m0, name="m1")
+    assert m1.net.rho is not None
+    assert not torch.allclose(m1.net.rho.weight, torch.eye(16)), "rho must be trained"
+    pre, post = m1.net.embed_pair(to_tensor(XQ[:4]))
+    assert not torch.allclose(pre, post)
+    assert m1.encode(XQ[:4]).shape == (4, 16)

@@ -13,7 +13,8 @@ from hotswap.io import atomic_write_json
 @experiment_app.command("online-backfill")
 def online_backfill(
     scale: str = typer.Option("default", help="tiny, default (2 CPU cores) or paper (ResNet-18, all images: a GPU)"),
-    methods: str = typer.Option("merge,bct,merge+reverse,merge+reverse+cmcl", help="comma-separated"),
+    methods: str = typer.Option("merge,bct,merge+reverse,merge+reverse+cmcl,merge+reverse+cmcl+rho",
+                                help="comma-separated"),
     orders: str = typer.Option("random,uncertainty", help="backfill orders, comma-separated"),
     workdir: Path = typer.Option(Path("runs/online_backfill"), help="trained models (resumable)"),
     out: Path = typer.Option(Path("results"), help="folder for online_backfill.json and .png"),
@@ -21,7 +22,7 @@ def online_backfill(
     data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
 ) -> None:
     """Old model on half the classes, new models on all: merged-search mAP / top-1 at every 10 % of a backfill
-    for plain merge, BCT, merge + reverse transform, merge + reverse + CMCL; writes results/online_backfill.json.
+    for plain merge, BCT, merge + reverse transform, merge + reverse + CMCL (+ rho); writes results/online_backfill.json.
 
     Example: hotswap experiment online-backfill --scale default
     """

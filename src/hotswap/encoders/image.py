@@ -124,21 +124,40 @@ def build_backbone(arch: str, width: int, in_channels: int = 1) -> nn.Module:
 
 
 class ImageEmbeddingNet(nn.Module):
-    """``backbone`` + bias-free ``fc1`` into the embedding space; ``forward`` gives unnormalised ``[n, dim]``."""
+    """``backbone`` + bias-free ``fc1`` into the embedding space; ``forward`` gives unnormalised ``[n, dim]``.
 
-    def __init__(self, arch: str = "cnn", width: int = 32, embed_dim: int = 128, in_channels: int = 1) -> None:
+    ``learnable_embedding=True`` adds ``rho``, a square linear layer after ``fc1`` that starts as the identity:
+    Seo et al.'s learnable new embedding (WACV 2025), whose output is what the new index stores. The classifier
+    of the new model reads the feature before it (``embed_pair``).
+    """
+
+    def __init__(self, arch: str = "cnn", width: int = 32, embed_dim: int = 128, in_channels: int = 1,
+                 learnable_embedding: bool = False) -> None:
         super().__init__()
         self.config: dict = {"arch": arch, "width": int(width), "embed_dim": int(embed_dim),
                              "in_channels": int(in_channels)}
+        if learnable_embedding:
+            self.config["learnable_embedding"] = True
         self.backbone = build_backbone(arch, int(width), int(in_channels))
         self.fc1 = nn.Linear(self.backbone.out_dim, int(embed_dim), bias=False)
+        self.rho: nn.Linear | None = None
+        if learnable_embedding:
+            self.rho = nn.Linear(int(embed_dim), int(embed_dim))
+            with torch.no_grad():
+                self.rho.weight.copy_(torch.eye(int(embed_dim)))
+                self.rho.bias.zero_()
 
     @property
     def dim(self) -> int:
         return self.fc1.out_features
 
+    def embed_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(fc1 feature, stored embedding)``: equal unless ``rho`` is present."""
+        pre = self.fc1(self.backbone(x))
+        return pre, (pre if self.rho is None else self.rho(pre))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc1(self.backbone(x))
+        return self.embed_pair(x)[1]
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -253,7 +272,8 @@ class ImageEncoder:
                 raise AssetMissingError(f"{path} is missing: save the encoder with ImageEncoder.save({str(folder)!r})")
         try:
             cfg = json.loads(cfg_path.read_text())
-            net = ImageEmbeddingNet(**{k: cfg[k] for k in NET_KEYS})
+            net = ImageEmbeddingNet(**{k: cfg[k] for k in NET_KEYS},
+                                    learnable_embedding=bool(cfg.get("learnable_embedding", False)))
             name, saved_id = str(cfg["name"]), str(cfg["id"])
         except (KeyError, TypeError, ValueError) as e:
             raise CorruptStoreError(f"{cfg_path} is not a valid image encoder config: {e}") from e

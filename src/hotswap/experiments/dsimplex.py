@@ -119,7 +119,7 @@ def pretrain_replacements(cfg: DSimplexConfig, ds: ImageDataset, pools: ImagePoo
                        n_classes=ds.n_classes, epochs=lim["pretrain_epochs"], batch_size=lim["batch_size"],
                        lr=lim["pretrain_lr"], seed=cfg.seed + 1000 * (r + 1))
         name = f"replacement{r}-{head}"
-        key = recipe_key(config=asdict(tc), data=idx)
+        key = recipe_key(config=tc.recipe(), data=idx)
         model, _ = train_or_load(Path(cfg.workdir) / "replacements" / name, key,
                                  lambda: train_step(tc, ds.x_train, ds.y_train, idx, name=name, progress=progress))
         models.append(model)

@@ -12,7 +12,8 @@ query is answered over both partitions merged by score:
 * ``bct``                 — BCT-trained new model; its query compared with both parts as they are;
 * ``merge+reverse``       — independent new model; ``psi(new query)`` -> old part, ``psi`` fitted after the fact
   on training images (adapter ``reverse``, both encoders frozen): one encoding;
-* ``merge+reverse+cmcl``  — new model trained with ``psi`` jointly (CE + regression + CMCL, method ``cmcl``).
+* ``merge+reverse+cmcl``  — new model trained with ``psi`` jointly (CE + regression + CMCL, method ``cmcl``);
+* ``merge+reverse+cmcl+rho`` — the same with the learnable new embedding ``rho`` (what the new part stores).
 
 A merged ranking over both parts equals one ranking over concatenated vectors (query ``[q_new, q_old]``,
 gallery item ``[g_new, 0]`` if backfilled else ``[0, g_old]``), which is how it is scored here: mAP over the
@@ -44,7 +45,7 @@ from hotswap.training.classification import BCLConfig, train_step
 from hotswap.training.model_cache import recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's CIFAR-100 / ImageNet)"
-METHODS = ("merge", "bct", "merge+reverse", "merge+reverse+cmcl")
+METHODS = ("merge", "bct", "merge+reverse", "merge+reverse+cmcl", "merge+reverse+cmcl+rho")
 ORDERS = ("random", "uncertainty")
 PAPER_ORDER = ("merge+reverse+cmcl (+rho) > merge+reverse > merge > BCT on AUC; untrained merge recovers 36-45 % "
                "of the old->new gap (Table 1, second-hand), BCT 4-27 %")
@@ -114,18 +115,19 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
         if lim["gallery_per_class"] is not None:
             gallery = gallery[per_class_subset(ds.y_test[gallery], lim["gallery_per_class"], cfg.seed)]
 
-    def model(name: str, method: str, classes: list[int], seed: int, old: BCLModel | None = None) -> BCLModel:
+    def model(name: str, kind: str, classes: list[int], seed: int, old: BCLModel | None = None) -> BCLModel:
         idx = pool[np.isin(ds.y_train[pool], classes)]
-        tc = BCLConfig(method=method, head="cosine", arch=lim["arch"], width=lim["width"], embed_dim=lim["embed_dim"],
-                       n_classes=ds.n_classes, epochs=lim["epochs"], batch_size=lim["batch_size"], lr=lim["lr"],
-                       seed=seed)
-        key = recipe_key(config=asdict(tc), data=idx, old=None if old is None else old.info.get("recipe_key"))
+        tc = BCLConfig(method=kind.split("+")[0], head="cosine", arch=lim["arch"], width=lim["width"],
+                       embed_dim=lim["embed_dim"], n_classes=ds.n_classes, epochs=lim["epochs"],
+                       batch_size=lim["batch_size"], lr=lim["lr"], seed=seed, learnable_embedding=kind.endswith("+rho"))
+        key = recipe_key(config=tc.recipe(), data=idx, old=None if old is None else old.info.get("recipe_key"))
         return train_or_load(work / name, key, lambda: train_step(tc, ds.x_train, ds.y_train, idx, old=old,
                                                                   name=name, progress=progress))[0]
 
     with timer("train"):
         old = model("old", "independent", old_classes, cfg.seed)
-        needs = {"merge": "independent", "merge+reverse": "independent", "bct": "bct", "merge+reverse+cmcl": "cmcl"}
+        needs = {"merge": "independent", "merge+reverse": "independent", "bct": "bct", "merge+reverse+cmcl": "cmcl",
+                 "merge+reverse+cmcl+rho": "cmcl+rho"}
         news = {kind: model(f"new-{kind}", kind, all_classes, cfg.seed + 1, None if kind == "independent" else old)
                 for kind in sorted({needs[m] for m in cfg.methods})}
     yq, yg = ds.y_test[query], ds.y_test[gallery]

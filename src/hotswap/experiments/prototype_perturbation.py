@@ -119,7 +119,7 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
         name = f"{method}-{pct}" if old is not None else f"old-{pct}"
         chain = "-".join(str(round(100 * len(c) / ds.n_classes)) for c in steps_of[:step + 1])
         folder = work / ("old" if old is None else method) / (f"{pct}" if old is None else chain)
-        key = recipe_key(config=asdict(tc), data=idx, old=None if old is None else old.info.get("recipe_key"))
+        key = recipe_key(config=tc.recipe(), data=idx, old=None if old is None else old.info.get("recipe_key"))
         model, _ = train_or_load(folder, key, lambda: train_step(tc, ds.x_train, ds.y_train, idx, old=old,
                                                                  name=name, progress=progress))
         return model, folder

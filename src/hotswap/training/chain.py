@@ -22,7 +22,7 @@ image sets (``{name}.npy``, float16); a rerun reuses every model whose recipe ha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,7 @@ def train_chain(method: str, tasks: list[list[int]], images: np.ndarray, labels:
         tc = config_for(t, init)
         mem = memory.indices if t > 0 else None
         name = f"{method}-t{t}"
-        key = recipe_key(config=asdict(tc), data=train_idx, memory=mem,
+        key = recipe_key(config=tc.recipe(), data=train_idx, memory=mem,
                          init=None if init is None else init.info.get("recipe_key"),
                          old=None if old is None else old.info.get("recipe_key"))
         folder = workdir / f"task{t}"

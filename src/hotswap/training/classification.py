@@ -17,8 +17,10 @@ cmcl            cosine   CE + ||psi(z) - o||^2 + CMCL(z, psi(z), y, o): psi (new
 ==============  =======  =========================================================================
 
 For ``cmcl`` the reverse query transform ``psi`` (``hotswap.training.reverse_transform``) is part of the
-trained model (``BCLModel.psi``, saved next to it), fed the L2-normalised new embedding as at search time: during a
-backfill ``psi(phi_new(q))``, normalised, searches the old partition (adapter ``reverse``). The learnable new embedding ``rho`` is not wired in yet.
+trained model (``BCLModel.psi``, saved next to it) and is fed the L2-normalised new embedding, as at search
+time: during a backfill ``psi(phi_new(q))``, normalised, searches the old partition (adapter ``reverse``).
+With ``learnable_embedding`` the net gets Seo et al.'s ``rho`` after ``fc1`` (identity start): the
+classifier reads ``fc1``'s output; CMCL, the regression and the stored embedding read ``rho``'s.
 
 Optimisation follows the d-Simplex code (iamcl2r): SGD with momentum 0.9, weight decay 5e-4 except on
 BatchNorm weights and biases, cosine learning rate from ``lr`` to ``min_lr`` over the epochs; with a
@@ -54,6 +56,7 @@ METHODS = ("independent", "bct", "dsimplex", "prototype", "ndpp", "odpp", "cmcl"
 HEAD_OF = {"independent": "linear", "bct": "linear", "dsimplex": "simplex", "prototype": "cosine",
            "ndpp": "cosine", "odpp": "cosine", "cmcl": "cosine"}
 PROTOTYPE_METHODS = ("prototype", "ndpp", "odpp")
+LATER_FIELDS = ("cmcl_temperature", "cmcl_weight", "psi_l2_weight", "psi_hidden", "learnable_embedding")
 
 
 @dataclass
@@ -84,6 +87,7 @@ class BCLConfig:
     cmcl_weight: float = 1.0
     psi_l2_weight: float = 1.0        # cmcl: ||psi(n) - o||^2, the reverse transform's own regression loss
     psi_hidden: int | None = None     # cmcl: None = linear psi, else the residual MLP's width
+    learnable_embedding: bool = False  # cmcl: add rho after fc1 (the stored embedding; CE reads fc1's output)
     augment: bool = True
     seed: int = 42
     head: str | None = None           # default: HEAD_OF[method]
@@ -99,12 +103,22 @@ class BCLConfig:
     def head_kind(self) -> str:
         return self.head or HEAD_OF[self.method]
 
+    def recipe(self) -> dict:
+        """``asdict`` for a saved model's recipe key, without the fields added after the published runs while
+        they hold their defaults, so models trained before those fields existed are still found and reused."""
+        d = asdict(self)
+        for name in LATER_FIELDS:
+            if d[name] == BCLConfig.__dataclass_fields__[name].default:
+                del d[name]
+        return d
+
 
 def new_model(config: BCLConfig, name: str, seed: int | None = None) -> BCLModel:
     """A randomly initialised model (embedding net + the method's head)."""
     torch.manual_seed(config.seed if seed is None else seed)
     dim = config.preallocated - 1 if config.head_kind == "simplex" else config.embed_dim
-    net = ImageEmbeddingNet(arch=config.arch, width=config.width, embed_dim=dim)
+    net = ImageEmbeddingNet(arch=config.arch, width=config.width, embed_dim=dim,
+                            learnable_embedding=config.learnable_embedding)
     head = build_head(config.head_kind, dim, config.n_classes, config.preallocated, config.cosine_scale)
     return BCLModel(net, head, name)
 
@@ -234,8 +248,8 @@ def train_step(config: BCLConfig, images: np.ndarray, labels: np.ndarray, train_
                 xb, yb = x_all[rows], y_all[rows]
                 if config.augment:
                     xb = random_crop(xb, pad=2, generator=gen)
-                z = model.net(xb)
-                logits = model.head(z)
+                pre, z = model.net.embed_pair(xb)   # equal unless the net has rho (learnable embedding)
+                logits = model.head(pre)
                 targets = model.head.target(yb)
                 loss = term.loss(z, logits, targets, yb, xb)
                 opt.zero_grad(set_to_none=True)
