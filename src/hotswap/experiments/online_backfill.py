@@ -98,7 +98,8 @@ def merged_curve(q_new: np.ndarray, g_new: np.ndarray, q_old: np.ndarray, g_old:
 
 
 def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = True) -> dict:
-    """Train the old model and the three new ones, trace every (method, order) curve; the results dict."""
+    """Train the old model and the new ones the methods need, trace every (method, order) curve; the results
+    dict (``results/online_backfill.json``)."""
     timer, started, lim = StageTimer(), time.perf_counter(), cfg.limits()
     for m in cfg.methods:
         if m not in METHODS:
