@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from hotswap.cli.continual import console, experiment_app, train_app
+from hotswap.cli.options import comma_list
 from hotswap.io import atomic_write_json
 
 HEAD_CHOICES = "linear, cosine or simplex (default: the method's own)"
@@ -61,9 +62,8 @@ def bcl(
 
     Example: hotswap train bcl --out runs/old --classes 30% && hotswap train bcl --out runs/new --method ndpp --old runs/old
     """
-    from hotswap.data.image_splits import class_order, split_test_query_gallery
+    from hotswap.data.image_splits import class_order, per_class_subset, split_test_query_gallery
     from hotswap.data.images import load_image_dataset
-    from hotswap.experiments.dsimplex import per_class_subset
     from hotswap.metrics.model_compatibility import retrieval_scores
     from hotswap.training.bcl_model import BCLModel
     from hotswap.training.classification import METHODS, BCLConfig, train_step
@@ -165,7 +165,7 @@ def dsimplex(
         incremental_tasks(list(range(20)), tasks)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    cfg = DSimplexConfig(scale=scale, tasks=tasks, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+    cfg = DSimplexConfig(scale=scale, tasks=tasks, methods=comma_list(methods),
                          replace_at=None if replace_at is None else tuple(int(t) for t in replace_at.split(",")),
                          workdir=str(workdir), seed=seed, data=None if data is None else str(data))
     result = run_dsimplex_experiment(cfg)
@@ -193,8 +193,8 @@ def perturbation(
     from hotswap.experiments.bcl_report import perturbation_table, plot_perturbation
     from hotswap.experiments.prototype_perturbation import PerturbationConfig, run_perturbation_experiment
 
-    cfg = PerturbationConfig(scale=scale, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                             settings=tuple(s.strip() for s in settings.split(",") if s.strip()),
+    cfg = PerturbationConfig(scale=scale, methods=comma_list(methods),
+                             settings=comma_list(settings),
                              workdir=str(workdir), seed=seed, data=None if data is None else str(data))
     try:
         cfg.limits()

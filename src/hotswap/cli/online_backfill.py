@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hotswap.cli.continual import console, experiment_app
+from hotswap.cli.options import comma_list
 from hotswap.io import atomic_write_json
 
 
@@ -29,8 +30,8 @@ def online_backfill(
     from hotswap.experiments.online_backfill import OnlineBackfillConfig, run_online_backfill_experiment
     from hotswap.experiments.online_backfill_report import online_backfill_table, plot_online_backfill
 
-    cfg = OnlineBackfillConfig(scale=scale, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                               orders=tuple(o.strip() for o in orders.split(",") if o.strip()), seed=seed,
+    cfg = OnlineBackfillConfig(scale=scale, methods=comma_list(methods),
+                               orders=comma_list(orders), seed=seed,
                                workdir=str(workdir), data=None if data is None else str(data))
     try:
         cfg.limits()

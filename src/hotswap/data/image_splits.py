@@ -372,3 +372,24 @@ def _batches(new_idx: np.ndarray, memory_idx: np.ndarray, batch_size: int,
         m = min(len(new), mem_half)
         mem = rng.choice(memory_idx, size=m, replace=len(memory_idx) < m)
         yield np.concatenate([new, mem]).astype(np.int64)
+
+
+def per_class_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``n`` random items per class (all when ``n`` is None)."""
+    if n is None:
+        return np.arange(len(labels), dtype=np.int64)
+    out = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        out.append(np.random.default_rng((seed, int(c))).permutation(idx)[:n])
+    return np.sort(np.concatenate(out)).astype(np.int64)
+
+
+def query_gallery_split(y_test: np.ndarray, query_per_class: int, gallery_per_class: int | None,
+                       seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_test_query_gallery`, then at most ``gallery_per_class`` gallery images per class (all when
+    None): the query and gallery indices into the test split of the retrieval protocols."""
+    query, gallery = split_test_query_gallery(y_test, query_per_class, seed)
+    if gallery_per_class is not None:
+        gallery = gallery[per_class_subset(y_test[gallery], gallery_per_class, seed)]
+    return query, gallery

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.data.image_splits import ImagePools, class_order, incremental_tasks, make_pools, scaled_replacements
+from hotswap.data.image_splits import (ImagePools, class_order, incremental_tasks, make_pools, per_class_subset,
+                                       scaled_replacements)
 from hotswap.data.images import ImageDataset, load_image_dataset
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics.model_compatibility import (classification_flip_rate, compatibility_matrix, summarise,
@@ -84,17 +85,6 @@ class DSimplexConfig:
             return sorted({0, *self.replace_at})
         paper_tasks, paper_replace = (7, (0, 2, 4)) if self.tasks <= 7 else (31, (0, 10, 20))
         return scaled_replacements(self.tasks, paper_tasks, paper_replace)
-
-
-def per_class_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of at most ``n`` random items per class (all when ``n`` is None)."""
-    if n is None:
-        return np.arange(len(labels), dtype=np.int64)
-    out = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        out.append(np.random.default_rng((seed, int(c))).permutation(idx)[:n])
-    return np.sort(np.concatenate(out)).astype(np.int64)
 
 
 def pool_prefix(pool: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -34,9 +34,8 @@ import numpy as np
 
 from hotswap.adapters import Reverse, make_adapter
 from hotswap.backfill.ordering import OrderingContext, backfill_order
-from hotswap.data.image_splits import class_order, extended_classes, split_test_query_gallery
+from hotswap.data.image_splits import class_order, extended_classes, per_class_subset, query_gallery_split
 from hotswap.data.images import load_image_dataset
-from hotswap.experiments.dsimplex import per_class_subset
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.io import json_safe
 from hotswap.metrics.model_compatibility import retrieval_scores
@@ -112,9 +111,7 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
         ds = load_image_dataset(cfg.data)
         old_classes, all_classes = extended_classes(class_order(ds.n_classes, cfg.seed), (cfg.old_fraction, 1.0))
         pool = per_class_subset(ds.y_train, lim["train_per_class"], cfg.seed)
-        query, gallery = split_test_query_gallery(ds.y_test, lim["query_per_class"], cfg.seed)
-        if lim["gallery_per_class"] is not None:
-            gallery = gallery[per_class_subset(ds.y_test[gallery], lim["gallery_per_class"], cfg.seed)]
+        query, gallery = query_gallery_split(ds.y_test, lim["query_per_class"], lim["gallery_per_class"], cfg.seed)
 
     def model(name: str, kind: str, classes: list[int], seed: int, old: BCLModel | None = None) -> BCLModel:
         idx = pool[np.isin(ds.y_train[pool], classes)]

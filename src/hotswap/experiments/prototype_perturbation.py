@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.data.image_splits import class_order, extended_classes, split_test_query_gallery
+from hotswap.data.image_splits import class_order, extended_classes, per_class_subset, query_gallery_split
 from hotswap.data.images import ImageDataset, load_image_dataset
-from hotswap.experiments.dsimplex import per_class_subset
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics.model_compatibility import classification_flip_rate, retrieval_scores
 from hotswap.training.bcl_model import BCLModel
@@ -107,9 +106,7 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
         ds = load_image_dataset(cfg.data)
         order = class_order(ds.n_classes, cfg.seed)
         train_pool = per_class_subset(ds.y_train, lim["train_per_class"], cfg.seed)
-        query, gallery = split_test_query_gallery(ds.y_test, lim["query_per_class"], cfg.seed)
-        if lim["gallery_per_class"] is not None:
-            gallery = gallery[per_class_subset(ds.y_test[gallery], lim["gallery_per_class"], cfg.seed)]
+        query, gallery = query_gallery_split(ds.y_test, lim["query_per_class"], lim["gallery_per_class"], cfg.seed)
     ev = _Eval(ds, query, gallery, cfg.save_embeddings)
 
     def step_model(method: str, classes: list[int], step: int, old: BCLModel | None) -> tuple[BCLModel, Path]:
