@@ -1,0 +1,151 @@
+"""``Collection``: the on-disk state of a served index across model upgrades (``serving.json``).
+
+Layout of a collection folder (``hotswap serve --store PATH``)::
+
+    PATH/serving.json        which index serves, built by which model; the upgrade in progress, if any; history
+    PATH/v1/                 the first index (a ``FaissStore``), built by ``Collection.create``
+    PATH/upgrade-2/          an ``UpgradeStore`` (``hotswap.store.upgrade_store``): plan, checkpoint, new/
+    PATH/upgrade-2/new/      the version-2 index; after commit it is the serving index
+
+``serving.json`` is the single source of truth and is only ever replaced atomically (``atomic_write_json``):
+a process killed at any moment leaves either the state before a transition or the one after it. Its shape::
+
+    {"format_version": 1, "version": 1, "model": "static", "model_id": "static@...", "index": "v1",
+     "upgrade": null | {"folder": "upgrade-2", "model": "minilm", "model_id": "minilm@...",
+                        "adapter": null | "path", "order": "random", "batch_size": 256, "state": "running",
+                        "started_at": "..."},
+     "history": [{"version": 1, "model_id": "...", "index": "v1", "served_from": "..."}]}
+
+Transitions: ``start_upgrade`` writes the upgrade record *after* the upgrade folder exists; ``commit`` points
+``index`` at ``upgrade-N/new`` in one write; ``rollback`` drops the record first and deletes the folder after,
+and ``sweep`` removes an ``upgrade-*`` folder that no record names (a rollback killed between the two steps).
+The serving index itself is never modified by an upgrade, so a rollback loses nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hotswap.errors import CorruptStoreError, HotswapError
+from hotswap.io import atomic_write_json
+from hotswap.store import create_store, open_store
+from hotswap.store.manifest import read_json_object, utc_now
+
+SERVING_NAME = "serving.json"
+FORMAT_VERSION = 1
+
+
+class Collection:
+    """Read and transition ``PATH/serving.json``; every method that changes state writes it atomically."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.state = self._read()
+
+    # ---- construction -----------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, model: str, encoder: Any, corpus: Mapping[str, str],
+               batch_size: int = 1024) -> Collection:
+        """Build version 1: encode every document of ``corpus`` with ``encoder`` into ``PATH/v1``."""
+        path = Path(path)
+        if (path / SERVING_NAME).exists():
+            raise FileExistsError(f"{path} already holds a collection; serve it without --model")
+        if path.exists() and any(p.name != "v1" for p in path.iterdir()):
+            raise FileExistsError(f"{path} is not empty; choose an empty or new folder")
+        shutil.rmtree(path / "v1", ignore_errors=True)  # a create killed before serving.json was written
+        store = create_store(path / "v1", model_id=encoder.id, dim=encoder.dim)
+        ids = list(corpus)
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            store.add(chunk, encoder.encode([corpus[i] for i in chunk]), model_id=encoder.id)
+        state = {"format_version": FORMAT_VERSION, "version": 1, "model": model, "model_id": encoder.id,
+                 "index": "v1", "upgrade": None,
+                 "history": [{"version": 1, "model_id": encoder.id, "index": "v1", "served_from": utc_now()}]}
+        atomic_write_json(path / SERVING_NAME, state)  # last: a folder without it is no collection
+        return cls(path)
+
+    def _read(self) -> dict:
+        state = read_json_object(self.path / SERVING_NAME, what="collection state",
+                                 fix="create the collection with 'hotswap serve --store PATH --model NAME'")
+        missing = [k for k in ("version", "model", "model_id", "index", "upgrade", "history") if k not in state]
+        if missing or state.get("format_version") != FORMAT_VERSION:
+            raise CorruptStoreError(f"{self.path / SERVING_NAME} is not a hotswap collection state (missing "
+                                    f"{missing or 'nothing'}, format_version {state.get('format_version')!r}); "
+                                    "restore it from a backup or create a new collection")
+        return state
+
+    # ---- reading ----------------------------------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        return self.path / self.state["index"]
+
+    @property
+    def upgrade(self) -> dict | None:
+        return self.state["upgrade"]
+
+    @property
+    def upgrade_path(self) -> Path | None:
+        return None if self.upgrade is None else self.path / self.upgrade["folder"]
+
+    def open_index(self):
+        """The serving store; refuses one whose model is not the one ``serving.json`` names."""
+        store = open_store(self.index_path)
+        if store.model_id != self.state["model_id"]:
+            raise CorruptStoreError(f"the serving index {self.index_path} holds vectors of {store.model_id!r} but "
+                                    f"{self.path / SERVING_NAME} says {self.state['model_id']!r}; restore the "
+                                    "collection folder")
+        return store
+
+    # ---- transitions ------------------------------------------------------------------------------------
+    def _write(self, change: Callable[[dict], None]) -> None:
+        state = {**self.state, "history": list(self.state["history"])}
+        change(state)
+        atomic_write_json(self.path / SERVING_NAME, state)
+        self.state = state
+
+    def next_upgrade_folder(self) -> str:
+        return f"upgrade-{self.state['version'] + 1}"
+
+    def record_upgrade(self, record: dict) -> None:
+        if self.upgrade is not None:
+            raise HotswapError(f"an upgrade to {self.upgrade['model_id']} is already in progress; commit or roll "
+                               "it back first")
+        self._write(lambda s: s.update(upgrade={**record, "started_at": utc_now()}))
+
+    def set_upgrade_state(self, state: str) -> None:
+        if self.upgrade is not None and self.upgrade["state"] != state:
+            self._write(lambda s: s.update(upgrade={**s["upgrade"], "state": state}))
+
+    def commit(self) -> None:
+        """Serve the upgrade's new index from now on (one atomic write)."""
+        up = self.upgrade
+        if up is None:
+            raise HotswapError("no upgrade in progress; nothing to commit")
+        index = f"{up['folder']}/new"
+
+        def change(s: dict) -> None:
+            version = s["version"] + 1
+            s.update(version=version, model=up["model"], model_id=up["model_id"], index=index, upgrade=None)
+            s["history"].append({"version": version, "model_id": up["model_id"], "index": index,
+                                 "served_from": utc_now(), "adapter": up.get("adapter")})
+        self._write(change)
+
+    def rollback(self) -> None:
+        """Forget the upgrade (serving.json first), then delete its folder; the serving index is untouched."""
+        folder = self.upgrade_path
+        if folder is None:
+            raise HotswapError("no upgrade in progress; nothing to roll back")
+        self._write(lambda s: s.update(upgrade=None))
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def sweep(self) -> list[str]:
+        """Delete ``upgrade-*`` folders that neither the upgrade record nor any served index names."""
+        keep = {self.upgrade["folder"]} if self.upgrade else set()
+        keep |= {h["index"].split("/")[0] for h in self.state["history"]}
+        gone = [p.name for p in self.path.glob("upgrade-*") if p.is_dir() and p.name not in keep]
+        for name in gone:
+            shutil.rmtree(self.path / name, ignore_errors=True)
+        return gone

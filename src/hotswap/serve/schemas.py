@@ -1,0 +1,76 @@
+"""Request and response bodies of the search service (pydantic; malformed input is a 422 naming the field).
+
+Limits (each a 4xx with a message, never a 500): at most ``MAX_QUERIES`` texts per request, each 1 to
+``MAX_TEXT_CHARS`` characters and not blank; ``1 <= k <= MAX_K``; types are strict (``"k": "10"`` and
+``"query": 5`` are refused rather than coerced). Request bodies over ``MAX_BODY_BYTES`` get a 413 before
+they are parsed (``hotswap.serve.app``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+
+from hotswap.serve.service import SEARCH_MODES, SERVICE_ORDERS
+
+MAX_QUERIES, MAX_TEXT_CHARS, MAX_K, MAX_BODY_BYTES = 64, 4096, 1000, 1 << 20
+
+Mode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
+Order = Literal[SERVICE_ORDERS]  # type: ignore[valid-type]
+
+
+class SearchRequest(BaseModel):
+    """``{"query": "text"}`` or ``{"queries": ["text", ...]}``, with ``k`` and an optional ``mode``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: StrictStr | None = Field(None, max_length=MAX_TEXT_CHARS)
+    queries: list[StrictStr] | None = Field(None, min_length=1, max_length=MAX_QUERIES)
+    k: StrictInt = Field(10, ge=1, le=MAX_K)
+    mode: Mode | None = None
+
+    @field_validator("queries")
+    @classmethod
+    def _each_text(cls, texts: list[str] | None) -> list[str] | None:
+        for i, t in enumerate(texts or []):
+            if len(t) > MAX_TEXT_CHARS:
+                raise ValueError(f"queries[{i}] has {len(t)} characters; the limit is {MAX_TEXT_CHARS}")
+        return texts
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SearchRequest:
+        if (self.query is None) == (self.queries is None):
+            raise ValueError("give exactly one of 'query' (a text) or 'queries' (a list of texts)")
+        if any(not t.strip() for t in self.texts):
+            raise ValueError("a query text is empty or blank")
+        return self
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.query] if self.query is not None else list(self.queries or [])
+
+
+class Hit(BaseModel):
+    id: str
+    score: float
+
+
+class SearchResponse(BaseModel):
+    mode: str
+    model_id: str
+    results: list[list[Hit]]
+
+
+class UpgradeRequest(BaseModel):
+    """Start an upgrade to ``model`` (``static``, ``minilm``, ``mpnet`` or a model folder on the server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: StrictStr = Field(..., min_length=1, max_length=1024)
+    adapter: StrictStr | None = Field(None, min_length=1, max_length=1024,
+                                      description="folder of a fitted new->old adapter (hotswap fit-adapter): "
+                                                  "search in mode 'adapted' with one encoding")
+    order: Order = "random"
+    batch_size: StrictInt | None = Field(None, ge=1, le=65536)
+    seed: StrictInt = 0

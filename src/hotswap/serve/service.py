@@ -1,0 +1,220 @@
+"""``SearchService``: a collection that answers queries while its model is upgraded (the core of ``hotswap serve``).
+
+Upgrade life cycle (each step one atomic write of ``serving.json``; ``hotswap.serve.collection``)::
+
+    idle --start_upgrade--> backfilling <--pause/resume--> paused
+                               |  (backfill reaches 100 %)
+                               v
+                            complete --commit--> idle on the new model (version + 1)
+    backfilling / paused / complete --rollback--> idle on the old model, the upgrade folder deleted
+
+Search mode by state (a request may name another): ``idle`` -> ``old`` (the serving index with the serving
+model's queries); during an upgrade -> ``adapted`` when an adapter was given (one new-model encoding: the
+adapted query searches the old partition, the new query the new one) else ``merged`` (Seo et al.'s distance
+rank merge, two encodings); ``complete`` -> ``new``. Every merged search sees one consistent cut of the
+gallery (``UpgradeStore.reading``), so an item is never returned twice nor missed while it moves.
+
+A restart reads ``serving.json``: an upgrade whose recorded state is ``running`` resumes by itself from the
+last committed batch (the runner skips stored ids), a ``paused`` one stays paused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hotswap.adapters import load_adapter
+from hotswap.backfill import BackfillRunner, LocalExecutor, plan_backfill
+from hotswap.encoders import load_encoder
+from hotswap.errors import HotswapError, ModelMismatchError
+from hotswap.search import Searcher
+from hotswap.serve.backfill_thread import BackfillThread
+from hotswap.serve.collection import Collection
+from hotswap.store import create_upgrade, open_upgrade
+
+SERVICE_ORDERS = ("random", "sequential", "uncertainty")
+SEARCH_MODES = ("old", "adapted", "merged", "new", "cross")
+
+
+class ConflictError(HotswapError):
+    """A request that the service's current upgrade state does not allow (HTTP 409)."""
+
+
+class SearchService:
+    """Serve ``Collection(path)``; ``corpus`` maps every indexed id to its text (what a backfill re-encodes)."""
+
+    def __init__(self, path: str | Path, corpus: Mapping[str, str], *,
+                 encoder_loader: Callable[[str], Any] = load_encoder, batch_size: int = 256,
+                 resume: bool = True) -> None:
+        self.collection = Collection(path)
+        self.collection.sweep()
+        self.corpus, self.load_encoder, self.batch_size = corpus, encoder_loader, batch_size
+        self._lock = threading.RLock()
+        self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
+        self.index = self.collection.open_index()
+        self.upgrade = self.new_encoder = self.adapter = self.thread = None
+        if self.collection.upgrade is not None:
+            self._attach_upgrade()
+            if resume and self.collection.upgrade["state"] == "running":
+                self.thread.start()
+        self._view = self._make_view()
+
+    # ---- wiring -----------------------------------------------------------------------------------------
+    def _encoder(self, spec: str, expected_id: str | None = None) -> Any:
+        encoder = self.load_encoder(spec)
+        if expected_id is not None and encoder.id != expected_id:
+            raise ModelMismatchError(f"model {spec!r} loads as {encoder.id!r}, but the collection was built with "
+                                     f"{expected_id!r}; install the same weights")
+        return encoder
+
+    def fetch(self, ids: Sequence[str]) -> list[str]:
+        try:
+            return [self.corpus[i] for i in ids]
+        except KeyError as e:
+            raise HotswapError(f"id {e.args[0]!r} is indexed but missing from the served corpus; serve the "
+                               "collection with the dataset it was built from") from None
+
+    def _attach_upgrade(self) -> None:
+        rec = self.collection.upgrade
+        self.upgrade = open_upgrade(self.collection.upgrade_path)
+        self.new_encoder = self._encoder(rec["model"], rec["model_id"])
+        self.adapter = load_adapter(rec["adapter"]) if rec.get("adapter") else None
+        runner = BackfillRunner(self.upgrade, self.fetch, LocalExecutor(self.new_encoder),
+                                rec.get("batch_size", self.batch_size), progress=False)
+        self.thread = BackfillThread(runner)
+
+    def _detach_upgrade(self) -> None:
+        self.upgrade = self.new_encoder = self.adapter = self.thread = None
+
+    def _make_view(self) -> tuple[Searcher, str]:
+        """The searcher and default mode for the current state (replaced whole: readers never see a mix)."""
+        if self.upgrade is None:
+            return Searcher(self.index, old_encoder=self.encoder), "old"
+        searcher = Searcher.for_upgrade(self.upgrade, adapter=self.adapter, old_encoder=self.encoder,
+                                        new_encoder=self.new_encoder)
+        if len(self.upgrade.new) == len(self.upgrade.old):
+            return searcher, "new"
+        return searcher, "adapted" if self.adapter is not None else "merged"
+
+    # ---- queries ----------------------------------------------------------------------------------------
+    @property
+    def default_mode(self) -> str:
+        self._refresh_default()
+        return self._view[1]
+
+    def _refresh_default(self) -> None:
+        if self.upgrade is not None and self._view[1] != "new" and len(self.upgrade.new) == len(self.upgrade.old):
+            self._view = self._make_view()  # the backfill just completed: serve the new index
+
+    def search(self, texts: Sequence[str], k: int, mode: str | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+        """``(mode used, D [n, k], I [n, k] string ids, None = fewer than k items)``."""
+        self._refresh_default()
+        searcher, default = self._view
+        mode = mode or default
+        if mode not in SEARCH_MODES:
+            raise HotswapError(f"unknown mode {mode!r}; the service answers in {', '.join(SEARCH_MODES)}")
+        if mode != "old" and self.upgrade is None:
+            raise ConflictError(f"mode {mode!r} needs an upgrade in progress; the collection serves "
+                                f"{self.collection.state['model_id']} alone (mode 'old')")
+        D, I = searcher.search_texts(list(texts), k, mode)
+        return mode, D, I
+
+    # ---- upgrade control --------------------------------------------------------------------------------
+    def start_upgrade(self, model: str, adapter: str | None = None, order: str = "random",
+                      batch_size: int | None = None, seed: int = 0) -> dict:
+        if order not in SERVICE_ORDERS:
+            raise HotswapError(f"unknown order {order!r}; the service plans with {', '.join(SERVICE_ORDERS)}")
+        with self._lock:
+            if self.collection.upgrade is not None:
+                raise ConflictError(f"an upgrade to {self.collection.upgrade['model_id']} is in progress; commit "
+                                    "or roll it back first")
+            new = self._encoder(model)
+            if new.id == self.encoder.id:
+                raise ConflictError(f"the collection is already served by {new.id}; nothing to upgrade")
+            if adapter is not None:
+                self._check_adapter(load_adapter(adapter), new.id)
+            folder = self.collection.next_upgrade_folder()
+            self.collection.sweep()  # a start killed before its record was written left this folder
+            up = create_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
+            plan_backfill(up, order, new, self.fetch, seed=seed)
+            self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id,
+                                            "adapter": str(Path(adapter).resolve()) if adapter else None,
+                                            "order": order, "batch_size": batch_size or self.batch_size,
+                                            "state": "running"})
+            self._attach_upgrade()
+            self._view = self._make_view()
+            self.thread.start()
+            return self.status()
+
+    def _check_adapter(self, adapter: Any, new_model_id: str) -> None:
+        ids = (getattr(adapter, "new_model_id_", None), getattr(adapter, "old_model_id_", None))
+        if ids != (new_model_id, self.encoder.id):
+            raise ModelMismatchError(f"the adapter maps {ids[0]} -> {ids[1]}, but this upgrade needs "
+                                     f"{new_model_id} -> {self.encoder.id}; fit one with 'hotswap fit-adapter'")
+
+    def _need_upgrade(self, action: str) -> None:
+        if self.upgrade is None:
+            raise ConflictError(f"no upgrade in progress; nothing to {action}")
+
+    def pause(self) -> dict:
+        with self._lock:
+            self._need_upgrade("pause")
+            self.thread.pause()
+            self.collection.set_upgrade_state("paused")
+            return self.status()
+
+    def resume(self) -> dict:
+        with self._lock:
+            self._need_upgrade("resume")
+            self.collection.set_upgrade_state("running")
+            self.thread.start()
+            return self.status()
+
+    def rollback(self) -> dict:
+        """Stop the backfill and serve the old model alone; its index was never modified."""
+        with self._lock:
+            self._need_upgrade("roll back")
+            self.thread.pause()
+            self.collection.rollback()
+            self._detach_upgrade()
+            self._view = self._make_view()
+            return self.status()
+
+    def commit(self) -> dict:
+        """Serve the new model and its index from now on; only once the backfill is complete."""
+        with self._lock:
+            self._need_upgrade("commit")
+            done, total = len(self.upgrade.new), len(self.upgrade.old)
+            if done < total:
+                raise ConflictError(f"the backfill is at {done}/{total} ({done / total:.0%}); commit needs every "
+                                    "item re-embedded: wait, or resume it if paused")
+            self.thread.join()
+            self.collection.commit()
+            self.encoder = self.new_encoder
+            self.index = self.collection.open_index()
+            self._detach_upgrade()
+            self._view = self._make_view()
+            return self.status()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop a running backfill after its batch; its recorded state stays ``running``, so a restart resumes."""
+        if self.thread is not None:
+            self.thread.pause(timeout)
+
+    # ---- status -----------------------------------------------------------------------------------------
+    def status(self) -> dict:
+        s = self.collection.state
+        out: dict[str, Any] = {"version": s["version"], "model_id": s["model_id"], "items": len(self.index),
+                               "mode": self.default_mode, "state": "idle", "upgrade": None,
+                               "history": s["history"]}
+        if self.upgrade is not None:
+            rec, backfill = self.collection.upgrade, self.thread.as_dict()
+            out["state"] = ("failed" if backfill["error"] else "complete" if backfill["done"] == backfill["total"]
+                            else "backfilling" if backfill["running"] or rec["state"] == "running" else "paused")
+            out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"), "order": rec["order"],
+                              "requested": rec["state"], **backfill}
+        return out

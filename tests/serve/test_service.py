@@ -1,0 +1,167 @@
+"""SearchService: search modes by state, the upgrade life cycle, refusals, and restart from serving.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hotswap.backfill import gallery_checksum
+from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError
+from hotswap.serve import ConflictError, SearchService
+from tests.serve.toy import NEW, OLD, corpus, create, loader
+
+N = 120
+
+
+@pytest.fixture
+def collection(tmp_path):
+    create(tmp_path / "col", N)
+    return tmp_path / "col"
+
+
+def service(path, delay=0.0, **kw) -> SearchService:
+    return SearchService(path, corpus(N), encoder_loader=loader(delay), batch_size=16, **kw)
+
+
+def top1(svc, ids, mode=None):
+    texts = [corpus(N)[i] for i in ids]
+    used, D, I = svc.search(texts, k=3, mode=mode)
+    return used, list(I[:, 0])
+
+
+def test_idle_serves_old_mode_and_refuses_upgrade_modes(collection):
+    svc = service(collection)
+    ids = list(corpus(N))[:10]
+    assert top1(svc, ids) == ("old", ids)
+    with pytest.raises(ConflictError, match="needs an upgrade in progress"):
+        svc.search(["x"], 3, "merged")
+    with pytest.raises(HotswapError, match="unknown mode"):
+        svc.search(["x"], 3, "telepathy")
+    assert svc.status()["state"] == "idle"
+
+
+def test_full_life_cycle_answers_correctly_at_every_step_and_commits(collection):
+    svc = service(collection, delay=0.01)
+    svc.start_upgrade(NEW, batch_size=8)
+    ids = list(corpus(N))
+    modes, fractions = set(), set()
+    while svc.thread.alive:  # every document's own text finds it at rank 1 while it moves between partitions
+        fractions.add(svc.status()["upgrade"]["fraction"])
+        used, got = top1(svc, ids[::7])
+        assert got == ids[::7]
+        modes.add(used)
+    svc.thread.join()
+    assert "merged" in modes and modes <= {"merged", "new"} and len([f for f in fractions if 0 < f < 1]) >= 3
+    assert svc.status()["state"] == "complete" and svc.default_mode == "new"
+    assert top1(svc, ids[:20]) == ("new", ids[:20])
+    committed = svc.commit()
+    assert committed["version"] == 2 and committed["model_id"].startswith(NEW) and committed["state"] == "idle"
+    assert top1(svc, ids[:20]) == ("old", ids[:20])  # the new index, searched by the new model alone
+    state = json.loads((collection / "serving.json").read_text())
+    assert state["index"] == "upgrade-2/new" and [h["version"] for h in state["history"]] == [1, 2]
+    # a second upgrade may start once the first is committed, from the committed model
+    with pytest.raises(ConflictError, match="already served by"):
+        svc.start_upgrade(NEW)
+
+
+def test_pause_resume_and_commit_only_when_complete(collection):
+    svc = service(collection, delay=0.02)
+    svc.start_upgrade(NEW, batch_size=8)
+    svc.pause()
+    s = svc.status()
+    assert s["state"] == "paused" and s["upgrade"]["done"] < N and not s["upgrade"]["running"]
+    with pytest.raises(ConflictError, match="commit needs every item"):
+        svc.commit()
+    with pytest.raises(ConflictError, match="in progress"):
+        svc.start_upgrade(NEW)
+    svc.resume()
+    svc.thread.join()
+    assert svc.commit()["version"] == 2
+
+
+def test_rollback_returns_to_the_old_model_with_nothing_lost(collection):
+    before = (collection / "v1" / "manifest.json").read_bytes()
+    svc = service(collection, delay=0.02)
+    svc.start_upgrade(NEW, batch_size=8)
+    s = svc.rollback()
+    assert s["state"] == "idle" and s["model_id"].startswith(OLD) and s["version"] == 1
+    assert not (collection / "upgrade-2").exists()
+    assert (collection / "v1" / "manifest.json").read_bytes() == before
+    ids = list(corpus(N))[:15]
+    assert top1(svc, ids) == ("old", ids)
+    with pytest.raises(ConflictError, match="nothing to roll back"):
+        svc.rollback()
+
+
+def test_restart_resumes_a_running_upgrade_and_keeps_a_paused_one(collection, tmp_path):
+    svc = service(collection, delay=0.02)
+    svc.start_upgrade(NEW, batch_size=8)
+    svc.close()  # like a shutdown: the recorded intent stays "running"
+    done = svc.status()["upgrade"]["done"]
+    again = service(collection)
+    assert again.thread.alive or again.status()["upgrade"]["done"] == N
+    again.thread.join()
+    assert again.status()["upgrade"]["done"] == N > done
+    # a clean run to compare with
+    clean_path = tmp_path / "clean"
+    create(clean_path, N)
+    clean = service(clean_path)
+    clean.start_upgrade(NEW, batch_size=8)
+    clean.thread.join()
+    assert gallery_checksum(again.upgrade) == gallery_checksum(clean.upgrade)
+    # paused stays paused
+    third = service(clean_path)
+    third.rollback()
+    third.start_upgrade(NEW, batch_size=8)
+    third.pause()
+    assert not service(clean_path).thread.alive
+
+
+def test_refusals_name_the_problem(collection, tmp_path):
+    svc = service(collection)
+    with pytest.raises(HotswapError, match="unknown encoder"):
+        svc.start_upgrade("no-such-model")
+    with pytest.raises(HotswapError, match="unknown order"):
+        svc.start_upgrade(NEW, order="popularity")
+    with pytest.raises(ConflictError, match="nothing to commit"):
+        svc.commit()
+    # a collection opened with a model whose weights changed is refused
+    state = json.loads((collection / "serving.json").read_text())
+    state["model_id"] = "toy-old@2"
+    (collection / "serving.json").write_text(json.dumps(state))
+    with pytest.raises(ModelMismatchError, match="toy-old@2"):
+        service(collection)
+    (collection / "serving.json").write_text('{"format_version": 1, "vers')
+    with pytest.raises(CorruptStoreError, match="serving.json"):
+        service(collection)
+    with pytest.raises(CorruptStoreError, match="missing"):
+        service(tmp_path / "nowhere")
+
+
+def test_truncated_index_file_is_a_clear_startup_error(collection):
+    seg = sorted((collection / "v1").glob("seg-*.vectors.npy"))[0]
+    seg.write_bytes(seg.read_bytes()[:100])
+    with pytest.raises(CorruptStoreError, match=seg.name):
+        service(collection)
+
+
+def test_upgrade_with_adapter_searches_adapted_with_one_encoding(collection, tmp_path):
+    from hotswap.adapters import make_adapter
+
+    svc = service(collection, delay=0.01)
+    docs = corpus(N)
+    texts = list(docs.values())
+    X_new, X_old = loader()(NEW).encode(texts), loader()(OLD).encode(texts)
+    adapter = make_adapter("affine").fit(X_new, X_old, new_model_id=loader()(NEW).id,
+                                         old_model_id=loader()(OLD).id)
+    adapter.save(tmp_path / "ad")
+    wrong = make_adapter("affine").fit(X_new, X_old, new_model_id="other@1", old_model_id=loader()(OLD).id)
+    wrong.save(tmp_path / "wrong")
+    with pytest.raises(ModelMismatchError, match="other@1"):
+        svc.start_upgrade(NEW, adapter=str(tmp_path / "wrong"))
+    svc.start_upgrade(NEW, adapter=str(tmp_path / "ad"), batch_size=8)
+    used, D, I = svc.search(texts[:5], k=2)
+    assert used == "adapted" and D.shape == (5, 2) and np.isfinite(D).all()
+    svc.rollback()

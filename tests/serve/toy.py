@@ -1,0 +1,55 @@
+"""A toy collection for the service tests, and the server process of the kill tests.
+
+``python -m tests.serve.toy COLLECTION PORT [DELAY [N [BATCH]]]`` (from the repository root) serves COLLECTION with the toy
+encoders over HTTP on 127.0.0.1:PORT; ``DELAY`` seconds per encoder call slow the backfill down so that a
+SIGKILL lands mid-upgrade.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.backfill.toy import ToyEncoder
+
+OLD, NEW = "toy-old", "toy-new"
+
+
+def corpus(n: int) -> dict[str, str]:
+    return {f"doc-{i:04d}": f"text of doc {i}" for i in range(n)}
+
+
+def loader(delay: float = 0.0):
+    """``encoder_loader`` for ``SearchService``: ``toy-old`` (8-d) and ``toy-new`` (16-d), one object each."""
+    encoders = {OLD: ToyEncoder(dim=8, name=OLD), NEW: ToyEncoder(delay=delay, dim=16, name=NEW)}
+
+    def load(spec: str) -> ToyEncoder:
+        if spec not in encoders:
+            from hotswap.errors import AssetMissingError
+            raise AssetMissingError(f"unknown encoder {spec!r}")
+        return encoders[spec]
+    return load
+
+
+def create(path: Path, n: int = 200):
+    from hotswap.serve import Collection
+
+    return Collection.create(path, OLD, loader()(OLD), corpus(n))
+
+
+def main(argv: list[str]) -> None:
+    import uvicorn
+
+    from hotswap.serve import SearchService, create_app
+
+    path, port = Path(argv[0]), int(argv[1])
+    delay = float(argv[2]) if len(argv) > 2 else 0.0
+    n = int(argv[3]) if len(argv) > 3 else 200
+    batch_size = int(argv[4]) if len(argv) > 4 else 16
+    service = SearchService(path, corpus(n), encoder_loader=loader(delay), batch_size=batch_size)
+    print("ready", flush=True)
+    uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
