@@ -1,0 +1,17 @@
+"""``hotswap report``: every results JSON gathered into one self-contained HTML page and one Markdown file.
+
+- :mod:`~hotswap.report.sections`: one builder per results file, JSON -> :class:`Section` (tables, notes, PNG);
+- :mod:`~hotswap.report.render`: sections -> HTML (inline CSS, PNGs as data URIs) and Markdown;
+- :mod:`~hotswap.report.build`: :func:`build_report` finds the files and writes both, atomically;
+- :mod:`~hotswap.report.screenshot`: a PNG of the page by headless Chromium.
+"""
+
+from __future__ import annotations
+
+from hotswap.report.build import build_report, collect_sections
+from hotswap.report.render import render_html, render_markdown
+from hotswap.report.screenshot import ChromiumError, screenshot
+from hotswap.report.sections import EXPECTED, ReportError, Section, Skipped, Table
+
+__all__ = ["EXPECTED", "ChromiumError", "ReportError", "Section", "Skipped", "Table", "build_report",
+           "collect_sections", "render_html", "render_markdown", "screenshot"]

@@ -1,0 +1,1 @@
+"""Tests of hotswap.report (the results report)."""
