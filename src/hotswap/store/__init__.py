@@ -4,6 +4,8 @@
 ``VectorStore`` protocol. ``create_upgrade`` / ``open_upgrade`` hold a gallery mid-backfill (``UpgradeStore``).
 ``create_store_uri`` / ``open_store_uri`` pick a backend from ``faiss://``, ``qdrant://`` or ``milvus://``;
 the qdrant and milvus names below are imported on first use (they need the optional ``serve`` extra).
+``create_any_upgrade`` / ``open_any_upgrade`` hold a mid-backfill gallery of any backend (``StoreUpgrade`` for
+qdrant and milvus, whose new vectors go into the same database; ``drop_upgrade_vectors`` rolls that back).
 """
 
 from importlib import import_module
@@ -16,9 +18,12 @@ from hotswap.store.upgrade_store import UpgradeStore, create_upgrade, open_upgra
 from hotswap.store.uri import create_store_uri, open_store_uri
 
 _LAZY = {name: "hotswap.store.qdrant_store" for name in
-         ("QdrantStore", "create_qdrant_store", "open_qdrant_store", "add_model_vector")}
+         ("QdrantStore", "create_qdrant_store", "open_qdrant_store", "add_model_vector", "remove_model_vector")}
 _LAZY |= {name: "hotswap.store.milvus_store" for name in
-          ("MilvusStore", "create_milvus_store", "open_milvus_store", "add_model_collection", "set_serving")}
+          ("MilvusStore", "create_milvus_store", "open_milvus_store", "add_model_collection", "set_serving",
+           "drop_model_collection")}
+_LAZY |= {name: "hotswap.store.store_upgrade" for name in
+          ("StoreUpgrade", "create_any_upgrade", "open_any_upgrade", "drop_upgrade_vectors")}
 
 
 def __getattr__(name: str):

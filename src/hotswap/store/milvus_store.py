@@ -11,7 +11,8 @@ fields ``id`` (VARCHAR primary key: the string id itself), ``seq`` (INT64 insert
 (FLOAT_VECTOR, FLAT index: exact search). The alias ``gallery`` points at the serving collection; milvus-lite
 supports aliases (``create_alias`` / ``alter_alias`` / ``describe_alias``), so the alias is the truth and the
 store file's ``serving`` field is a copy written after each move. ``add_model_collection`` adds a model's
-collection without moving the alias; ``set_serving`` moves it.
+collection without moving the alias; ``set_serving`` moves it; ``drop_model_collection`` drops a collection
+that is not serving.
 
 Metrics: "ip" is milvus ``IP`` (inner products, as in FAISS); "l2" is milvus ``L2``, which reports squared
 Euclidean distance already (checked against numpy), so scores match FAISS's without conversion.
@@ -39,7 +40,8 @@ from milvus_lite.server_manager import server_manager_instance
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from hotswap.errors import CorruptStoreError, InvalidVectorsError
-from hotswap.store.db_common import check_model_args, check_new_store, find_model, model_entry, write_store_file
+from hotswap.store.db_common import (check_model_args, check_new_store, find_model, model_entry, model_key,
+                                     write_store_file)
 from hotswap.store.db_store import DbStore, Hits
 
 ALIAS = "gallery"
@@ -180,3 +182,23 @@ def set_serving(path: str | Path, model_id: str) -> None:
         data = {**h.data, "serving": model_id}
         write_store_file(path, data)
         h.data = data
+
+
+def drop_model_collection(path: str | Path, model_id: str) -> bool:
+    """Drop ``model_id``'s collection and its store-file entry: the rollback of ``add_model_collection``.
+    Refuses the serving model (move the alias with ``set_serving`` first); ``False`` if it was not there."""
+    path = Path(path)
+    with MilvusStore.handle(path) as h:
+        key = model_key(model_id)
+        if not any(m["model_id"] == model_id for m in h.data["models"]):
+            if h.client.has_collection(key):  # a drop killed after its commit leaves the collection
+                h.client.drop_collection(key)
+            return False
+        if h.client.describe_alias(ALIAS)["collection_name"] == key:
+            raise ValueError(f"{model_id!r} is the serving model of store {path} (alias {ALIAS!r}); point the "
+                             "alias at another model with set_serving first")
+        data = {**h.data, "models": [m for m in h.data["models"] if m["model_id"] != model_id]}
+        write_store_file(path, data)  # the commit point
+        h.data = data
+        h.client.drop_collection(key)
+        return True

@@ -10,7 +10,8 @@ Layout::
 One collection, ``gallery``; each model is a *named vector* (``model_key(model_id)``, e.g.
 ``m_minilm_1a2b3c_<sha1[:8]>``) on the same points, so a point can hold an item's old and new embedding.
 ``add_model_vector`` adds a model with qdrant's ``create_vector_name``, which local mode supports (the new
-name starts out absent on every existing point). A ``QdrantStore`` is a view of one named vector.
+name starts out absent on every existing point); ``remove_model_vector`` takes one away again (from each point,
+then ``delete_vector_name``). A ``QdrantStore`` is a view of one named vector.
 
 Ids: a point's id is ``uuid5(NAMESPACE, id)``; its payload is ``{"id": id, "seq": {vector name: n}}``, where
 ``n`` is the row's insertion number for that model (a point added by two models has two, independent).
@@ -43,7 +44,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.db_common import check_model_args, check_new_store, model_entry, write_store_file
+from hotswap.store.db_common import check_model_args, check_new_store, model_entry, model_key, write_store_file
 from hotswap.store.db_store import DbStore, Hits
 
 COLLECTION = "gallery"
@@ -175,3 +176,29 @@ def add_model_vector(path: str | Path, model_id: str, dim: int, metric: str | No
         write_store_file(path, data)
         h.data = data
         return QdrantStore(path, model_id)
+
+
+def remove_model_vector(path: str | Path, model_id: str) -> bool:
+    """Remove ``model_id``'s named vector (from every point, the collection and the store file): the rollback
+    of ``add_model_vector``. Refuses the folder's first model; ``False`` if the model was not there. Killed
+    midway, it may leave the model listed with no rows (``CorruptStoreError`` on reading it): run it again."""
+    path = Path(path)
+    with QdrantStore.handle(path) as h:
+        if not any(m["model_id"] == model_id for m in h.data["models"]):
+            key = model_key(model_id)  # a drop killed after its commit leaves the vector name
+            if key in (h.client.get_collection(COLLECTION).config.params.vectors or {}):
+                h.client.delete_vector_name(COLLECTION, key)
+            return False
+        if h.data["models"][0]["model_id"] == model_id:
+            raise ValueError(f"{model_id!r} is the first model of store {path} (opened by default); it cannot "
+                             "be removed, only later ones can")
+        view = QdrantStore(path, model_id)
+        try:
+            view._purge(0)  # strip the vector and its seq from each point (points only it wrote are deleted)
+        finally:
+            view.close()
+        data = {**h.data, "models": [m for m in h.data["models"] if m["model_id"] != model_id]}
+        write_store_file(path, data)  # the commit point
+        h.data = data
+        h.client.delete_vector_name(COLLECTION, view.key)
+        return True

@@ -203,6 +203,9 @@ def open_upgrade(path: str | Path) -> UpgradeStore:
     """Open an upgrade folder; refuses one whose old index changed model or lost items since it started."""
     path = Path(path)
     config = read_json_object(path / UPGRADE_NAME, what="upgrade manifest", fix="start it with create_upgrade")
+    if "backend" in config:
+        raise HotswapError(f"upgrade {path} is on the {config['backend']} backend; open it with "
+                           "hotswap.store.open_any_upgrade")
     old = open_store((path / config["old_store"]).resolve())
     new = open_store(path / "new")
     for side, store in (("old", old), ("new", new)):
