@@ -2,6 +2,7 @@
 
     python benchmarks/faults.py [--kills 5 --n 400 --old static --new minilm --batch-size 32 --seed 0]
     python benchmarks/faults.py --toy --kills 3      # hash-seeded toy encoders (what the test suite runs)
+    python benchmarks/faults.py --backend qdrant     # or milvus: the collection on that database
 
 1. A clean reference: a collection of ``--n`` Debian documents (``--old``), upgraded to ``--new`` in-process
    without interruption; its ``gallery_checksum``.
@@ -95,13 +96,13 @@ def make_collection(args, path: Path):
     sys.path.insert(0, str(ROOT))
     if args.toy:
         from tests.serve.toy import corpus, create, loader
-        create(path, args.n)
+        create(path, args.n, backend=args.backend)
         return corpus(args.n), loader(args.toy_delay)
     from hotswap.data import load_dataset
     from hotswap.encoders import load_encoder
     from hotswap.serve import Collection
     ds = load_dataset("debian", max_docs=args.n)
-    Collection.create(path, args.old, load_encoder(args.old), ds.corpus)
+    Collection.create(path, args.old, load_encoder(args.old), ds.corpus, backend=args.backend)
     return load_dataset("debian").corpus, load_encoder
 
 
@@ -113,6 +114,7 @@ def main() -> int:
     p.add_argument("--new", default="minilm")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="faiss", choices=("faiss", "qdrant", "milvus"))
     p.add_argument("--toy", action="store_true", help="toy encoders (tests.serve.toy)")
     p.add_argument("--toy-delay", type=float, default=0.05)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "faults.json")
@@ -130,6 +132,7 @@ def main() -> int:
     clean.thread.join()
     clean_s, reference = time.monotonic() - t0, gallery_checksum(clean.upgrade)
     probe = list(clean.index.ids)[:: max(1, args.n // 10)][:10]
+    clean.close()  # a database folder admits one client per process
 
     make_collection(args, work / "killed")
     port, c, recovered, restarts, at_kill = free_port(), Counter(), 0, [], []
@@ -160,8 +163,8 @@ def main() -> int:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
 
-    from hotswap.store import open_upgrade
-    up = open_upgrade(work / "killed" / "upgrade-2")
+    from hotswap.store import open_any_upgrade
+    up = open_any_upgrade(work / "killed" / "upgrade-2")
     new_ids = up.new.ids
     result = {"kills": args.kills, "recovered": recovered, "items_lost": len(set(up.old.ids) - set(new_ids)),
               "items_duplicated": len(new_ids) - len(set(new_ids)), "bad_requests": c.bad,
@@ -169,12 +172,13 @@ def main() -> int:
               "answered_after_completion": final_ok, "committed": commit.status_code == 200,
               "stored_at_kill": at_kill, "total": len(up.old), "restart_s": {"median": sorted(restarts)[len(restarts) // 2] if restarts else None,
                             "max": max(restarts, default=None)},
-              "config": {"n": args.n, "old": "toy-old" if args.toy else args.old, "new": new_model,
+              "backend": args.backend, "config": {"n": args.n, "old": "toy-old" if args.toy else args.old, "new": new_model,
                          "batch_size": args.batch_size, "seed": args.seed, "toy": args.toy},
               "clean_upgrade_s": clean_s, "wall_s": time.monotonic() - t_start}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    getattr(up, "close", lambda: None)()
     shutil.rmtree(work, ignore_errors=True)
     good = (recovered == args.kills and not result["items_lost"] and not result["items_duplicated"]
             and not c.s5xx and c.bad_ok == c.bad and result["checksum_equal"] and final_ok and result["committed"])

@@ -89,3 +89,6 @@ def test_other_bad_requests(client):
     assert client.post("/upgrade", json={"model": NEW, "order": "chaos"}).status_code == 422
     assert client.post("/upgrade/pause").status_code == 409
     assert client.post("/upgrade/rollback").status_code == 409
+    assert client.post("/query-model", json={"model": NEW, "adapters": []}).status_code == 422
+    r = client.post("/query-model", json={"model": NEW, "adapters": ["/no/such/adapter"]})
+    assert r.status_code in (400, 404) and "adapter" in r.text.lower()

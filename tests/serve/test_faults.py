@@ -7,12 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_server_killed_during_an_upgrade_resumes_and_loses_nothing(tmp_path):
+@pytest.mark.parametrize("backend", ["faiss", "qdrant", "milvus"])
+def test_server_killed_during_an_upgrade_resumes_and_loses_nothing(tmp_path, backend):
     out = tmp_path / "faults.json"
-    run = subprocess.run([sys.executable, "benchmarks/faults.py", "--toy", "--kills", "3", "--n", "240",
+    run = subprocess.run([sys.executable, "benchmarks/faults.py", "--toy", "--backend", backend,
+                          "--kills", "3", "--n", "240",
                           "--batch-size", "8", "--toy-delay", "0.1", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -10,19 +10,32 @@ import pytest
 from hotswap.backfill import gallery_checksum
 from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError
 from hotswap.serve import ConflictError, SearchService
-from tests.serve.toy import NEW, OLD, corpus, create, loader
+from tests.serve.toy import NEW, OLD, V3, corpus, create, loader
 
 N = 120
 
 
+BACKENDS = ["faiss", "qdrant", "milvus"]
+OPEN: list[SearchService] = []
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    yield request.param
+    while OPEN:  # a database folder admits one client per process: release every service a test made
+        OPEN.pop().close()
+
+
 @pytest.fixture
-def collection(tmp_path):
-    create(tmp_path / "col", N)
+def collection(tmp_path, backend):
+    create(tmp_path / "col", N, backend=backend)
     return tmp_path / "col"
 
 
 def service(path, delay=0.0, **kw) -> SearchService:
-    return SearchService(path, corpus(N), encoder_loader=loader(delay), batch_size=16, **kw)
+    svc = SearchService(path, corpus(N), encoder_loader=loader(delay), batch_size=16, **kw)
+    OPEN.append(svc)
+    return svc
 
 
 def top1(svc, ids, mode=None):
@@ -42,7 +55,7 @@ def test_idle_serves_old_mode_and_refuses_upgrade_modes(collection):
     assert svc.status()["state"] == "idle"
 
 
-def test_full_life_cycle_answers_correctly_at_every_step_and_commits(collection):
+def test_full_life_cycle_answers_correctly_at_every_step_and_commits(collection, backend):
     svc = service(collection, delay=0.01)
     svc.start_upgrade(NEW, batch_size=8)
     ids = list(corpus(N))
@@ -60,7 +73,9 @@ def test_full_life_cycle_answers_correctly_at_every_step_and_commits(collection)
     assert committed["version"] == 2 and committed["model_id"].startswith(NEW) and committed["state"] == "idle"
     assert top1(svc, ids[:20]) == ("old", ids[:20])  # the new index, searched by the new model alone
     state = json.loads((collection / "serving.json").read_text())
-    assert state["index"] == "upgrade-2/new" and [h["version"] for h in state["history"]] == [1, 2]
+    # FAISS serves the upgrade's own new store; a database keeps both models' vectors in v1/
+    assert state["index"] == ("upgrade-2/new" if backend == "faiss" else "v1")
+    assert [h["version"] for h in state["history"]] == [1, 2] and state["backend"] == backend
     # a second upgrade may start once the first is committed, from the committed model
     with pytest.raises(ConflictError, match="already served by"):
         svc.start_upgrade(NEW)
@@ -81,17 +96,20 @@ def test_pause_resume_and_commit_only_when_complete(collection):
     assert svc.commit()["version"] == 2
 
 
-def test_rollback_returns_to_the_old_model_with_nothing_lost(collection):
-    before = (collection / "v1" / "manifest.json").read_bytes()
+def test_rollback_returns_to_the_old_model_with_nothing_lost(collection, backend):
     svc = service(collection, delay=0.02)
+    ids = svc.index.ids
+    before = svc.index.get(ids)
     svc.start_upgrade(NEW, batch_size=8)
     s = svc.rollback()
     assert s["state"] == "idle" and s["model_id"].startswith(OLD) and s["version"] == 1
     assert not (collection / "upgrade-2").exists()
-    assert (collection / "v1" / "manifest.json").read_bytes() == before
-    ids = list(corpus(N))[:15]
-    assert top1(svc, ids) == ("old", ids)
+    assert svc.index.ids == ids and np.array_equal(svc.index.get(ids), before)
+    assert top1(svc, ids[:15]) == ("old", ids[:15])
     with pytest.raises(ConflictError, match="nothing to roll back"):
+        svc.rollback()
+    if backend != "faiss":  # the new model's vectors left the database: the same upgrade can start again
+        svc.start_upgrade(NEW, batch_size=8)
         svc.rollback()
 
 
@@ -99,7 +117,7 @@ def test_restart_resumes_a_running_upgrade_and_keeps_a_paused_one(collection, tm
     svc = service(collection, delay=0.02)
     svc.start_upgrade(NEW, batch_size=8)
     svc.close()  # like a shutdown: the recorded intent stays "running"
-    done = svc.status()["upgrade"]["done"]
+    done = svc.thread.status.done if svc.thread.status else 0
     again = service(collection)
     assert again.thread.alive or again.status()["upgrade"]["done"] == N
     again.thread.join()
@@ -140,10 +158,11 @@ def test_refusals_name_the_problem(collection, tmp_path):
         service(tmp_path / "nowhere")
 
 
-def test_truncated_index_file_is_a_clear_startup_error(collection):
-    seg = sorted((collection / "v1").glob("seg-*.vectors.npy"))[0]
-    seg.write_bytes(seg.read_bytes()[:100])
-    with pytest.raises(CorruptStoreError, match=seg.name):
+def test_truncated_index_file_is_a_clear_startup_error(collection, backend):
+    name = "seg-*.vectors.npy" if backend == "faiss" else "hotswap-store.json"
+    victim = sorted((collection / "v1").glob(name))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(CorruptStoreError, match=victim.name):
         service(collection)
 
 
@@ -165,3 +184,34 @@ def test_upgrade_with_adapter_searches_adapted_with_one_encoding(collection, tmp
     used, D, I = svc.search(texts[:5], k=2)
     assert used == "adapted" and D.shape == (5, 2) and np.isfinite(D).all()
     svc.rollback()
+
+
+def fit_saved(tmp_path, src: str, dst: str, name: str) -> str:
+    from hotswap.adapters import make_adapter
+
+    texts = list(corpus(N).values())
+    a, b = loader()(src), loader()(dst)
+    make_adapter("affine").fit(a.encode(texts), b.encode(texts), new_model_id=a.id,
+                               old_model_id=b.id).save(tmp_path / name)
+    return str(tmp_path / name)
+
+
+def test_query_model_through_a_chain_of_adapters_without_reindexing(collection, tmp_path):
+    v3_new, new_old = fit_saved(tmp_path, V3, NEW, "v3-new"), fit_saved(tmp_path, NEW, OLD, "new-old")
+    svc = service(collection)
+    with pytest.raises(ModelMismatchError, match="broken chain"):
+        svc.set_query_model(V3, [new_old, v3_new])  # wrong order: the links do not chain up
+    with pytest.raises(ModelMismatchError, match="must reach"):
+        svc.set_query_model(V3, [new_old])  # maps toy-new queries, not toy-v3's
+    s = svc.set_query_model(V3, [v3_new, new_old])
+    assert s["mode"] == "adapted" and s["query"]["chain"] == ["toy-v3@1", "toy-new@1", "toy-old@1"]
+    used, D, I = svc.search(["text of doc 5"], k=3)
+    assert used == "adapted" and I.shape == (1, 3) and all(i in corpus(N) for i in I[0])
+    assert svc.search(["text of doc 5"], k=1, mode="old")[2][0, 0] == "doc-0005"
+    # the chain survives a restart, then a backfill upgrade commits and the new model answers alone
+    again = service(collection)
+    assert again.default_mode == "adapted" and again.status()["query"]["model_id"] == "toy-v3@1"
+    again.start_upgrade(NEW, batch_size=32)
+    again.thread.join()
+    assert again.commit()["query"] is None and again.default_mode == "old"
+    assert again.reset_query_model()["mode"] == "old"

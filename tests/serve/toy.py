@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.backfill.toy import ToyEncoder
 
-OLD, NEW = "toy-old", "toy-new"
+OLD, NEW, V3 = "toy-old", "toy-new", "toy-v3"
 
 
 def corpus(n: int) -> dict[str, str]:
@@ -20,8 +20,9 @@ def corpus(n: int) -> dict[str, str]:
 
 
 def loader(delay: float = 0.0):
-    """``encoder_loader`` for ``SearchService``: ``toy-old`` (8-d) and ``toy-new`` (16-d), one object each."""
-    encoders = {OLD: ToyEncoder(dim=8, name=OLD), NEW: ToyEncoder(delay=delay, dim=16, name=NEW)}
+    """``encoder_loader`` for ``SearchService``: ``toy-old`` (8-d), ``toy-new`` (16-d), ``toy-v3`` (12-d)."""
+    encoders = {OLD: ToyEncoder(dim=8, name=OLD), NEW: ToyEncoder(delay=delay, dim=16, name=NEW),
+                V3: ToyEncoder(dim=12, name=V3)}
 
     def load(spec: str) -> ToyEncoder:
         if spec not in encoders:
@@ -31,10 +32,10 @@ def loader(delay: float = 0.0):
     return load
 
 
-def create(path: Path, n: int = 200):
+def create(path: Path, n: int = 200, backend: str = "faiss"):
     from hotswap.serve import Collection
 
-    return Collection.create(path, OLD, loader()(OLD), corpus(n))
+    return Collection.create(path, OLD, loader()(OLD), corpus(n), backend=backend)
 
 
 def main(argv: list[str]) -> None:

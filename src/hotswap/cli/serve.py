@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 
@@ -14,8 +12,9 @@ console = Console(stderr=True)
 
 
 def serve(
-    store: Path = typer.Option(..., help="collection folder (serving.json + indexes); created when --model is given "
-                                         "and the folder is new"),
+    store: str = typer.Option(..., help="collection folder (serving.json + indexes), as PATH or faiss://PATH, "
+                                        "qdrant://PATH, milvus://PATH (the backend of a new collection); created "
+                                        "when --model is given and the folder is new"),
     model: str = typer.Option(None, help="create the collection: encode the dataset's corpus with this model "
                                          "(static, minilm, mpnet or a folder)"),
     dataset: str = DATASET,
@@ -28,7 +27,8 @@ def serve(
     """Serve STORE over HTTP: POST /search, POST /upgrade (then /upgrade/pause, resume, rollback,
     commit), GET /status, GET /metrics.
 
-    Example: hotswap serve --store collections/debian --model static --max-docs 6000, then
+    Example: hotswap serve --store collections/debian --model static --max-docs 6000 (or --store
+    qdrant://collections/debian, milvus://...), then
     curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "python web framework"}'
     """
     import uvicorn
@@ -36,17 +36,25 @@ def serve(
     from hotswap.data import load_dataset
     from hotswap.encoders import load_encoder
     from hotswap.serve import Collection, SearchService, create_app
+    from hotswap.store.uri import parse_store_uri
 
+    explicit = "://" in store  # a plain path serves whatever backend the collection was created on
     try:
+        backend, store = parse_store_uri(store)
         creating = model is not None and not (store / "serving.json").exists()
         ds = load_dataset(dataset, max_docs=max_docs if creating else None)  # serving: the whole corpus
         if creating:
             console.print(f"creating collection {store}: encoding {len(ds.corpus):,} documents with {model}")
-            Collection.create(store, model, load_encoder(model), ds.corpus)
+            Collection.create(store, model, load_encoder(model), ds.corpus, backend=backend)
         service = SearchService(store, ds.corpus, batch_size=batch_size, resume=not no_resume)
-    except (HotswapError, FileExistsError) as e:
+        if explicit and service.collection.backend != backend:
+            service.close()
+            raise HotswapError(f"{store} is a {service.collection.backend} collection, not {backend}; "
+                               f"serve it as {service.collection.backend}://{store}")
+        backend = service.collection.backend
+    except (HotswapError, FileExistsError, ValueError) as e:
         console.print(f"[red]cannot serve {store}:[/red] {e}")
         raise typer.Exit(2) from None
-    console.print(f"serving {store} (version {service.collection.state['version']}, {service.encoder.id}, "
+    console.print(f"serving {backend}://{store} (version {service.collection.state['version']}, {service.encoder.id}, "
                   f"{len(service.index):,} items, mode {service.default_mode}) on http://{host}:{port}  docs: /docs")
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning")

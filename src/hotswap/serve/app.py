@@ -5,6 +5,8 @@ Endpoints (OpenAPI docs at ``/docs``)::
     POST /search                 {"query": "..."} or {"queries": [...]}, "k", optional "mode" -> ids + scores
     POST /upgrade                {"model": "minilm", "adapter": null, "order": "random"} -> starts the backfill
     POST /upgrade/pause|resume|rollback|commit
+    POST /query-model            {"model": "mpnet", "adapters": [v3->v2, v2->v1]}: new-model queries on the
+                                 unchanged index (no re-embedding); POST /query-model/reset to stop
     GET  /status                 models, % backfilled, items/s, ETA, current search mode
     GET  /healthz                200 while the service can answer
     GET  /metrics                Prometheus text format
@@ -25,7 +27,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hotswap.errors import HotswapError
-from hotswap.serve.schemas import MAX_BODY_BYTES, Hit, SearchRequest, SearchResponse, UpgradeRequest
+from hotswap.serve.schemas import (MAX_BODY_BYTES, Hit, QueryModelRequest, SearchRequest, SearchResponse,
+                                   UpgradeRequest)
 from hotswap.serve.service import ConflictError, SearchService
 
 
@@ -77,7 +80,8 @@ def create_app(service: SearchService) -> FastAPI:
         mode, D, I = service.search(body.texts, body.k, body.mode)
         m["latency"].labels(mode).observe(time.perf_counter() - started)
         results = [[Hit(id=i, score=float(d)) for d, i in zip(drow, irow) if i is not None] for drow, irow in zip(D, I)]
-        model = service.new_encoder.id if mode != "old" and service.new_encoder is not None else service.encoder.id
+        model = (service.encoder.id if mode == "old" else service.new_encoder.id if service.new_encoder is not None
+                 else service.query_encoder.id)
         return SearchResponse(mode=mode, model_id=model, results=results)
 
     @app.post("/upgrade")
@@ -86,6 +90,15 @@ def create_app(service: SearchService) -> FastAPI:
 
     for action in ("pause", "resume", "rollback", "commit"):
         app.post(f"/upgrade/{action}", name=f"upgrade_{action}")(_control(service, action))
+
+    @app.post("/query-model")
+    def query_model(body: QueryModelRequest) -> dict:
+        """Serve queries of another model on the unchanged index through an adapter or a chain of them."""
+        return service.set_query_model(body.model, body.adapters)
+
+    @app.post("/query-model/reset")
+    def query_model_reset() -> dict:
+        return service.reset_query_model()
 
     @app.get("/status")
     def status() -> dict:

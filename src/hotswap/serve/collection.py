@@ -3,18 +3,26 @@
 Layout of a collection folder (``hotswap serve --store PATH``)::
 
     PATH/serving.json        which index serves, built by which model; the upgrade in progress, if any; history
-    PATH/v1/                 the first index (a ``FaissStore``), built by ``Collection.create``
-    PATH/upgrade-2/          an ``UpgradeStore`` (``hotswap.store.upgrade_store``): plan, checkpoint, new/
-    PATH/upgrade-2/new/      the version-2 index; after commit it is the serving index
+    PATH/v1/                 the first index, built by ``Collection.create``: a ``FaissStore`` folder, or the
+                             qdrant / milvus database (``backend``) that later models' vectors join
+    PATH/upgrade-2/          the upgrade (``hotswap.store.create_any_upgrade``): plan, checkpoint, and for FAISS
+    PATH/upgrade-2/new/      the version-2 index; after commit it is the serving index (for qdrant / milvus
+                             the new vectors live in ``v1/``'s database and ``index`` stays ``v1``)
 
 ``serving.json`` is the single source of truth and is only ever replaced atomically (``atomic_write_json``):
 a process killed at any moment leaves either the state before a transition or the one after it. Its shape::
 
-    {"format_version": 1, "version": 1, "model": "static", "model_id": "static@...", "index": "v1",
+    {"format_version": 1, "version": 1, "backend": "faiss", "model": "static", "model_id": "static@...", "index": "v1",
      "upgrade": null | {"folder": "upgrade-2", "model": "minilm", "model_id": "minilm@...",
                         "adapter": null | "path", "order": "random", "batch_size": 256, "state": "running",
                         "started_at": "..."},
+     "query": null | {"model": "mpnet", "model_id": "...", "adapters": ["path", ...],
+                      "chain": ["mpnet@...", "minilm@...", "static@..."]},
      "history": [{"version": 1, "model_id": "...", "index": "v1", "served_from": "..."}]}
+
+``query`` is an upgrade without re-indexing: queries of a newer model reach the unchanged index through an
+adapter, or through a chain of adapters (v3 -> v2 -> v1, ``hotswap.adapters.chain.ComposedAdapter``) whose
+model ids ``chain`` records, newest first.
 
 Transitions: ``start_upgrade`` writes the upgrade record *after* the upgrade folder exists; ``commit`` points
 ``index`` at ``upgrade-N/new`` in one write; ``rollback`` drops the record first and deletes the folder after,
@@ -31,7 +39,7 @@ from typing import Any
 
 from hotswap.errors import CorruptStoreError, HotswapError
 from hotswap.io import atomic_write_json
-from hotswap.store import create_store, open_store
+from hotswap.store import create_store_uri, open_store_uri
 from hotswap.store.manifest import read_json_object, utc_now
 
 SERVING_NAME = "serving.json"
@@ -48,20 +56,25 @@ class Collection:
     # ---- construction -----------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, model: str, encoder: Any, corpus: Mapping[str, str],
-               batch_size: int = 1024) -> Collection:
-        """Build version 1: encode every document of ``corpus`` with ``encoder`` into ``PATH/v1``."""
+               batch_size: int = 1024, backend: str = "faiss") -> Collection:
+        """Build version 1: encode every document of ``corpus`` with ``encoder`` into ``PATH/v1`` (``backend``:
+        faiss, qdrant or milvus)."""
         path = Path(path)
         if (path / SERVING_NAME).exists():
             raise FileExistsError(f"{path} already holds a collection; serve it without --model")
         if path.exists() and any(p.name != "v1" for p in path.iterdir()):
             raise FileExistsError(f"{path} is not empty; choose an empty or new folder")
         shutil.rmtree(path / "v1", ignore_errors=True)  # a create killed before serving.json was written
-        store = create_store(path / "v1", model_id=encoder.id, dim=encoder.dim)
-        ids = list(corpus)
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size]
-            store.add(chunk, encoder.encode([corpus[i] for i in chunk]), model_id=encoder.id)
-        state = {"format_version": FORMAT_VERSION, "version": 1, "model": model, "model_id": encoder.id,
+        store = create_store_uri(f"{backend}://{path / 'v1'}", model_id=encoder.id, dim=encoder.dim)
+        try:
+            ids = list(corpus)
+            for start in range(0, len(ids), batch_size):
+                chunk = ids[start:start + batch_size]
+                store.add(chunk, encoder.encode([corpus[i] for i in chunk]), model_id=encoder.id)
+        finally:
+            getattr(store, "close", lambda: None)()  # a database folder admits one client at a time
+        state = {"format_version": FORMAT_VERSION, "version": 1, "backend": backend, "model": model,
+                 "model_id": encoder.id,
                  "index": "v1", "upgrade": None,
                  "history": [{"version": 1, "model_id": encoder.id, "index": "v1", "served_from": utc_now()}]}
         atomic_write_json(path / SERVING_NAME, state)  # last: a folder without it is no collection
@@ -83,6 +96,10 @@ class Collection:
         return self.path / self.state["index"]
 
     @property
+    def backend(self) -> str:
+        return self.state.get("backend", "faiss")
+
+    @property
     def upgrade(self) -> dict | None:
         return self.state["upgrade"]
 
@@ -92,7 +109,7 @@ class Collection:
 
     def open_index(self):
         """The serving store; refuses one whose model is not the one ``serving.json`` names."""
-        store = open_store(self.index_path)
+        store = open_store_uri(f"{self.backend}://{self.index_path}", model_id=self.state["model_id"])
         if store.model_id != self.state["model_id"]:
             raise CorruptStoreError(f"the serving index {self.index_path} holds vectors of {store.model_id!r} but "
                                     f"{self.path / SERVING_NAME} says {self.state['model_id']!r}; restore the "
@@ -119,16 +136,20 @@ class Collection:
         if self.upgrade is not None and self.upgrade["state"] != state:
             self._write(lambda s: s.update(upgrade={**s["upgrade"], "state": state}))
 
-    def commit(self) -> None:
-        """Serve the upgrade's new index from now on (one atomic write)."""
+    def set_query(self, record: dict | None) -> None:
+        """Serve queries of another model through an adapter (chain) on the unchanged index; ``None``: stop."""
+        self._write(lambda s: s.update(query=record))
+
+    def commit(self, index: str) -> None:
+        """Serve the upgrade's new index (``index``, relative to the collection) from now on: one atomic write."""
         up = self.upgrade
         if up is None:
             raise HotswapError("no upgrade in progress; nothing to commit")
-        index = f"{up['folder']}/new"
 
         def change(s: dict) -> None:
             version = s["version"] + 1
-            s.update(version=version, model=up["model"], model_id=up["model_id"], index=index, upgrade=None)
+            s.update(version=version, model=up["model"], model_id=up["model_id"], index=index, upgrade=None,
+                     query=None)
             s["history"].append({"version": version, "model_id": up["model_id"], "index": index,
                                  "served_from": utc_now(), "adapter": up.get("adapter")})
         self._write(change)

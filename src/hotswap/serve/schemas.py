@@ -74,3 +74,13 @@ class UpgradeRequest(BaseModel):
     order: Order = "random"
     batch_size: StrictInt | None = Field(None, ge=1, le=65536)
     seed: StrictInt = 0
+
+
+class QueryModelRequest(BaseModel):
+    """Answer queries of ``model`` on the unchanged index through ``adapters`` (newest link first)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: StrictStr = Field(..., min_length=1, max_length=1024)
+    adapters: list[StrictStr] = Field(..., min_length=1, max_length=16,
+                                      description="adapter folders, applied in order: model -> ... -> index model")

@@ -20,6 +20,7 @@ last committed batch (the runner skips stored ids), a ``paused`` one stays pause
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.search import Searcher
 from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
-from hotswap.store import create_upgrade, open_upgrade
+from hotswap.store import create_any_upgrade, drop_upgrade_vectors, open_any_upgrade
 
 SERVICE_ORDERS = ("random", "sequential", "uncertainty")
 SEARCH_MODES = ("old", "adapted", "merged", "new", "cross")
@@ -57,6 +58,9 @@ class SearchService:
         self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
         self.index = self.collection.open_index()
         self.upgrade = self.new_encoder = self.adapter = self.thread = None
+        self.query_encoder = self.query_adapter = None
+        if self.collection.state.get("query"):
+            self._attach_query(self.collection.state["query"])
         if self.collection.upgrade is not None:
             self._attach_upgrade()
             if resume and self.collection.upgrade["state"] == "running":
@@ -80,18 +84,32 @@ class SearchService:
 
     def _attach_upgrade(self) -> None:
         rec = self.collection.upgrade
-        self.upgrade = open_upgrade(self.collection.upgrade_path)
+        self.upgrade = open_any_upgrade(self.collection.upgrade_path)
         self.new_encoder = self._encoder(rec["model"], rec["model_id"])
-        self.adapter = load_adapter(rec["adapter"]) if rec.get("adapter") else None
+        self.adapter = self._load_adapter(rec["adapter"]) if rec.get("adapter") else None
         runner = BackfillRunner(self.upgrade, self.fetch, LocalExecutor(self.new_encoder),
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
 
+    @staticmethod
+    def _load_adapter(path: str) -> Any:
+        """``load_adapter`` for a path a client sent: any failure to read it is that client's error (HTTP 400)."""
+        try:
+            return load_adapter(path)
+        except HotswapError:
+            raise
+        except (OSError, TypeError, ValueError) as e:
+            raise HotswapError(f"cannot load the adapter at {path!r}: {e}") from e
+
     def _detach_upgrade(self) -> None:
+        _close(self.upgrade)
         self.upgrade = self.new_encoder = self.adapter = self.thread = None
 
     def _make_view(self) -> tuple[Searcher, str]:
         """The searcher and default mode for the current state (replaced whole: readers never see a mix)."""
+        if self.upgrade is None and self.query_adapter is not None:
+            return Searcher(self.index, adapter=self.query_adapter, old_encoder=self.encoder,
+                            new_encoder=self.query_encoder), "adapted"
         if self.upgrade is None:
             return Searcher(self.index, old_encoder=self.encoder), "old"
         searcher = Searcher.for_upgrade(self.upgrade, adapter=self.adapter, old_encoder=self.encoder,
@@ -117,7 +135,7 @@ class SearchService:
         mode = mode or default
         if mode not in SEARCH_MODES:
             raise HotswapError(f"unknown mode {mode!r}; the service answers in {', '.join(SEARCH_MODES)}")
-        if mode != "old" and self.upgrade is None:
+        if mode not in ("old", default) and self.upgrade is None:
             raise ConflictError(f"mode {mode!r} needs an upgrade in progress; the collection serves "
                                 f"{self.collection.state['model_id']} alone (mode 'old')")
         D, I = searcher.search_texts(list(texts), k, mode)
@@ -136,10 +154,10 @@ class SearchService:
             if new.id == self.encoder.id:
                 raise ConflictError(f"the collection is already served by {new.id}; nothing to upgrade")
             if adapter is not None:
-                self._check_adapter(load_adapter(adapter), new.id)
+                self._check_adapter(self._load_adapter(adapter), new.id)
             folder = self.collection.next_upgrade_folder()
             self.collection.sweep()  # a start killed before its record was written left this folder
-            up = create_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
+            up = create_any_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
             plan_backfill(up, order, new, self.fetch, seed=seed)
             self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id,
                                             "adapter": str(Path(adapter).resolve()) if adapter else None,
@@ -149,6 +167,14 @@ class SearchService:
             self._view = self._make_view()
             self.thread.start()
             return self.status()
+
+    def _drop_leftover_vectors(self, model_id: str) -> None:
+        """A database may hold vectors of ``model_id`` that no upgrade record names (a rollback killed before it
+        dropped them); nothing serves them, so they go."""
+        try:
+            drop_upgrade_vectors(self.index, model_id)
+        except ValueError as e:  # e.g. qdrant's first model: it cannot be dropped from its own database
+            raise ConflictError(f"cannot upgrade to {model_id}: {e}") from e
 
     def _check_adapter(self, adapter: Any, new_model_id: str) -> None:
         ids = (getattr(adapter, "new_model_id_", None), getattr(adapter, "old_model_id_", None))
@@ -179,8 +205,10 @@ class SearchService:
         with self._lock:
             self._need_upgrade("roll back")
             self.thread.pause()
-            self.collection.rollback()
-            self._detach_upgrade()
+            new_model_id = self.upgrade.new_model_id
+            self._detach_upgrade()  # closes a database upgrade's views first
+            self.collection.rollback()  # serving.json forgets the upgrade, then its folder goes
+            drop_upgrade_vectors(self.index, new_model_id)  # qdrant / milvus: the new vectors (FAISS: no-op)
             self._view = self._make_view()
             return self.status()
 
@@ -193,23 +221,71 @@ class SearchService:
                 raise ConflictError(f"the backfill is at {done}/{total} ({done / total:.0%}); commit needs every "
                                     "item re-embedded: wait, or resume it if paused")
             self.thread.join()
-            self.collection.commit()
-            self.encoder = self.new_encoder
-            self.index = self.collection.open_index()
+            self.collection.commit(os.path.relpath(self.upgrade.new.path, self.collection.path))
+            if self.collection.backend == "milvus":
+                from hotswap.store.milvus_store import set_serving
+                set_serving(self.upgrade.new.path, self.upgrade.new_model_id)  # the alias follows
+            self.encoder, old_index = self.new_encoder, self.index
             self._detach_upgrade()
+            self.index = self.collection.open_index()
+            _close(old_index)
+            self.query_encoder = self.query_adapter = None  # the committed model answers its own queries
             self._view = self._make_view()
             return self.status()
+
+    def set_query_model(self, model: str, adapters: Sequence[str]) -> dict:
+        """Answer queries of ``model`` on the unchanged index, mapped by ``adapters`` (``model`` -> ... -> the
+        index's model, applied in order: one direct adapter, or a chain v3 -> v2 -> v1). No re-embedding."""
+        from hotswap.adapters.chain import ComposedAdapter
+
+        with self._lock:
+            if self.upgrade is not None:
+                raise ConflictError("a backfill upgrade is in progress; commit or roll it back first")
+            encoder = self._encoder(model)
+            links = [self._load_adapter(a) for a in adapters]
+            adapter = links[0] if len(links) == 1 else ComposedAdapter(links)
+            src = getattr(adapter, "source_model_id", getattr(adapter, "new_model_id_", None))
+            dst = getattr(adapter, "target_model_id", getattr(adapter, "old_model_id_", None))
+            if (src, dst) != (encoder.id, self.encoder.id):
+                raise ModelMismatchError(f"the adapters map {src} -> {dst}, but queries of {encoder.id} must reach "
+                                         f"the index of {self.encoder.id}; fit them with 'hotswap fit-adapter'")
+            chain = adapter.model_chain if len(links) > 1 else [encoder.id, self.encoder.id]
+            record = {"model": model, "model_id": encoder.id, "chain": chain,
+                      "adapters": [str(Path(a).resolve()) for a in adapters]}
+            self.collection.set_query(record)
+            self._attach_query(record, encoder, adapter)
+            self._view = self._make_view()
+            return self.status()
+
+    def reset_query_model(self) -> dict:
+        """Answer queries with the index's own model again."""
+        with self._lock:
+            self.collection.set_query(None)
+            self.query_encoder = self.query_adapter = None
+            self._view = self._make_view()
+            return self.status()
+
+    def _attach_query(self, record: dict, encoder: Any = None, adapter: Any = None) -> None:
+        if adapter is None:
+            from hotswap.adapters.chain import ComposedAdapter
+
+            links = [self._load_adapter(a) for a in record["adapters"]]
+            adapter = links[0] if len(links) == 1 else ComposedAdapter(links)
+        self.query_encoder = encoder or self._encoder(record["model"], record["model_id"])
+        self.query_adapter = adapter
 
     def close(self, timeout: float = 60.0) -> None:
         """Stop a running backfill after its batch; its recorded state stays ``running``, so a restart resumes."""
         if self.thread is not None:
             self.thread.pause(timeout)
+        _close(self.upgrade, self.index)
 
     # ---- status -----------------------------------------------------------------------------------------
     def status(self) -> dict:
         s = self.collection.state
         out: dict[str, Any] = {"version": s["version"], "model_id": s["model_id"], "items": len(self.index),
                                "mode": self.default_mode, "state": "idle", "upgrade": None,
+                               "query": s.get("query"),
                                "history": s["history"]}
         if self.upgrade is not None:
             rec, backfill = self.collection.upgrade, self.thread.as_dict()
@@ -218,3 +294,9 @@ class SearchService:
             out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"), "order": rec["order"],
                               "requested": rec["state"], **backfill}
         return out
+
+
+def _close(*stores: Any) -> None:
+    """Release database clients (qdrant / milvus views; FAISS stores hold none)."""
+    for store in stores:
+        getattr(store, "close", lambda: None)()
