@@ -215,3 +215,22 @@ def test_query_model_through_a_chain_of_adapters_without_reindexing(collection, 
     again.thread.join()
     assert again.commit()["query"] is None and again.default_mode == "old"
     assert again.reset_query_model()["mode"] == "old"
+
+
+@pytest.mark.realmodel
+def test_concurrent_searches_with_a_real_tokenizer_all_succeed(tmp_path):
+    """The static model's tokenizer refuses concurrent use; the encoder makes threads take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hotswap.data import load_dataset
+    from hotswap.encoders import load_encoder
+    from hotswap.serve import Collection
+
+    ds = load_dataset("debian", max_docs=200)
+    Collection.create(tmp_path / "col", "static", load_encoder("static"), ds.corpus)
+    svc = SearchService(tmp_path / "col", ds.corpus)
+    texts = (list(ds.queries.values()) * 2)[:96]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda t: svc.search([t], 5)[2], texts))
+    assert len(results) == 96 and all(r.shape == (1, 5) for r in results)
+    assert [r[0, 0] for r in results] == [svc.search([t], 5)[2][0, 0] for t in texts]

@@ -7,6 +7,7 @@ vectors. That is how the "potion" models are made; here it runs offline in ~20 s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,9 +29,12 @@ class Model2VecEncoder:
         self.model = StaticModel.from_pretrained(str(self.folder))
         self.dim = int(self.model.dim)
         self.id = f"{name}@{weights_digest(self.folder / 'model.safetensors')}"
+        self._lock = threading.Lock()  # see _encode_batch
 
     def _encode_batch(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        out = self.model.encode(list(texts), batch_size=batch_size, use_multiprocessing=False)
+        """One mini-batch; threads take turns (the tokenizer refuses concurrent use: "Already borrowed")."""
+        with self._lock:
+            out = self.model.encode(list(texts), batch_size=batch_size, use_multiprocessing=False)
         return l2_normalise(out)
 
     def encode(self, texts: Sequence[str], batch_size: int = 1024, show_progress: bool | None = None) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,12 +29,17 @@ class SentenceTransformerEncoder:
         self.model = SentenceTransformer(str(self.folder), device=device)
         self.dim = int(self.model.get_embedding_dimension())
         self.id = f"{name}@{weights_digest(self.folder / 'model.safetensors')}"
+        self._lock = threading.Lock()  # see _encode_batch
 
     def _encode_batch(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        return self.model.encode(
-            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        """One mini-batch. Threads take turns per mini-batch: the fast tokenizer (a Rust object whose settings
+        each call rewrites) refuses concurrent use ("Already borrowed"). A background job that should not
+        hold up queries, such as a backfill, gets an encoder object of its own."""
+        with self._lock:
+            return self.model.encode(
+                list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool | None = None) -> np.ndarray:
         return batched_encode(self._encode_batch, texts, batch_size, self.dim, f"encode {self.name}", show_progress)

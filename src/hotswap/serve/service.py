@@ -69,7 +69,11 @@ class SearchService:
 
     # ---- wiring -----------------------------------------------------------------------------------------
     def _encoder(self, spec: str, expected_id: str | None = None) -> Any:
-        encoder = self.load_encoder(spec)
+        return self._encoder_from(self.load_encoder, spec, expected_id)
+
+    @staticmethod
+    def _encoder_from(load: Callable[[str], Any], spec: str, expected_id: str | None = None) -> Any:
+        encoder = load(spec)
         if expected_id is not None and encoder.id != expected_id:
             raise ModelMismatchError(f"model {spec!r} loads as {encoder.id!r}, but the collection was built with "
                                      f"{expected_id!r}; install the same weights")
@@ -87,7 +91,10 @@ class SearchService:
         self.upgrade = open_any_upgrade(self.collection.upgrade_path)
         self.new_encoder = self._encoder(rec["model"], rec["model_id"])
         self.adapter = self._load_adapter(rec["adapter"]) if rec.get("adapter") else None
-        runner = BackfillRunner(self.upgrade, self.fetch, LocalExecutor(self.new_encoder),
+        # the backfill encodes with an encoder object of its own, so queries never queue behind its batches
+        fresh = getattr(self.load_encoder, "__wrapped__", self.load_encoder)  # past load_encoder's cache
+        backfill_encoder = self._encoder_from(fresh, rec["model"], rec["model_id"])
+        runner = BackfillRunner(self.upgrade, self.fetch, LocalExecutor(backfill_encoder),
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
 
