@@ -4,7 +4,8 @@
 
 A bounded client on 127.0.0.1: for each concurrency level it sends a fixed number of ``POST /search`` requests
 (Debian test queries, k = 10, one query per request) from that many concurrent clients (httpx, asyncio), and
-stops early at ``--time-cap`` seconds; latency is measured per request on the client. Each level runs in three
+stops early at ``--time-cap`` seconds; latency is measured per request on the client, after ``WARMUP``
+uncounted requests. Each level runs in three
 states: ``idle`` (the collection served by ``--old``, mode ``old``: one cheap encoding), ``paused`` (an upgrade
 to ``--new`` exists but is paused: mode ``merged``, both models encode each query, as Seo et al.'s rank merge
 needs, and nothing re-embeds) and ``running`` (the same, while the backfill re-embeds beside the queries;
@@ -37,6 +38,7 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+WARMUP = 5  # uncounted requests before each level
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from faults import free_port, wait_ready  # noqa: E402
 
@@ -46,6 +48,8 @@ async def level(url: str, queries: list[str], clients: int, n: int, cap: float) 
     deadline = time.monotonic() + cap
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        for q in queries[-WARMUP:]:  # not counted: the first calls after a state change load and warm models
+            await client.post("/search", json={"query": q, "k": 10})
         async def worker(w: int) -> None:
             nonlocal errors, sent
             while sent < n and time.monotonic() < deadline:

@@ -96,12 +96,33 @@ def test_paper_numbers_sit_beside_ours(built):
     assert 'class="paper"' in built["html_text"] or "class=paper" in built["html_text"]
 
 
-def test_missing_expected_files_are_listed_as_skipped(built):
-    skipped = {s["file"]: s["reason"] for s in built["skipped"]}
+def test_missing_expected_files_are_listed_as_skipped(tmp_path):
+    results = _copy_results(tmp_path / "results")
+    (results / "faults.json").unlink(missing_ok=True)
+    out = build_report(results, tmp_path / "out")
+    skipped = {s["file"]: s["reason"] for s in out["skipped"]}
     for key in EXPECTED:
-        if not (RESULTS / key).is_file():
+        if not (results / key).is_file():
             assert skipped[key] == "not written yet"
-    assert "Not included" in built["html_text"] and "## Not included" in built["md_text"]
+    assert skipped["faults.json"] == "not written yet"
+    assert "Not included" in out["html"].read_text() and "## Not included" in out["markdown"].read_text()
+
+
+def test_service_results_get_their_own_sections(tmp_path):
+    results = _copy_results(tmp_path / "results")
+    load = {"rows": [{"backend": "qdrant", "clients": 8, "backfill_running": True, "state": "running",
+                      "mode": "merged", "requests": 300, "errors": 0, "p50_ms": 306.4, "p95_ms": 500.0,
+                      "p99_ms": 673.2, "qps": 25.0}], "p99_ratio_backfill_vs_idle": {"qdrant/8": 10.04}}
+    faults = {"kills": 5, "recovered": 5, "items_lost": 0, "items_duplicated": 0, "bad_requests": 40,
+              "responses_5xx": 0, "checksum_equal": True, "stored_at_kill": [96, 192], "total": 400}
+    (results / "load.json").write_text(json.dumps(load))
+    (results / "faults.json").write_text(json.dumps(faults))
+    out = build_report(results, tmp_path / "out")
+    titles = {i["file"]: i["title"] for i in out["included"]}
+    assert titles["load.json"] == "Load test of hotswap serve" and titles["faults.json"].startswith("Fault injection")
+    assert not out["warnings"]
+    for text in (out["html"].read_text(), out["markdown"].read_text()):
+        assert "673" in text and "qdrant/8 10.0×" in text and "[96, 192] of 400" in text
 
 
 def test_a_removed_file_drops_its_section(tmp_path):

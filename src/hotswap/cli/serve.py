@@ -46,12 +46,11 @@ def serve(
         if creating:
             console.print(f"creating collection {store}: encoding {len(ds.corpus):,} documents with {model}")
             Collection.create(store, model, load_encoder(model), ds.corpus, backend=backend)
+        on_disk = Collection(store).backend
+        if explicit and on_disk != backend:
+            raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
+        backend = on_disk
         service = SearchService(store, ds.corpus, batch_size=batch_size, resume=not no_resume)
-        if explicit and service.collection.backend != backend:
-            service.close()
-            raise HotswapError(f"{store} is a {service.collection.backend} collection, not {backend}; "
-                               f"serve it as {service.collection.backend}://{store}")
-        backend = service.collection.backend
     except (HotswapError, FileExistsError, ValueError) as e:
         console.print(f"[red]cannot serve {store}:[/red] {e}")
         raise typer.Exit(2) from None
