@@ -7,7 +7,8 @@ Files in the upgrade folder (``hotswap.store.upgrade_store``)::
                      second and when the run ends
     PAUSE            present = "stop after the current batch" (``request_pause``); removed when honoured
     .run.lock        ``flock`` held by the one running backfill: a second runner is refused, and a checkpoint
-                     that says "running" while nobody holds the lock reads as "interrupted" (a crash)
+                     that says "running" while nobody holds the lock reads as "interrupted" (a crash); a
+                     status or pause probe takes it for an instant, so a starting run retries for 0.25 s
 
 Exactly once: batch ``j`` is ``plan[j*B:(j+1)*B]``; each batch becomes one atomic segment of the new store
 (``UpgradeStore.add_backfilled``), whose manifest is the truth about what is done. A process killed at any
@@ -42,6 +43,7 @@ from hotswap.store.upgrade_store import UpgradeStore
 
 PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME, LOCK_NAME = "plan.json", "checkpoint.json", "PAUSE", ".run.lock"
 CHECKPOINT_EVERY_S = 1.0
+PROBE_GRACE_S = 0.25  # a run retries its lock this long: ``_is_locked`` (status, pause) takes it for an instant
 Batch = tuple[list[str], list[Any]]  # (ids, items to encode)
 Fetch = Callable[[Sequence[str]], Sequence[Any]]
 
@@ -231,12 +233,17 @@ class _run_lock:
 
     def __enter__(self) -> None:
         self._fh = open(self.path, "a")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.close()
-            raise HotswapError(f"another backfill is running on {self.path.parent} (it holds {LOCK_NAME}); wait "
-                               "for it, or pause it with 'hotswap backfill --pause'") from None
+        deadline = time.monotonic() + PROBE_GRACE_S
+        while True:
+            try:
+                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:  # not a probe (``_is_locked`` holds it for microseconds)
+                    self._fh.close()
+                    raise HotswapError(f"another backfill is running on {self.path.parent} (it holds {LOCK_NAME}); "
+                                       "wait for it, or pause it with 'hotswap backfill --pause'") from None
+                time.sleep(0.01)
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._fh, fcntl.LOCK_UN)
