@@ -33,7 +33,7 @@ class BackfillThread:
     def start(self) -> None:
         if self.alive:
             return
-        self.error = None
+        self.error = self.status = None  # a resumed run reports its own progress, not the last run's
         self._thread = threading.Thread(target=self._run, name="hotswap-backfill", daemon=True)
         self._thread.start()
 

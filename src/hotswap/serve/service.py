@@ -183,11 +183,12 @@ class SearchService:
         except ValueError as e:  # e.g. qdrant's first model: it cannot be dropped from its own database
             raise ConflictError(f"cannot upgrade to {model_id}: {e}") from e
 
-    def _check_adapter(self, adapter: Any, new_model_id: str) -> None:
+    def _check_adapter(self, adapter: Any, query_model_id: str) -> None:
+        """``adapter`` (one, or a chain) must map ``query_model_id``'s queries into the serving index's model."""
         ids = (getattr(adapter, "new_model_id_", None), getattr(adapter, "old_model_id_", None))
-        if ids != (new_model_id, self.encoder.id):
-            raise ModelMismatchError(f"the adapter maps {ids[0]} -> {ids[1]}, but this upgrade needs "
-                                     f"{new_model_id} -> {self.encoder.id}; fit one with 'hotswap fit-adapter'")
+        if ids != (query_model_id, self.encoder.id):
+            raise ModelMismatchError(f"the adapter maps {ids[0]} -> {ids[1]}, but queries of {query_model_id} must "
+                                     f"reach the index of {self.encoder.id}; fit one with 'hotswap fit-adapter'")
 
     def _need_upgrade(self, action: str) -> None:
         if self.upgrade is None:
@@ -243,20 +244,13 @@ class SearchService:
     def set_query_model(self, model: str, adapters: Sequence[str]) -> dict:
         """Answer queries of ``model`` on the unchanged index, mapped by ``adapters`` (``model`` -> ... -> the
         index's model, applied in order: one direct adapter, or a chain v3 -> v2 -> v1). No re-embedding."""
-        from hotswap.adapters.chain import ComposedAdapter
-
         with self._lock:
             if self.upgrade is not None:
                 raise ConflictError("a backfill upgrade is in progress; commit or roll it back first")
             encoder = self._encoder(model)
-            links = [self._load_adapter(a) for a in adapters]
-            adapter = links[0] if len(links) == 1 else ComposedAdapter(links)
-            src = getattr(adapter, "source_model_id", getattr(adapter, "new_model_id_", None))
-            dst = getattr(adapter, "target_model_id", getattr(adapter, "old_model_id_", None))
-            if (src, dst) != (encoder.id, self.encoder.id):
-                raise ModelMismatchError(f"the adapters map {src} -> {dst}, but queries of {encoder.id} must reach "
-                                         f"the index of {self.encoder.id}; fit them with 'hotswap fit-adapter'")
-            chain = adapter.model_chain if len(links) > 1 else [encoder.id, self.encoder.id]
+            adapter = self._compose(adapters)
+            self._check_adapter(adapter, encoder.id)
+            chain = getattr(adapter, "model_chain", [encoder.id, self.encoder.id])
             record = {"model": model, "model_id": encoder.id, "chain": chain,
                       "adapters": [str(Path(a).resolve()) for a in adapters]}
             self.collection.set_query(record)
@@ -272,14 +266,16 @@ class SearchService:
             self._view = self._make_view()
             return self.status()
 
-    def _attach_query(self, record: dict, encoder: Any = None, adapter: Any = None) -> None:
-        if adapter is None:
-            from hotswap.adapters.chain import ComposedAdapter
+    def _compose(self, paths: Sequence[str]) -> Any:
+        """One adapter, or the ``ComposedAdapter`` of several (links checked: each maps into the next's source)."""
+        from hotswap.adapters.chain import ComposedAdapter
 
-            links = [self._load_adapter(a) for a in record["adapters"]]
-            adapter = links[0] if len(links) == 1 else ComposedAdapter(links)
+        links = [self._load_adapter(p) for p in paths]
+        return links[0] if len(links) == 1 else ComposedAdapter(links)
+
+    def _attach_query(self, record: dict, encoder: Any = None, adapter: Any = None) -> None:
+        self.query_adapter = adapter or self._compose(record["adapters"])
         self.query_encoder = encoder or self._encoder(record["model"], record["model_id"])
-        self.query_adapter = adapter
 
     def close(self, timeout: float = 60.0) -> None:
         """Stop a running backfill after its batch; its recorded state stays ``running``, so a restart resumes."""
