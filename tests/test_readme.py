@@ -36,6 +36,13 @@ def test_backfill_quick_start_runs(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "indexes" / "upgrade" / "upgrade.json").is_file()
 
 
+@pytest.mark.realmodel
+def test_service_quick_start_runs(tmp_path, monkeypatch, capsys):
+    out = _run_block("### Quick start: the search service", tmp_path, monkeypatch, capsys)
+    assert "complete minilm@" in out and "'mode': 'old'" in out
+    assert (tmp_path / "collections" / "debian" / "serving.json").is_file()
+
+
 def test_image_quick_start_runs(tmp_path, monkeypatch, capsys):
     out = _run_block("### Quick start: a backward-compatible image model", tmp_path, monkeypatch, capsys)
     cross, old_alone = (float(out.split(tag)[1].split()[0].rstrip(",)")) for tag in ("cross-test top-1 ", "alone "))
