@@ -56,14 +56,17 @@ from hotswap.store.upgrade_store import UPGRADE_NAME, PartitionView, UpgradeStor
 from hotswap.store.uri import open_store_uri, parse_store_uri
 from hotswap.validation import as_matrix, check_k
 
-# backend -> (module, open a model's view, add a model, remove a model)
-_BACKENDS = {"qdrant": ("hotswap.store.qdrant_store", "open_qdrant_store", "add_model_vector", "remove_model_vector"),
-             "milvus": ("hotswap.store.milvus_store", "open_milvus_store", "add_model_collection",
-                        "drop_model_collection")}
+# backend -> its module and the functions that open a model's view, add a model and remove one
+_BACKENDS = {"qdrant": ("hotswap.store.qdrant_store", {"open": "open_qdrant_store", "add": "add_model_vector",
+                                                         "remove": "remove_model_vector"}),
+             "milvus": ("hotswap.store.milvus_store", {"open": "open_milvus_store", "add": "add_model_collection",
+                                                         "remove": "drop_model_collection"})}
 
 
-def _fn(backend: str, i: int) -> Any:
-    return getattr(import_module(_BACKENDS[backend][0]), _BACKENDS[backend][i])
+def _backend_fn(backend: str, action: str) -> Any:
+    """The ``action`` ("open", "add" or "remove") function of ``backend``, imported on first use."""
+    module, names = _BACKENDS[backend]
+    return getattr(import_module(module), names[action])
 
 
 def _close(*views: DbStore) -> None:
@@ -208,8 +211,10 @@ def create_any_upgrade(path: str | Path, old_store: Any, new_model_id: str,
                               f"remove them with drop_upgrade_vectors first")
     views: list[DbStore] = []
     try:  # an empty leftover of a start cut short is adopted as it is
-        views.append(type(old)(old.path, new_model_id) if there else _fn(old.backend, 2)(old.path, new_model_id,
-                                                                                          new_dim, old.metric))
+        if there:
+            views.append(type(old)(old.path, new_model_id))
+        else:
+            views.append(_backend_fn(old.backend, "add")(old.path, new_model_id, new_dim, old.metric))
         views.append(type(old)(old.path, old.model_id))
         config = {"format_version": 1, "backend": old.backend, "created_at": utc_now(),
                   "old_store": os.path.relpath(old.path.resolve(), path.resolve()), "old_model_id": old.model_id,
@@ -235,7 +240,7 @@ def open_any_upgrade(path: str | Path) -> UpgradeStore | StoreUpgrade:
     try:
         for side in ("old", "new"):
             try:
-                views.append(store := _fn(backend, 1)(folder, config[f"{side}_model_id"]))
+                views.append(store := _backend_fn(backend, "open")(folder, config[f"{side}_model_id"]))
             except ModelMismatchError as e:
                 raise ModelMismatchError(f"the {side} model of upgrade {path} is gone from its store: {e}") from e
             if store.dim != config[f"{side}_dim"] or store.metric != config["metric"]:
@@ -256,8 +261,8 @@ def drop_upgrade_vectors(old_store: Any, new_model_id: str) -> bool:
     there were none; always for FAISS, whose new vectors live in the upgrade folder (delete that instead).
     Close the upgrade first: its new view stops working."""
     if isinstance(old_store, DbStore):
-        return _fn(old_store.backend, 3)(old_store.path, new_model_id)
+        return _backend_fn(old_store.backend, "remove")(old_store.path, new_model_id)
     if isinstance(old_store, FaissStore):
         return False
     scheme, folder = parse_store_uri(old_store)
-    return False if scheme == "faiss" else _fn(scheme, 3)(folder, new_model_id)
+    return False if scheme == "faiss" else _backend_fn(scheme, "remove")(folder, new_model_id)
