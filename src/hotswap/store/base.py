@@ -7,9 +7,11 @@ other model. Backends: ``FaissStore`` (embedded default); server backends (Milvu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from hotswap.errors import ModelMismatchError
 
 
 @runtime_checkable
@@ -47,3 +49,36 @@ class VectorStore(Protocol):
 
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 rows for ``ids`` in the order asked; unknown ids raise ``UnknownIdError``."""
+
+
+class IdStoreMixin:
+    """What every backend's store shares: ids from its ``_id_map()`` (id -> row, filling ``_ids`` in insertion
+    order) and the model / dimension checks with their messages. Needs ``path``, ``model_id`` and ``dim``."""
+
+    path: Any
+    model_id: str
+    dim: int
+    _ids: list[str]
+
+    def _id_map(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    @property
+    def ids(self) -> list[str]:
+        """All ids in insertion order (a copy)."""
+        self._id_map()
+        return list(self._ids)
+
+    def contains(self, id: str) -> bool:
+        return id in self._id_map()
+
+    __contains__ = contains
+
+    def _check_model(self, model_id: str, what: str, fix: str) -> None:
+        if model_id != self.model_id:
+            raise ModelMismatchError(f"{what} come from model {model_id!r} but store {self.path} holds vectors "
+                                     f"of model {self.model_id!r}; {fix}")
+
+    def _where(self) -> str:
+        return (f"index dimension {self.dim} (model {self.model_id}); fit an adapter with "
+                "'hotswap fit-adapter' or rebuild the index")

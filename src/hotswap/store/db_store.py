@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, ModelMismatchError, UnknownIdError
+from hotswap.errors import CorruptStoreError, DuplicateIdError, UnknownIdError
+from hotswap.store.base import IdStoreMixin
 from hotswap.store.db_common import Handle, acquire, find_model, read_store_file, release, write_store_file
 from hotswap.store.segments import check_new_ids
 from hotswap.validation import as_matrix, check_k
@@ -23,7 +24,7 @@ from hotswap.validation import as_matrix, check_k
 Hits = list[list[tuple[str, float]]]
 
 
-class DbStore:
+class DbStore(IdStoreMixin):
     """A view of one model's vectors in a database folder; open it with the backend's ``open_*`` function."""
 
     backend: ClassVar[str]
@@ -139,26 +140,7 @@ class DbStore:
             self._pos = {i: s for i, s in rows}
         return self._pos
 
-    @property
-    def ids(self) -> list[str]:
-        """All ids in insertion order (a copy)."""
-        self._id_map()
-        return list(self._ids)
-
-    def contains(self, id: str) -> bool:
-        return id in self._id_map()
-
-    __contains__ = contains
-
     # ---- writing -----------------------------------------------------------------------------------------
-    def _check_model(self, model_id: str, what: str, fix: str) -> None:
-        if model_id != self.model_id:
-            raise ModelMismatchError(f"{what} come from model {model_id!r} but store {self.path} holds vectors "
-                                     f"of model {self.model_id!r}; {fix}")
-
-    def _where(self) -> str:
-        return (f"index dimension {self.dim} (model {self.model_id}); fit an adapter with "
-                "'hotswap fit-adapter' or rebuild the index")
 
     def _check_ids(self, ids: list[str]) -> None:
         """Backend limits on ids (none by default)."""

@@ -31,14 +31,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, ModelMismatchError, UnknownIdError
+from hotswap.errors import CorruptStoreError, DuplicateIdError, UnknownIdError
+from hotswap.store.base import IdStoreMixin
 from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
 from hotswap.store.segments import check_new_ids, map_segment, read_ids, remove_orphans, write_segment, writer_lock
 from hotswap.validation import as_matrix, check_k
 
 
-class FaissStore:
+class FaissStore(IdStoreMixin):
     """Vectors of one model in a folder; build with ``create_store`` / ``open_store``, not directly."""
 
     def __init__(self, path: str | Path, manifest: Manifest) -> None:
@@ -107,26 +108,7 @@ class FaissStore:
             self._extend_ids(ids)
         return self._pos
 
-    @property
-    def ids(self) -> list[str]:
-        """All ids in insertion order (a copy)."""
-        self._id_map()
-        return list(self._ids)
-
-    def contains(self, id: str) -> bool:
-        return id in self._id_map()
-
-    __contains__ = contains
-
     # ---- writing -----------------------------------------------------------------------------------------
-    def _check_model(self, model_id: str, what: str, fix: str) -> None:
-        if model_id != self.model_id:
-            raise ModelMismatchError(f"{what} come from model {model_id!r} but store {self.path} holds vectors "
-                                     f"of model {self.model_id!r}; {fix}")
-
-    def _where(self) -> str:
-        return (f"index dimension {self.dim} (model {self.model_id}); fit an adapter with "
-                "'hotswap fit-adapter' or rebuild the index")
 
     def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
         """Append one segment; refuses (writing nothing) bad model, dim, values, ids or duplicates."""

@@ -52,9 +52,9 @@ from hotswap.store.db_common import check_model_args, read_store_file
 from hotswap.store.db_store import DbStore
 from hotswap.store.faiss_store import FaissStore
 from hotswap.store.manifest import read_json_object, utc_now
-from hotswap.store.upgrade_store import UPGRADE_NAME, PartitionView, UpgradeStore, create_upgrade, open_upgrade
+from hotswap.store.upgrade_store import (UPGRADE_NAME, PartitionView, UpgradeStore, check_partition_query,
+                                         create_upgrade, open_upgrade)
 from hotswap.store.uri import open_store_uri, parse_store_uri
-from hotswap.validation import as_matrix, check_k
 
 # backend -> its module and the functions that open a model's view, add a model and remove one
 _BACKENDS = {"qdrant": ("hotswap.store.qdrant_store", {"open": "open_qdrant_store", "add": "add_model_vector",
@@ -150,13 +150,7 @@ class StoreUpgrade:
     def search_partition(self, side: str, queries: np.ndarray, k: int,
                          model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """``(D, I)`` of one partition; ``I`` holds string ids (``None`` pads)."""
-        store = self.old if side == "old" else self.new
-        if model_id != store.model_id:
-            raise ModelMismatchError(f"queries come from model {model_id!r} but the {side} partition of {self.path} "
-                                     f"holds vectors of model {store.model_id!r}; map them with an adapter or "
-                                     "search in merged mode")
-        Q = as_matrix(queries, dim=store.dim, name="queries", where=f"{side} partition (model {store.model_id})")
-        k = check_k(k)
+        Q, k = check_partition_query(self, side, queries, k, model_id)
         with self._lock:
             return self.new.search(Q, k, model_id) if side == "new" else self._search_pending(Q, k)
 

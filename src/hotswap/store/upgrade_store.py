@@ -22,6 +22,7 @@ import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -157,16 +158,22 @@ class UpgradeStore:
     def search_partition(self, side: str, queries: np.ndarray, k: int,
                          model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """``(D, I)`` of one partition; ``I`` holds string ids (``None`` pads)."""
-        store = self.old if side == "old" else self.new
-        if model_id != store.model_id:
-            raise ModelMismatchError(f"queries come from model {model_id!r} but the {side} partition of {self.path} "
-                                     f"holds vectors of model {store.model_id!r}; map them with an adapter or "
-                                     "search in merged mode")
-        Q = as_matrix(queries, dim=store.dim, name="queries", where=f"{side} partition (model {store.model_id})")
-        k = check_k(k)
+        Q, k = check_partition_query(self, side, queries, k, model_id)
         with self._lock:
             D, P = self._partitions()[side].search(Q, k)
             return D, self.old.ids_at(P)  # partitions are keyed by the item's row in the old store
+
+
+def check_partition_query(up: Any, side: str, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, int]:
+    """The checked ``(queries, k)`` for a search of ``up``'s ``side`` partition (any upgrade: ``up.old`` /
+    ``up.new`` stores); refuses another model's queries, a wrong dim, NaN rows or a bad k, naming the problem."""
+    store = up.old if side == "old" else up.new
+    if model_id != store.model_id:
+        raise ModelMismatchError(f"queries come from model {model_id!r} but the {side} partition of {up.path} "
+                                 f"holds vectors of model {store.model_id!r}; map them with an adapter or "
+                                 "search in merged mode")
+    Q = as_matrix(queries, dim=store.dim, name="queries", where=f"{side} partition (model {store.model_id})")
+    return Q, check_k(k)
 
 
 def create_upgrade(path: str | Path, old_store: str | Path | FaissStore, new_model_id: str,
