@@ -39,6 +39,10 @@ bench: setup
 	$(BIN)/python benchmarks/merged_search.py
 	$(BIN)/python benchmarks/backfill_throughput.py --model static --n 20000 --rounds 3
 	$(BIN)/python benchmarks/kill_resume.py
+	$(BIN)/python benchmarks/faults.py
+	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/upgrade_chain.py --kind procrustes
+	$(BIN)/python benchmarks/upgrade_chain.py --kind affine --out results/upgrade_chain_affine.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
