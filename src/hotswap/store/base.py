@@ -11,7 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hotswap.errors import ModelMismatchError
+from hotswap.errors import ModelMismatchError, UnknownIdError
+from hotswap.validation import as_matrix, check_k
 
 
 @runtime_checkable
@@ -82,3 +83,18 @@ class IdStoreMixin:
     def _where(self) -> str:
         return (f"index dimension {self.dim} (model {self.model_id}); fit an adapter with "
                 "'hotswap fit-adapter' or rebuild the index")
+
+    def _check_queries(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, int]:
+        """The checked ``(queries, k)`` of a search: this store's model and dim, finite rows, a valid k."""
+        self._check_model(model_id, "queries", "map the queries with an adapter (hotswap fit-adapter) or "
+                          "search in merged mode")
+        return as_matrix(queries, dim=self.dim, name="queries", where=self._where()), check_k(k)
+
+    def _known(self, ids: Sequence[str] | str) -> tuple[list[str], dict[str, int]]:
+        """``ids`` as a list and the id map, or ``UnknownIdError`` naming the ids this store lacks."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        pos = self._id_map()
+        if missing := [i for i in ids if i not in pos]:
+            raise UnknownIdError(f"{len(missing)} id(s) not in store {self.path} (model {self.model_id}): "
+                                 f"{missing[:5]}; check the ids, or add them first")
+        return ids, pos

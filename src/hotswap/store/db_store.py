@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, UnknownIdError
+from hotswap.errors import CorruptStoreError, DuplicateIdError
 from hotswap.store.base import IdStoreMixin
 from hotswap.store.db_common import Handle, acquire, find_model, read_store_file, release, write_store_file
 from hotswap.store.segments import check_new_ids
-from hotswap.validation import as_matrix, check_k
+from hotswap.validation import as_matrix
 
 Hits = list[list[tuple[str, float]]]
 
@@ -172,10 +172,7 @@ class DbStore(IdStoreMixin):
     # ---- reading -----------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """FAISS-style ``(D, I)``: float32 [nq, k] best first, string ids [nq, k] (``None`` pads short lists)."""
-        self._check_model(model_id, "queries", "map the queries with an adapter (hotswap fit-adapter) or "
-                          "search in merged mode")
-        Q = as_matrix(queries, dim=self.dim, name="queries", where=self._where())
-        k = check_k(k)
+        Q, k = self._check_queries(queries, k, model_id)
         n = len(self)
         hits = self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))]
         D = np.full((len(Q), k), -np.inf if self.metric == "ip" else np.inf, dtype=np.float32)
@@ -187,11 +184,7 @@ class DbStore(IdStoreMixin):
 
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 ``[len(ids), dim]`` rows in the order asked; unknown ids raise ``UnknownIdError``."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        pos = self._id_map()
-        if missing := [i for i in ids if i not in pos]:
-            raise UnknownIdError(f"{len(missing)} id(s) not in store {self.path} (model {self.model_id}): "
-                                 f"{missing[:5]}; check the ids, or add them first")
+        ids, pos = self._known(ids)
         distinct = list(dict.fromkeys(ids))
         rows = self._fetch(distinct, [pos[i] for i in distinct])
         if lost := [i for i in distinct if i not in rows][:5]:

@@ -31,12 +31,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, UnknownIdError
+from hotswap.errors import CorruptStoreError, DuplicateIdError
 from hotswap.store.base import IdStoreMixin
 from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
 from hotswap.store.segments import check_new_ids, map_segment, read_ids, remove_orphans, write_segment, writer_lock
-from hotswap.validation import as_matrix, check_k
+from hotswap.validation import as_matrix
 
 
 class FaissStore(IdStoreMixin):
@@ -139,10 +139,7 @@ class FaissStore(IdStoreMixin):
     # ---- reading -----------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """FAISS-style ``(D, I)``: float32 [nq, k] best first, string ids [nq, k] (``None`` pads short lists)."""
-        self._check_model(model_id, "queries", "map the queries with an adapter (hotswap fit-adapter) or "
-                          "search in merged mode")
-        Q = as_matrix(queries, dim=self.dim, name="queries", where=self._where())
-        k = check_k(k)
+        Q, k = self._check_queries(queries, k, model_id)
         index = None if self.manifest.index_factory.strip() == "Flat" or len(self) == 0 else self._get_index()
         D, P = search_segments(Q, k, self._vectors, self._starts, self.metric, index)
         return D, self.ids_at(P)
@@ -161,11 +158,7 @@ class FaissStore(IdStoreMixin):
 
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 ``[len(ids), dim]`` rows in the order asked; unknown ids raise ``UnknownIdError``."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        pos = self._id_map()
-        if missing := [i for i in ids if i not in pos]:
-            raise UnknownIdError(f"{len(missing)} id(s) not in store {self.path} (model {self.model_id}): "
-                                 f"{missing[:5]}; check the ids, or add them first")
+        ids, pos = self._known(ids)
         P = np.fromiter((pos[i] for i in ids), dtype=np.int64, count=len(ids))
         return gather_rows(self._vectors, self._starts, P, self.dim)
 

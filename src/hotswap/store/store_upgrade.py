@@ -52,8 +52,8 @@ from hotswap.store.db_common import check_model_args, read_store_file
 from hotswap.store.db_store import DbStore
 from hotswap.store.faiss_store import FaissStore
 from hotswap.store.manifest import read_json_object, utc_now
-from hotswap.store.upgrade_store import (UPGRADE_NAME, PartitionView, UpgradeStore, check_partition_query,
-                                         create_upgrade, open_upgrade)
+from hotswap.store.upgrade_store import (UPGRADE_NAME, PartitionView, UpgradeCounts, UpgradeStore,
+                                         check_partition_query, create_upgrade, open_upgrade)
 from hotswap.store.uri import open_store_uri, parse_store_uri
 
 # backend -> its module and the functions that open a model's view, add a model and remove one
@@ -74,7 +74,7 @@ def _close(*views: DbStore) -> None:
         v.close()
 
 
-class StoreUpgrade:
+class StoreUpgrade(UpgradeCounts):
     """An upgrade of a ``DbStore`` in progress; build with ``create_any_upgrade`` / ``open_any_upgrade``."""
 
     def __init__(self, path: str | Path, config: dict, old: DbStore, new: DbStore) -> None:
@@ -105,14 +105,6 @@ class StoreUpgrade:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def counts(self) -> dict[str, int]:
-        """``{"old": items still on old vectors, "new": backfilled items}``."""
-        return {"old": len(self.old) - len(self.new), "new": len(self.new)}
-
-    @property
-    def fraction(self) -> float:
-        """Share of the gallery backfilled (0.0 ... 1.0)."""
-        return len(self.new) / len(self.old) if len(self.old) else 1.0
 
     def backfilled_ids(self) -> set[str]:
         with self._lock:

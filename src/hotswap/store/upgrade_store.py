@@ -61,7 +61,23 @@ class PartitionView:
         return self.owner.search_partition(self.side, queries, k, model_id)
 
 
-class UpgradeStore:
+class UpgradeCounts:
+    """Progress of any upgrade from its ``old`` and ``new`` stores (the FAISS and the database upgrades)."""
+
+    old: Any
+    new: Any
+
+    def counts(self) -> dict[str, int]:
+        """``{"old": items still on old vectors, "new": backfilled items}`` for this snapshot."""
+        return {"old": len(self.old) - len(self.new), "new": len(self.new)}
+
+    @property
+    def fraction(self) -> float:
+        """Share of the gallery backfilled (0.0 ... 1.0)."""
+        return len(self.new) / len(self.old) if len(self.old) else 1.0
+
+
+class UpgradeStore(UpgradeCounts):
     """An upgrade in progress; build with ``create_upgrade`` / ``open_upgrade``."""
 
     def __init__(self, path: str | Path, config: dict, old: FaissStore, new: FaissStore) -> None:
@@ -91,14 +107,6 @@ class UpgradeStore:
         return (f"UpgradeStore({str(self.path)!r}, {self.old_model_id} -> {self.new_model_id}, "
                 f"backfilled {c['new']}/{len(self)})")
 
-    def counts(self) -> dict[str, int]:
-        """``{"old": items still on old vectors, "new": backfilled items}`` for this snapshot."""
-        return {"old": len(self.old) - len(self.new), "new": len(self.new)}
-
-    @property
-    def fraction(self) -> float:
-        """Share of the gallery backfilled (0.0 ... 1.0)."""
-        return len(self.new) / len(self.old) if len(self.old) else 1.0
 
     def backfilled_ids(self) -> set[str]:
         return set(self.new.ids)
