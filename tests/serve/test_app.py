@@ -85,6 +85,9 @@ def test_other_bad_requests(client):
     r = client.post("/search", content=b"x" * (2 << 20), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     assert client.get("/search").status_code == 405
+    assert client.get("/no/such/path/123").status_code == 404
+    metrics = client.get("/metrics").text
+    assert 'endpoint="unmatched",status="404"' in metrics and "/no/such/path" not in metrics
     assert client.post("/upgrade", json={"model": "no-such-model"}).status_code == 400
     assert client.post("/upgrade", json={"model": NEW, "order": "chaos"}).status_code == 422
     assert client.post("/upgrade/pause").status_code == 409

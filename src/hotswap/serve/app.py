@@ -63,7 +63,8 @@ def create_app(service: SearchService) -> FastAPI:
                                                "limit; send fewer or shorter queries"}, status_code=413)
         else:
             response = await call_next(request)
-        m["requests"].labels(request.url.path, str(response.status_code)).inc()
+        route = request.scope.get("route")  # the matched route's path: unknown URLs must not grow the label set
+        m["requests"].labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
     @app.exception_handler(ConflictError)
