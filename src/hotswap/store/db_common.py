@@ -58,6 +58,25 @@ def model_entry(model_id: str, dim: int, metric: str) -> dict[str, Any]:
     return {"model_id": model_id, "key": model_key(model_id), "dim": int(dim), "metric": metric, "count": 0}
 
 
+def new_model_entry(data: dict[str, Any], path: Path, model_id: str, dim: int, metric: str | None,
+                    opener: str) -> dict[str, Any]:
+    """The store-file entry of a model being added to the folder ``path`` (``metric`` defaults to the first
+    model's); refuses bad arguments and a model the folder already holds."""
+    metric = metric or data["models"][0]["metric"]
+    check_model_args(model_id, dim, metric)
+    if any(m["model_id"] == model_id for m in data["models"]):
+        raise FileExistsError(f"store {path} already holds model {model_id!r}; open it with "
+                              f"{opener}({str(path)!r}, {model_id!r})")
+    return model_entry(model_id, dim, metric)
+
+
+def append_model(handle: Any, path: Path, entry: dict[str, Any]) -> None:
+    """Commit ``entry`` to the folder's store file (after its vector / collection exists) and to ``handle``."""
+    data = {**handle.data, "models": [*handle.data["models"], entry]}
+    write_store_file(path, data)
+    handle.data = data
+
+
 def read_store_file(folder: str | Path, backend: str) -> dict[str, Any]:
     """Read and self-check ``folder/hotswap-store.json``; ``CorruptStoreError`` naming the fix otherwise."""
     folder = Path(folder)

@@ -40,8 +40,8 @@ from milvus_lite.server_manager import server_manager_instance
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from hotswap.errors import CorruptStoreError, InvalidVectorsError
-from hotswap.store.db_common import (check_model_args, check_new_store, find_model, model_entry, model_key,
-                                     write_store_file)
+from hotswap.store.db_common import (append_model, check_new_store, find_model, model_entry, model_key,
+                                     new_model_entry, write_store_file)
 from hotswap.store.db_store import DbStore, Hits
 
 ALIAS = "gallery"
@@ -158,18 +158,11 @@ def add_model_collection(path: str | Path, model_id: str, dim: int, metric: str 
     """Add an empty collection for ``model_id`` (``metric`` defaults to the first model's); the alias stays."""
     path = Path(path)
     with MilvusStore.handle(path) as h:
-        metric = metric or h.data["models"][0]["metric"]
-        check_model_args(model_id, dim, metric)
-        if any(m["model_id"] == model_id for m in h.data["models"]):
-            raise FileExistsError(f"store {path} already holds model {model_id!r}; open it with "
-                                  f"open_milvus_store({str(path)!r}, {model_id!r})")
-        entry = model_entry(model_id, dim, metric)
+        entry = new_model_entry(h.data, path, model_id, dim, metric, "open_milvus_store")
         if h.client.has_collection(entry["key"]):  # left by an add_model_collection that died: start afresh
             h.client.drop_collection(entry["key"])
-        _create_collection(h.client, entry["key"], dim, metric)
-        data = {**h.data, "models": [*h.data["models"], entry]}
-        write_store_file(path, data)
-        h.data = data
+        _create_collection(h.client, entry["key"], dim, entry["metric"])
+        append_model(h, path, entry)
         return MilvusStore(path, model_id)
 
 

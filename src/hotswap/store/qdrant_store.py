@@ -44,7 +44,8 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.db_common import check_model_args, check_new_store, model_entry, model_key, write_store_file
+from hotswap.store.db_common import (append_model, check_new_store, model_entry, model_key, new_model_entry,
+                                     write_store_file)
 from hotswap.store.db_store import DbStore, Hits
 
 COLLECTION = "gallery"
@@ -159,22 +160,15 @@ def add_model_vector(path: str | Path, model_id: str, dim: int, metric: str | No
     model's) and return its (empty) view; existing points get the vector when ``add`` is given their ids."""
     path = Path(path)
     with QdrantStore.handle(path) as h:
-        metric = metric or h.data["models"][0]["metric"]
-        check_model_args(model_id, dim, metric)
-        if any(m["model_id"] == model_id for m in h.data["models"]):
-            raise FileExistsError(f"store {path} already holds model {model_id!r}; open it with "
-                                  f"open_qdrant_store({str(path)!r}, {model_id!r})")
+        entry = new_model_entry(h.data, path, model_id, dim, metric, "open_qdrant_store")
         if not hasattr(h.client, "create_vector_name"):
             raise RuntimeError("this qdrant-client cannot add a named vector to an existing collection; "
                                "upgrade it (hotswap is tested with qdrant-client 1.20)")
-        entry = model_entry(model_id, dim, metric)
         if entry["key"] in (h.client.get_collection(COLLECTION).config.params.vectors or {}):
             h.client.delete_vector_name(COLLECTION, entry["key"])  # left by a call that died: start afresh
         h.client.create_vector_name(COLLECTION, entry["key"], qm.DenseVectorNameConfig(
-            dense=qm.DenseVectorConfig(size=int(dim), distance=DISTANCE[metric])))
-        data = {**h.data, "models": [*h.data["models"], entry]}
-        write_store_file(path, data)
-        h.data = data
+            dense=qm.DenseVectorConfig(size=int(dim), distance=DISTANCE[entry["metric"]])))
+        append_model(h, path, entry)
         return QdrantStore(path, model_id)
 
 
