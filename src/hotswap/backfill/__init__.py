@@ -19,20 +19,21 @@ from hotswap.store.upgrade_store import UpgradeStore
 
 
 def plan_backfill(upgrade: UpgradeStore, policy: str, encoder: Any, fetch: Any, *, seed: int = 0,
-                  query_log: np.ndarray | None = None, probe_size: int = 1024) -> list[str]:
+                  query_log: np.ndarray | None = None, probe_size: int = 1024, then: str = "random") -> list[str]:
     """Order every item of the old index with ``policy`` and persist the plan; returns the order.
 
     ``fetch(ids)`` gives the items to encode (the ``uncertainty`` probe encodes ``probe_size`` of them with
-    ``encoder``); ``query_log`` holds old-model query embeddings for ``popularity``.
+    ``encoder``); ``query_log`` holds old-model query embeddings for ``popularity``; ``then`` is the order of
+    the items no query demanded, under ``demand``.
     """
     def new_vectors(ids: Sequence[str]) -> np.ndarray:
         return encoder.encode(list(fetch(ids)), show_progress=False)
 
     ctx = OrderingContext(ids=upgrade.old.ids, old_vectors=upgrade.old.get, new_vectors=new_vectors,
-                          query_log=query_log, seed=seed, probe_size=probe_size,
+                          query_log=query_log, seed=seed, probe_size=probe_size, then=then,
                           search_old=lambda Q, k: upgrade.old.search(Q, k, upgrade.old_model_id)[1])
     order = backfill_order(policy, ctx)
-    write_plan(upgrade, order, policy, seed)
+    write_plan(upgrade, order, policy, seed, **({"then": then} if policy == "demand" else {}))
     return order
 
 

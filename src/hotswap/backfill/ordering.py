@@ -17,6 +17,10 @@ Each policy takes an ``OrderingContext`` and returns every pending id exactly on
 * ``popularity``  — items most often retrieved by a query log first: each logged query (old-model embedding)
   votes for its top-``k`` items in the old index; ties are broken by a seeded permutation. Without a log it
   is refused (use ``uncertainty`` or ``random``).
+* ``demand``      — query-driven: the items that cascade searches asked for and could not encode within their
+  budget (``hotswap.store.demand_log``) first, as they arrive, then every other item in the order of the
+  policy ``then`` (``random`` by default). The plan holds ``then``'s order; the runner puts the demanded items
+  in front of it batch by batch (``BackfillRunner.pending_batches``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class OrderingContext:
     seed: int = 0
     probe_size: int = 1024
     log_k: int = 10
+    then: str = "random"  # under ``demand``: the order of the items no query asked for
 
 
 def order_random(ctx: OrderingContext) -> list[str]:
@@ -98,11 +103,19 @@ def order_popularity(ctx: OrderingContext) -> list[str]:
     return [ctx.ids[i] for i in order]
 
 
+def order_demand(ctx: OrderingContext) -> list[str]:
+    if ctx.then == "demand" or ctx.then not in ORDERINGS:
+        raise HotswapError(f"ordering 'demand' backfills the rest in another policy's order; got then={ctx.then!r}, "
+                           f"choose one of {', '.join(p for p in ORDERINGS if p != 'demand')}")
+    return ORDERINGS[ctx.then](ctx)
+
+
 ORDERINGS: dict[str, Callable[[OrderingContext], list[str]]] = {
     "random": order_random,
     "sequential": order_sequential,
     "uncertainty": order_uncertainty,
     "popularity": order_popularity,
+    "demand": order_demand,
 }
 
 

@@ -15,8 +15,11 @@ Exactly once: batch ``j`` is ``plan[j*B:(j+1)*B]``; each batch becomes one atomi
 moment (SIGKILL included) leaves whole batches or nothing; ``run()`` on the same folder (``hotswap backfill
 --resume``) skips every id already stored and encodes the rest in the same batches, so the result equals a
 clean run's byte for byte (``gallery_checksum``); only ``run(until=...)`` may cut a batch short, which changes
-nothing for encoders whose output per item does not depend on its batch. The new store refuses an id twice,
-so nothing can be duplicated either. How a batch is encoded is the executor's job: ``LocalExecutor`` here,
+nothing for encoders whose output per item does not depend on its batch. An id stored meanwhile by someone
+else (a cascade search writing back what it encoded) is skipped when its batch is formed and left out at
+commit (``add_backfilled(skip_stored=True)``, checked under the store's writer lock), so nothing is encoded
+into the store twice or duplicated. Under the ``demand`` policy batches start with the items that queries
+asked for (``hotswap.store.demand_log``). How a batch is encoded is the executor's job: ``LocalExecutor`` here,
 ``hotswap.backfill.ray_runner.RayExecutor`` on a Ray cluster; both feed the same commit loop, which writes
 batch ``j`` in a background thread while the executor encodes batch ``j + 1`` (one commit in flight at most,
 committed in plan order), so the fsyncs cost no encoding time.
@@ -27,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +42,7 @@ import numpy as np
 from hotswap.encoders.progress import maybe_progress
 from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.io import atomic_write_json
+from hotswap.store.demand_log import DemandLog
 from hotswap.store.manifest import read_json_object, utc_now
 from hotswap.store.upgrade_store import UpgradeStore
 
@@ -76,15 +81,16 @@ class BackfillStatus:
         return self.done / self.total if self.total else 1.0
 
 
-def write_plan(upgrade: UpgradeStore, order: Sequence[str], policy: str, seed: int) -> None:
-    """Persist the backfill order (once). Refuses to replace an existing plan: resume it instead."""
+def write_plan(upgrade: UpgradeStore, order: Sequence[str], policy: str, seed: int, **extra: Any) -> None:
+    """Persist the backfill order (once), with ``extra`` fields (``then``: the order under ``demand``).
+    Refuses to replace an existing plan: resume it instead."""
     path = upgrade.path / PLAN_NAME
     if path.exists():
         raise HotswapError(f"{path} exists: this upgrade already has a plan; resume it (hotswap backfill --resume)")
     order = list(order)
     if set(order) != set(upgrade.old.ids) or len(order) != len(upgrade.old):
         raise HotswapError("a backfill plan must hold every id of the old index exactly once")
-    atomic_write_json(path, {"policy": policy, "seed": seed, "ids": order, "created_at": utc_now()})
+    atomic_write_json(path, {"policy": policy, "seed": seed, **extra, "ids": order, "created_at": utc_now()})
 
 
 def read_plan(upgrade: UpgradeStore) -> dict:
@@ -126,14 +132,57 @@ class BackfillRunner:
         return ids
 
     def pending_batches(self, stop_at: int | None = None) -> Iterator[Batch]:
-        """Batches of the plan not stored yet, in plan order; ``stop_at`` cuts the plan at that many items."""
-        plan = self.plan_ids()
+        """Batches of items not stored yet, in plan order; ``stop_at`` cuts the plan at that many items.
+
+        Ids stored since the run began (a cascade search's write-back, ``hotswap.search.cascade``) are skipped
+        as each batch is formed. Under the ``demand`` policy each batch starts with the ids queries demanded
+        (``DemandLog``) that are still pending, and ``stop_at`` counts stored items rather than plan positions.
+        """
+        plan, up = self.plan_ids(), self.upgrade
         end = len(plan) if stop_at is None else min(stop_at, len(plan))
-        done = self.upgrade.new._id_map()
-        for start in range(0, end, self.batch_size):
-            ids = [i for i in plan[start:min(start + self.batch_size, end)] if i not in done]
+        log = DemandLog(up.path) if read_plan(up).get("policy") == "demand" else None
+        yielded: set[str] = set()
+        recent: deque[list[str]] = deque(maxlen=2)  # batches that may be encoded or committing right now
+        queue: deque[str] = deque()
+        cursor = 0
+        while True:
+            if log is None:  # a fixed order: batch j is plan[j*B:(j+1)*B] (the crash-resume contract)
+                if cursor >= end:
+                    return
+                stop = min(cursor + self.batch_size, end)
+                ids = self._unstored(plan[cursor:stop])
+                cursor = stop
+            else:
+                queue.extend(log.read_new())
+                in_flight = sum(len(self._unstored(batch)) for batch in recent)
+                room = min(self.batch_size, end - len(up.new) - in_flight)
+                ids: list[str] = []
+                while queue and len(ids) < room:  # demanded first, each once, only while still pending
+                    i = queue.popleft()
+                    if i not in yielded and self._pending(i):
+                        ids.append(i)
+                        yielded.add(i)
+                while cursor < len(plan) and len(ids) < room:
+                    stop = min(cursor + room - len(ids), len(plan))
+                    fresh = [i for i in self._unstored(plan[cursor:stop]) if i not in yielded]
+                    ids += fresh
+                    yielded.update(fresh)
+                    cursor = stop
+                if not ids:
+                    return
+                recent.append(ids)
             if ids:
                 yield ids, list(self.fetch(ids))
+
+    def _pending(self, i: str) -> bool:
+        """Whether the old index holds ``i`` and the new one does not yet (under the read lock)."""
+        with self.upgrade.reading():
+            return self.upgrade.old.contains(i) and not self.upgrade.new.contains(i)
+
+    def _unstored(self, ids: Sequence[str]) -> list[str]:
+        """``ids`` not in the new store, looked up under the upgrade's read lock (a commit may be in flight)."""
+        with self.upgrade.reading():
+            return [i for i in ids if not self.upgrade.new.contains(i)]
 
     # ---- running -----------------------------------------------------------------------------------------
     def run(self, until: float | None = None, on_batch: Callable[[BackfillStatus], None] | None = None
@@ -162,7 +211,7 @@ class BackfillRunner:
                 commit = None
                 if pause.exists():  # this batch was encoded but is not committed: the next run redoes it
                     break
-                commit = writer.submit(up.add_backfilled, ids, X, model_id=up.new_model_id)
+                commit = writer.submit(up.add_backfilled, ids, X, model_id=up.new_model_id, skip_stored=True)
             else:
                 pause = None
             if commit is not None:

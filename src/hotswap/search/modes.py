@@ -19,6 +19,10 @@ partition, and three modes search both and merge by raw score (``hotswap.search.
 
 ``old`` still searches the whole old index (the system before the upgrade) and ``new`` the new partition.
 
+* ``cascade`` — top-G candidates of both partitions re-scored by the new model, encoding the missing ones and
+  writing them back into the backfill (``hotswap.search.cascade``; options ``candidates``, ``encode_budget``,
+  ``candidate_query``; ``queries`` is ``Q_new`` or the pair ``(Q_new, Q_old)``).
+
 A mode checks that the query's model id is the one its index (or adapter) was built for; a mismatch raises
 ``ModelMismatchError`` naming both models. Adding a mode is one function plus one ``MODES`` entry.
 """
@@ -26,12 +30,13 @@ A mode checks that the query's model id is the one its index (or adapter) was bu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hotswap.errors import HotswapError, ModelMismatchError
+from hotswap.search.cascade import CascadeTotals, search_cascade
 from hotswap.search.rank_merge import rank_merge
 
 SearchResult = tuple[np.ndarray, np.ndarray]
@@ -47,6 +52,8 @@ class Partitions:
     blend: Any | None = None  # a QueryBlend, for mode "blended"
     upgrade: Any | None = None  # an UpgradeStore, for the merging modes during a backfill
     calibration: Any | None = None  # a ScoreCalibration, for mode "calibrated"
+    write_back: Any | None = None  # a WriteBack (new encoder + texts), for mode "cascade"
+    cascade_counts: CascadeTotals = field(default_factory=CascadeTotals)
 
 
 def _need(obj: Any, what: str, mode: str) -> Any:
@@ -130,7 +137,7 @@ def search_blended(p: Partitions, queries: Any, k: int, model_id: str) -> Search
     return p.old.search(mixed, k, model_id=p.old.model_id)
 
 
-MODES: dict[str, Callable[[Partitions, np.ndarray, int, str], SearchResult]] = {
+MODES: dict[str, Callable[..., SearchResult]] = {
     "old": search_old,
     "adapted": search_adapted,
     "new": search_new,
@@ -138,4 +145,7 @@ MODES: dict[str, Callable[[Partitions, np.ndarray, int, str], SearchResult]] = {
     "merged": search_merged,
     "calibrated": search_calibrated,
     "cross": search_cross,
+    "cascade": search_cascade,
 }
+# the keyword options each mode takes (``Searcher.search(..., **options)``); a mode not listed takes none
+MODE_OPTIONS: dict[str, tuple[str, ...]] = {"cascade": ("candidates", "encode_budget", "candidate_query")}

@@ -42,8 +42,9 @@ class VectorStore(Protocol):
     def contains(self, id: str) -> bool:
         """Whether ``id`` is stored."""
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
-        """Append vectors; refuse (writing nothing) on a model/dim mismatch, NaN/inf, or duplicate ids."""
+    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *, skip_existing: bool = False) -> int:
+        """Append vectors; refuse (writing nothing) on a model/dim mismatch, NaN/inf, or duplicate ids (with
+        ``skip_existing``, already stored ids are left out instead); returns the number of rows written."""
 
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(D, I)``: float32 scores [nq, k] best first and string ids [nq, k] (``None`` = padding)."""

@@ -145,15 +145,21 @@ class DbStore(IdStoreMixin):
     def _check_ids(self, ids: list[str]) -> None:
         """Backend limits on ids (none by default)."""
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
-        """Append rows; refuses (writing nothing) bad model, dim, values, ids or duplicates."""
+    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *, skip_existing: bool = False) -> int:
+        """Append rows; refuses (writing nothing) bad model, dim, values, ids or duplicates (``skip_existing``:
+        leaves stored ids out instead). Returns the number of rows written."""
         self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
                           f"for {model_id!r} and backfill it")
         X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
         ids = check_new_ids(ids, len(X))
         self._check_ids(ids)
         pos = self._id_map()
-        if dups := [i for i in ids if i in pos]:
+        if skip_existing:
+            keep = [r for r, i in enumerate(ids) if i not in pos]
+            if not keep:
+                return 0
+            ids, X = [ids[r] for r in keep], X[keep]
+        elif dups := [i for i in ids if i in pos]:
             raise DuplicateIdError(f"{len(dups)} id(s) already in store {self.path}: {dups[:5]}; "
                                    "skip them or write to a new store")
         start = len(pos)
@@ -168,6 +174,7 @@ class DbStore(IdStoreMixin):
         self._h.data = data
         self._ids.extend(ids)
         pos.update(zip(ids, range(start, start + len(ids))))
+        return len(ids)
 
     # ---- reading -----------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:

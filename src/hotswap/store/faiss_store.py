@@ -110,21 +110,30 @@ class FaissStore(IdStoreMixin):
 
     # ---- writing -----------------------------------------------------------------------------------------
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
-        """Append one segment; refuses (writing nothing) bad model, dim, values, ids or duplicates."""
+    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *, skip_existing: bool = False) -> int:
+        """Append one segment; refuses (writing nothing) bad model, dim, values, ids or duplicates. With
+        ``skip_existing`` the ids already stored (by this or another process: checked under the writer lock)
+        are left out instead of refused. Returns the number of rows written."""
         self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
                           f"for {model_id!r} and backfill it")
         X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
         ids = check_new_ids(ids, len(X))
         with writer_lock(self.path):
             self.refresh()
-            if dups := [i for i in ids if i in self._id_map()]:
+            pos = self._id_map()
+            if skip_existing:
+                keep = [r for r, i in enumerate(ids) if i not in pos]
+                if not keep:
+                    return 0
+                ids, X = [ids[r] for r in keep], X[keep]
+            elif dups := [i for i in ids if i in pos]:
                 raise DuplicateIdError(f"{len(dups)} id(s) already in store {self.path}: {dups[:5]}; "
                                        "skip them or write to a new store")
             remove_orphans(self.path, self.manifest)
             manifest = self.manifest.with_segment(write_segment(self.path, self.manifest.next_segment_name(), ids, X))
             write_manifest(self.path, manifest)
         self._attach(manifest)
+        return len(ids)
 
     def refresh(self) -> None:
         """Re-read ``manifest.json`` and map segments appended by other processes since this one looked."""

@@ -120,8 +120,10 @@ class StoreUpgrade(UpgradeCounts):
         """Hold this while searching both partitions: no in-process write lands in between."""
         return self._lock
 
-    def add_backfilled(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
-        """Store new-model vectors of items the old store holds: one committed ``add`` of the new model."""
+    def add_backfilled(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *,
+                       skip_stored: bool = False) -> int:
+        """Store new-model vectors of items the old store holds: one committed ``add`` of the new model
+        (``skip_stored``: leave out ids already backfilled instead of refusing them). Returns the count written."""
         if model_id != self.new_model_id:
             raise ModelMismatchError(f"vectors come from model {model_id!r} but upgrade {self.path} is to model "
                                      f"{self.new_model_id!r}; encode them with the new model")
@@ -131,7 +133,7 @@ class StoreUpgrade(UpgradeCounts):
             if unknown := [i for i in ids if i not in known]:
                 raise UnknownIdError(f"{len(unknown)} id(s) are not in the old index {self.old.path}: "
                                      f"{unknown[:5]}; a backfill only re-embeds items the old index holds")
-            self.new.add(ids, vectors, model_id=model_id)
+            return self.new.add(ids, vectors, model_id=model_id, skip_existing=skip_stored)
 
     def refresh(self) -> None:
         """Re-read the store file: rows another process committed since this one opened the folder."""

@@ -116,8 +116,11 @@ class UpgradeStore(UpgradeCounts):
         done = self.new._id_map()
         return [i for i in self.old.ids if i not in done]
 
-    def add_backfilled(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> None:
-        """Store new-model vectors of already-indexed items: one atomic segment of the new store."""
+    def add_backfilled(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *,
+                       skip_stored: bool = False) -> int:
+        """Store new-model vectors of already-indexed items: one atomic segment of the new store. An id stored
+        twice is refused, unless ``skip_stored``: then ids already backfilled (by a runner, or by a cascade
+        search's write-back, in any process) are left out. Returns the number of items written."""
         if model_id != self.new_model_id:
             raise ModelMismatchError(f"vectors come from model {model_id!r} but upgrade {self.path} is to model "
                                      f"{self.new_model_id!r}; encode them with the new model")
@@ -127,8 +130,9 @@ class UpgradeStore(UpgradeCounts):
             raise UnknownIdError(f"{len(unknown)} id(s) are not in the old index {self.old.path}: {unknown[:5]}; "
                                  "a backfill only re-embeds items the old index holds")
         with self._lock:
-            self.new.add(ids, vectors, model_id=model_id)
+            written = self.new.add(ids, vectors, model_id=model_id, skip_existing=skip_stored)
             self._sync()
+        return written
 
     def refresh(self) -> None:
         """See what other processes backfilled since the last look (re-reads the new store's manifest)."""
