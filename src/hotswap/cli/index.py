@@ -19,7 +19,8 @@ from hotswap.encoders.cache import encode_cached
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import MODES, QueryBlend, Searcher
 from hotswap.search.blend import is_blend_folder
-from hotswap.store import create_store, open_store
+from hotswap.search.cascade import needs_old_queries
+from hotswap.store import create_store, open_any_upgrade, open_store
 
 console = Console()
 
@@ -53,35 +54,76 @@ def encode(
                   f"in {time.perf_counter() - start:.1f} s{' (cached embeddings)' if hit else ''}")
 
 
-def _searcher(index: Path, model: str | None, adapter: Path | None, new_index: Path | None, mode: str) -> Searcher:
-    store = open_store(index)
-    new_store = open_store(new_index) if new_index else None
-    fitted = load_adapter(adapter) if adapter else None
-    blend = QueryBlend.load(adapter) if adapter and is_blend_folder(adapter) else None
-    old_encoder = encoder_for_model_id(store.model_id) if mode in ("old", "blended") else None
+def _searcher(index: Path | None, model: str | None, adapter: Path | None, new_index: Path | None, mode: str,
+              upgrade: Path | None = None, corpus: dict[str, str] | None = None, candidate_query: str = "auto",
+              persist: bool = True) -> Searcher:
+    """The searcher for INDEX, or (``upgrade``) for an upgrade in progress, whose ``cascade`` mode re-encodes
+    documents from ``corpus``; the old encoder is loaded only where the mode needs old-model queries."""
+    if (index is None) == (upgrade is None):
+        raise typer.BadParameter("give --index (a store) or --upgrade (an upgrade in progress), not both")
+    if mode == "cascade" and upgrade is None:
+        raise typer.BadParameter("mode 'cascade' searches an upgrade in progress: pass --upgrade (the folder "
+                                 "'hotswap backfill' writes)")
     if mode != "old" and model is None:
         raise typer.BadParameter(f"mode {mode!r} needs --model (the new encoder)")
-    return Searcher(store, adapter=fitted, new_store=new_store, blend=blend, old_encoder=old_encoder,
-                    new_encoder=load_encoder(model) if model else None)
+    fitted = load_adapter(adapter) if adapter else None
+    blend = QueryBlend.load(adapter) if adapter and is_blend_folder(adapter) else None
+    new_encoder = load_encoder(model) if model else None
+    if upgrade is not None:
+        up = open_any_upgrade(upgrade)
+        texts = (lambda ids: [corpus[i] for i in ids]) if corpus is not None and mode == "cascade" else None
+        searcher = Searcher.for_upgrade(up, adapter=fitted, blend=blend, new_encoder=new_encoder, texts=texts,
+                                        persist=persist)
+    else:
+        searcher = Searcher(open_store(index), adapter=fitted, new_store=open_store(new_index) if new_index else None,
+                            blend=blend, new_encoder=new_encoder)
+    pair_modes = ("old", "blended", "merged", "calibrated")
+    if mode in pair_modes or (mode == "cascade" and needs_old_queries(searcher.partitions, candidate_query)):
+        searcher.old_encoder = encoder_for_model_id(searcher.partitions.old.model_id)
+    return searcher
+
+
+def _cascade_options(mode: str, candidates: int, encode_budget: int | None, candidate_query: str) -> dict:
+    if mode != "cascade":
+        return {}
+    return {"candidates": candidates, "encode_budget": encode_budget, "candidate_query": candidate_query}
+
+
+UPGRADE = typer.Option(None, "--upgrade", help="an upgrade in progress (the folder 'hotswap backfill' writes) "
+                       "instead of --index: modes merged, calibrated, adapted, cross, cascade")
+CANDIDATES = typer.Option(50, "--candidates", help="cascade: old-index candidates re-scored by the new model")
+ENCODE_BUDGET = typer.Option(None, "--encode-budget", help="cascade: most documents encoded per query (default "
+                             "unlimited); the rest keep their calibrated old score")
+CANDIDATE_QUERY = typer.Option("auto", "--candidate-query", help="cascade: query that picks old candidates: auto, "
+                               "old, adapted or blended")
 
 
 def search(
     query: str = typer.Argument(..., help="query text"),
-    index: Path = INDEX,
+    index: Path = typer.Option(None, "--index", help="store folder built by 'hotswap encode'"),
+    upgrade: Path = UPGRADE,
     mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
     model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
     adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
     new_index: Path = typer.Option(None, help="store built by the new model (mode new)"),
     k: int = typer.Option(10),
-    dataset: str = typer.Option(None, help="dataset to show document texts from"),
+    dataset: str = typer.Option(None, help="dataset to show document texts from (cascade: to encode them)"),
+    candidates: int = CANDIDATES,
+    encode_budget: int = ENCODE_BUDGET,
+    candidate_query: str = CANDIDATE_QUERY,
 ) -> None:
-    """Search INDEX for QUERY and print the top K ids, scores and (with --dataset) texts.
+    """Search INDEX (or an upgrade in progress) for QUERY and print the top K ids, scores and (with --dataset) texts.
 
     Example: hotswap search "fast array library for python" --index indexes/old --model minilm --adapter adapters/affine
+    (cascade, whose encodings join the backfill: --upgrade indexes/upgrade --mode cascade --model minilm --dataset debian)
     """
-    searcher = _searcher(index, model, adapter, new_index, mode)
-    D, I = searcher.search_texts([query], k, mode)
+    if mode == "cascade" and dataset is None:
+        raise typer.BadParameter("mode 'cascade' encodes candidate documents: pass --dataset (their texts)")
     corpus = load_dataset(dataset).corpus if dataset else {}
+    searcher = _searcher(index, model, adapter, new_index, mode, upgrade, corpus, candidate_query)
+    D, I = searcher.search_texts([query], k, mode, **_cascade_options(mode, candidates, encode_budget,
+                                                                      candidate_query))
+    searcher.flush()  # cascade: what it encoded joins the upgrade's new partition
     table = Table(title=f"{mode}: {query}")
     for col in ("rank", "id", "score", "text"):
         table.add_column(col)
@@ -92,7 +134,8 @@ def search(
 
 
 def evaluate(
-    index: Path = INDEX,
+    index: Path = typer.Option(None, "--index", help="store folder built by 'hotswap encode'"),
+    upgrade: Path = UPGRADE,
     mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
     model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
     adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
@@ -101,25 +144,34 @@ def evaluate(
     max_test_queries: int = typer.Option(None, help="cap on test queries (seeded sample)"),
     seed: int = typer.Option(0),
     json_out: Path = typer.Option(None, "--json", help="also write the metrics as JSON"),
+    candidates: int = CANDIDATES,
+    encode_budget: int = ENCODE_BUDGET,
+    candidate_query: str = CANDIDATE_QUERY,
 ) -> None:
     """Evaluate a search mode on the test queries whose relevant documents INDEX holds, with flips vs old.
 
     Example: hotswap eval --index indexes/old --mode adapted --model minilm --adapter adapters/affine
+    (on an upgrade in progress: --upgrade indexes/upgrade --mode cascade --candidates 50 --encode-budget 8; eval
+    keeps the cascade's encodings in memory, so the upgrade is left as it was)
     """
-    searcher = _searcher(index, model, adapter, new_index, mode)
+    full = load_dataset(dataset)
+    searcher = _searcher(index, model, adapter, new_index, mode, upgrade, full.corpus, candidate_query, persist=False)
     store = searcher.partitions.old
-    ds = load_dataset(dataset).restrict(store.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
+    ds = full.restrict(store.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
     qids, texts = list(ds.queries), list(ds.queries.values())
     old_enc = encoder_for_model_id(store.model_id)
     Q_old = old_enc.encode(texts)  # the baseline for flips, and the old half of a blended query
     run_old = run_from_search(qids, store.search(Q_old, 100, model_id=old_enc.id)[1])
     run = run_old
+    options = _cascade_options(mode, candidates, encode_budget, candidate_query)
     if mode != "old":
         Q_new = searcher.new_encoder.encode(texts)
-        queries = (Q_new, Q_old) if mode == "blended" else Q_new
-        run = run_from_search(qids, searcher.search(queries, 100, mode, searcher.new_encoder.id)[1])
-    result = {"index": str(index), "mode": mode, "n_test_queries": len(qids), **evaluate_run(ds.qrels, run),
-              "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
+        queries = (Q_new, Q_old) if searcher.old_encoder is not None else Q_new
+        run = run_from_search(qids, searcher.search(queries, 100, mode, searcher.new_encoder.id, **options)[1])
+    result = {"index": str(index or upgrade), "mode": mode, "n_test_queries": len(qids), **options,
+              **evaluate_run(ds.qrels, run), "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
+    if mode == "cascade":
+        result["encodes_per_query"] = searcher.cascade_stats()["encodes_per_query"]
     table = Table(title=f"{mode} on {ds.name} ({len(qids)} test queries)")
     for key in result:
         table.add_column(key)

@@ -48,11 +48,12 @@ class CascadeCounts:
     candidates: int = 0  # old-partition candidates (top G) + new-partition candidates, per query, summed
     already_encoded: int = 0  # of those, the ones with a new vector before the query (stored or buffered)
     encodes: int = 0  # new-model document encodings made by cascade searches
+    requested: int = 0  # encodings the queries asked for, each query on its own (before sharing within a call)
     calibrated: int = 0  # items placed by calibrated old score (over the budget, or past G)
 
     def as_dict(self) -> dict[str, float]:
         q = max(self.queries, 1)
-        return {**asdict(self), "encodes_per_query": self.encodes / q,
+        return {**asdict(self), "encodes_per_query": self.encodes / q, "requested_per_query": self.requested / q,
                 "share_already_encoded": self.already_encoded / self.candidates if self.candidates else 0.0}
 
 
@@ -137,6 +138,7 @@ def search_cascade(p: Any, queries: Any, k: int, model_id: str, *, candidates: i
         misses = [i for i in cand if i not in have]
         take = misses if encode_budget is None else misses[:encode_budget]
         plans.append((cand, set(take) | have, misses[len(take):]))
+        counts.requested += len(take)
         n_new = sum(i is not None for i in I_n[r, :G])
         counts.candidates += len(cand) + n_new
         counts.already_encoded += len(have) + n_new
@@ -180,7 +182,7 @@ class CascadeTotals:
 
     def add(self, c: CascadeCounts) -> None:
         with self._lock:
-            for f in ("queries", "candidates", "already_encoded", "encodes", "calibrated"):
+            for f in ("queries", "candidates", "already_encoded", "encodes", "requested", "calibrated"):
                 setattr(self.counts, f, getattr(self.counts, f) + getattr(c, f))
 
     def as_dict(self) -> dict[str, float]:

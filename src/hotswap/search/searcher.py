@@ -62,20 +62,21 @@ class Searcher:
 
     @classmethod
     def for_upgrade(cls, upgrade: Any, *, texts: Texts | None = None, flush_every: int = 256,
-                    **kwargs: Any) -> Searcher:
+                    persist: bool = True, **kwargs: Any) -> Searcher:
         """A searcher over an upgrade mid-backfill: ``old`` searches the whole old index, ``new`` the new
         partition, and ``merged`` / ``calibrated`` / ``adapted`` / ``cross`` merge both partitions.
 
         With ``texts`` (``ids -> texts``) and ``new_encoder``, mode ``cascade`` re-scores old-partition
         candidates with the new model and writes what it encodes back into the upgrade's new partition, in
-        batches of ``flush_every`` (``flush()`` commits the rest)."""
-        write_back = None
+        batches of ``flush_every`` (``flush()`` commits the rest); ``persist=False`` keeps its encodings in
+        this searcher's memory only (a measurement that must leave the upgrade as it is)."""
+        wb = None
         if texts is not None:
             if kwargs.get("new_encoder") is None:
                 raise HotswapError("texts=... is for mode 'cascade', which also needs new_encoder=... (the model "
                                    "of the upgrade)")
-            write_back = WriteBack(upgrade, kwargs["new_encoder"], texts, flush_every)
-        return cls(upgrade.old, upgrade=upgrade, write_back=write_back, **kwargs)
+            wb = WriteBack(upgrade, kwargs["new_encoder"], texts, flush_every, persist=persist)
+        return cls(upgrade.old, upgrade=upgrade, write_back=wb, **kwargs)
 
     def flush(self) -> int:
         """Commit the cascade's encoded, not yet written vectors to the upgrade; returns how many were written."""

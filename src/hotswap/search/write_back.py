@@ -8,6 +8,9 @@ runner's own commit path (one atomic segment or one database commit per batch). 
 most the unflushed buffer, never consistency; an item a running backfill stored first is left out of the
 write-back (and the runner skips items written back), so nothing is stored twice.
 
+``persist=False`` keeps the encodings in memory only and logs no demand: a measurement of the cascade that must
+not change the upgrade it measures (``hotswap.experiments.cascade_demo``).
+
 Threads: searches of one service share one ``WriteBack``. An item being encoded by one search is *claimed*
 (``_inflight``): a second search that needs it waits for that encoding instead of encoding it again, so
 concurrent searches never encode the same item twice.
@@ -41,13 +44,15 @@ class WriteBackCounts:
 class WriteBack:
     """Encode items with ``encoder`` (texts from ``texts(ids)``) once, and commit them to ``upgrade``."""
 
-    def __init__(self, upgrade: Any, encoder: Any, texts: Texts, flush_every: int = 256) -> None:
+    def __init__(self, upgrade: Any, encoder: Any, texts: Texts, flush_every: int = 256,
+                 persist: bool = True) -> None:
         if getattr(encoder, "id", None) != upgrade.new_model_id:
             raise ValueError(f"the write-back encodes with {getattr(encoder, 'id', None)!r} but the upgrade is to "
                              f"{upgrade.new_model_id!r}; pass the upgrade's new encoder")
         if flush_every < 1:
             raise ValueError(f"flush_every must be at least 1; got {flush_every}")
         self.upgrade, self.encoder, self.texts, self.flush_every = upgrade, encoder, texts, int(flush_every)
+        self.persist = persist  # False: keep encodings in memory only, log no demand (measurements)
         self.demand = DemandLog(upgrade.path)
         self.counts = WriteBackCounts()
         self._buffer: dict[str, np.ndarray] = {}  # encoded, not committed yet
@@ -109,7 +114,7 @@ class WriteBack:
                 got, n = self.vectors([i])
                 v, encoded = got[i], encoded + n
             out[i] = v
-        if len(self._buffer) >= self.flush_every:
+        if self.persist and len(self._buffer) >= self.flush_every:
             self.flush()
         return out, encoded
 
@@ -125,10 +130,13 @@ class WriteBack:
             fresh = [i for i in dict.fromkeys(ids) if i not in self._demanded]
             self._demanded.update(fresh)
             self.counts.demanded += len(fresh)
-        return self.demand.record(fresh)
+        return self.demand.record(fresh) if self.persist else len(fresh)
 
     def flush(self) -> int:
-        """Commit the buffered vectors as one batch of the new partition; returns how many were written."""
+        """Commit the buffered vectors as one batch of the new partition; returns how many were written
+        (none when ``persist`` is off)."""
+        if not self.persist:
+            return 0
         with self._flush_lock:
             with self._lock:
                 ids = list(self._buffer)

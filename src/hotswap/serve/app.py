@@ -2,12 +2,14 @@
 
 Endpoints (OpenAPI docs at ``/docs``)::
 
-    POST /search                 {"query": "..."} or {"queries": [...]}, "k", optional "mode" -> ids + scores
-    POST /upgrade                {"model": "minilm", "adapter": null, "order": "random"} -> starts the backfill
+    POST /search                 {"query": "..."} or {"queries": [...]}, "k", optional "mode" -> ids + scores;
+                                 mode "cascade" takes "candidates", "encode_budget", "candidate_query"
+    POST /upgrade                {"model": "minilm", "adapter": null, "order": "random", "cascade": {...} or null}
+                                 -> starts the backfill (with "cascade", cascade is the default mode meanwhile)
     POST /upgrade/pause|resume|rollback|commit
     POST /query-model            {"model": "mpnet", "adapters": [v3->v2, v2->v1]}: new-model queries on the
                                  unchanged index (no re-embedding); POST /query-model/reset to stop
-    GET  /status                 models, % backfilled, items/s, ETA, current search mode
+    GET  /status                 models, % backfilled, items/s, ETA, current search mode, cascade counts
     GET  /healthz                200 while the service can answer
     GET  /metrics                Prometheus text format
 
@@ -40,6 +42,12 @@ def _metrics(registry: CollectorRegistry) -> dict:
         "fraction": Gauge("hotswap_backfill_fraction", "share of the gallery re-embedded", registry=registry),
         "rate": Gauge("hotswap_backfill_items_per_second", "backfill rate", registry=registry),
         "version": Gauge("hotswap_collection_version", "serving model version", registry=registry),
+        "cascade": {key: Gauge(f"hotswap_cascade_{key}", text, registry=registry) for key, text in (
+            ("queries", "cascade queries answered in this upgrade"),
+            ("encodes_per_query", "new-model document encodings per cascade query"),
+            ("share_already_encoded", "share of cascade candidates that had a new vector before the query"),
+            ("written", "documents encoded by cascade searches and written back into the backfill"),
+            ("demanded", "documents asked for beyond the encode budget (the demand order's queue)"))},
     }
 
 
@@ -78,7 +86,8 @@ def create_app(service: SearchService) -> FastAPI:
     @app.post("/search", response_model=SearchResponse)
     def search(body: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
-        mode, D, I = service.search(body.texts, body.k, body.mode)
+        mode, D, I = service.search(body.texts, body.k, body.mode, candidates=body.candidates,
+                                    encode_budget=body.encode_budget, candidate_query=body.candidate_query)
         m["latency"].labels(mode).observe(time.perf_counter() - started)
         results = [[Hit(id=i, score=float(d)) for d, i in zip(drow, irow) if i is not None] for drow, irow in zip(D, I)]
         model = (service.encoder.id if mode == "old" else service.new_encoder.id if service.new_encoder is not None
@@ -87,7 +96,8 @@ def create_app(service: SearchService) -> FastAPI:
 
     @app.post("/upgrade")
     def upgrade(body: UpgradeRequest) -> dict:
-        return service.start_upgrade(body.model, body.adapter, body.order, body.batch_size, body.seed)
+        cascade = None if body.cascade is None else body.cascade.model_dump(exclude_none=True)
+        return service.start_upgrade(body.model, body.adapter, body.order, body.batch_size, body.seed, cascade)
 
     for action in ("pause", "resume", "rollback", "commit"):
         app.post(f"/upgrade/{action}", name=f"upgrade_{action}")(_control(service, action))
@@ -116,6 +126,8 @@ def create_app(service: SearchService) -> FastAPI:
         m["fraction"].set(up.get("fraction", 0.0))
         m["rate"].set(up.get("items_per_s") or 0.0)
         m["version"].set(s["version"])
+        for key, gauge in m["cascade"].items():
+            gauge.set((s.get("cascade") or {}).get(key, 0.0))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -18,10 +18,24 @@ MAX_QUERIES, MAX_TEXT_CHARS, MAX_K, MAX_BODY_BYTES = 64, 4096, 1000, 1 << 20
 
 Mode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
 Order = Literal[SERVICE_ORDERS]  # type: ignore[valid-type]
+CandidateQuery = Literal["auto", "old", "adapted", "blended"]
+MAX_CANDIDATES = 1000
 
 
-class SearchRequest(BaseModel):
-    """``{"query": "text"}`` or ``{"queries": ["text", ...]}``, with ``k`` and an optional ``mode``."""
+class CascadeSettings(BaseModel):
+    """Mode ``cascade``: ``candidates`` re-scored by the new model, at most ``encode_budget`` documents encoded
+    per query (null = unlimited), candidates picked by ``candidate_query`` (``hotswap.search.cascade``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: StrictInt | None = Field(None, ge=1, le=MAX_CANDIDATES)
+    encode_budget: StrictInt | None = Field(None, ge=0, le=MAX_CANDIDATES)
+    candidate_query: CandidateQuery | None = None
+
+
+class SearchRequest(CascadeSettings):
+    """``{"query": "text"}`` or ``{"queries": ["text", ...]}``, with ``k``, an optional ``mode`` and, for mode
+    ``cascade``, its settings (unset ones: the upgrade's)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +88,8 @@ class UpgradeRequest(BaseModel):
     order: Order = "random"
     batch_size: StrictInt | None = Field(None, ge=1, le=65536)
     seed: StrictInt = 0
+    cascade: CascadeSettings | None = Field(None, description="serve mode 'cascade' by default during the upgrade "
+                                            "({} for the default settings)")
 
 
 class QueryModelRequest(BaseModel):

@@ -9,9 +9,13 @@ Upgrade life cycle (each step one atomic write of ``serving.json``; ``hotswap.se
     backfilling / paused / complete --rollback--> idle on the old model, the upgrade folder deleted
 
 Search mode by state (a request may name another): ``idle`` -> ``old`` (the serving index with the serving
-model's queries); during an upgrade -> ``adapted`` when an adapter was given (one new-model encoding: the
-adapted query searches the old partition, the new query the new one) else ``merged`` (Seo et al.'s distance
-rank merge, two encodings); ``complete`` -> ``new``. Every merged search sees one consistent cut of the
+model's queries); during an upgrade -> ``cascade`` when the upgrade was started with ``cascade`` (old-index
+candidates re-scored by the new model, ``hotswap.search.cascade``), else ``adapted`` when an adapter was given
+(one new-model encoding: the adapted query searches the old partition, the new query the new one) else
+``merged`` (Seo et al.'s distance rank merge, two encodings); ``complete`` -> ``new``. Documents a cascade
+search encodes are written back into the upgrade's new partition (``WriteBack``: batches of
+``WRITE_BACK_EVERY``, the rest at pause and shutdown), and the backfill thread skips them; the ``demand``
+order backfills first what cascade queries asked for beyond their budget. Every merged search sees one consistent cut of the
 gallery (``UpgradeStore.reading``), so an item is never returned twice nor missed while it moves.
 
 A restart reads ``serving.json``: an upgrade whose recorded state is ``running`` resumes by itself from the
@@ -37,8 +41,10 @@ from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
 from hotswap.store import create_any_upgrade, drop_upgrade_vectors, open_any_upgrade
 
-SERVICE_ORDERS = ("random", "sequential", "uncertainty")
-SEARCH_MODES = ("old", "adapted", "merged", "new", "cross")
+SERVICE_ORDERS = ("random", "sequential", "uncertainty", "demand")
+SEARCH_MODES = ("old", "adapted", "merged", "new", "cross", "cascade")
+CASCADE_DEFAULTS = {"candidates": 50, "encode_budget": None, "candidate_query": "auto"}
+WRITE_BACK_EVERY = 64
 
 
 class ConflictError(HotswapError):
@@ -57,7 +63,7 @@ class SearchService:
         self._lock = threading.RLock()
         self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
         self.index = self.collection.open_index()
-        self.upgrade = self.new_encoder = self.adapter = self.thread = None
+        self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = None
         self.query_encoder = self.query_adapter = None
         if self.collection.state.get("query"):
             self._attach_query(self.collection.state["query"])
@@ -97,6 +103,9 @@ class SearchService:
         runner = BackfillRunner(self.upgrade, self.fetch, LocalExecutor(backfill_encoder),
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
+        self.upgrade_searcher = Searcher.for_upgrade(self.upgrade, adapter=self.adapter, old_encoder=self.encoder,
+                                                     new_encoder=self.new_encoder, texts=self.fetch,
+                                                     flush_every=WRITE_BACK_EVERY)
 
     @staticmethod
     def _load_adapter(path: str) -> Any:
@@ -110,7 +119,7 @@ class SearchService:
 
     def _detach_upgrade(self) -> None:
         _close(self.upgrade)
-        self.upgrade = self.new_encoder = self.adapter = self.thread = None
+        self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = None
 
     def _make_view(self) -> tuple[Searcher, str]:
         """The searcher and default mode for the current state (replaced whole: readers never see a mix)."""
@@ -119,10 +128,11 @@ class SearchService:
                             new_encoder=self.query_encoder), "adapted"
         if self.upgrade is None:
             return Searcher(self.index, old_encoder=self.encoder), "old"
-        searcher = Searcher.for_upgrade(self.upgrade, adapter=self.adapter, old_encoder=self.encoder,
-                                        new_encoder=self.new_encoder)
+        searcher = self.upgrade_searcher  # one per upgrade: its write-back buffer and cascade counts live on
         if len(self.upgrade.new) == len(self.upgrade.old):
             return searcher, "new"
+        if self.collection.upgrade.get("cascade"):
+            return searcher, "cascade"
         return searcher, "adapted" if self.adapter is not None else "merged"
 
     # ---- queries ----------------------------------------------------------------------------------------
@@ -135,8 +145,10 @@ class SearchService:
         if self.upgrade is not None and self._view[1] != "new" and len(self.upgrade.new) == len(self.upgrade.old):
             self._view = self._make_view()  # the backfill just completed: serve the new index
 
-    def search(self, texts: Sequence[str], k: int, mode: str | None = None) -> tuple[str, np.ndarray, np.ndarray]:
-        """``(mode used, D [n, k], I [n, k] string ids, None = fewer than k items)``."""
+    def search(self, texts: Sequence[str], k: int, mode: str | None = None,
+               **cascade: Any) -> tuple[str, np.ndarray, np.ndarray]:
+        """``(mode used, D [n, k], I [n, k] string ids, None = fewer than k items)``; ``cascade`` options
+        (``candidates``, ``encode_budget``, ``candidate_query``; None = the upgrade's setting) apply to that mode."""
         self._refresh_default()
         searcher, default = self._view
         mode = mode or default
@@ -145,12 +157,23 @@ class SearchService:
         if mode not in ("old", default) and self.upgrade is None:
             raise ConflictError(f"mode {mode!r} needs an upgrade in progress; the collection serves "
                                 f"{self.collection.state['model_id']} alone (mode 'old')")
-        D, I = searcher.search_texts(list(texts), k, mode)
+        given = {key: v for key, v in cascade.items() if v is not None}
+        if given and mode != "cascade":
+            raise HotswapError(f"{', '.join(sorted(given))} are options of mode 'cascade', not of {mode!r}")
+        options = self._cascade_options(given) if mode == "cascade" else {}
+        D, I = searcher.search_texts(list(texts), k, mode, **options)
         return mode, D, I
+
+    def _cascade_options(self, given: dict) -> dict:
+        """The upgrade's cascade settings (or the defaults), overridden by the request's."""
+        rec = (self.collection.upgrade or {}).get("cascade") or {}
+        return {**CASCADE_DEFAULTS, **{key: v for key, v in rec.items() if key in CASCADE_DEFAULTS}, **given}
 
     # ---- upgrade control --------------------------------------------------------------------------------
     def start_upgrade(self, model: str, adapter: str | None = None, order: str = "random",
-                      batch_size: int | None = None, seed: int = 0) -> dict:
+                      batch_size: int | None = None, seed: int = 0, cascade: dict | None = None) -> dict:
+        """Start re-embedding the collection with ``model``; ``cascade`` (``{}`` for the defaults, or any of
+        ``candidates``, ``encode_budget``, ``candidate_query``) makes cascade search the default meanwhile."""
         if order not in SERVICE_ORDERS:
             raise HotswapError(f"unknown order {order!r}; the service plans with {', '.join(SERVICE_ORDERS)}")
         with self._lock:
@@ -169,7 +192,8 @@ class SearchService:
             self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id,
                                             "adapter": str(Path(adapter).resolve()) if adapter else None,
                                             "order": order, "batch_size": batch_size or self.batch_size,
-                                            "state": "running"})
+                                            "state": "running",
+                                            "cascade": None if cascade is None else {**CASCADE_DEFAULTS, **cascade}})
             self._attach_upgrade()
             self._view = self._make_view()
             self.thread.start()
@@ -198,6 +222,7 @@ class SearchService:
         with self._lock:
             self._need_upgrade("pause")
             self.thread.pause()
+            self.upgrade_searcher.flush()  # a pause keeps what cascade searches encoded
             self.collection.set_upgrade_state("paused")
             return self.status()
 
@@ -281,6 +306,7 @@ class SearchService:
         """Stop a running backfill after its batch; its recorded state stays ``running``, so a restart resumes."""
         if self.thread is not None:
             self.thread.pause(timeout)
+            self.upgrade_searcher.flush()
         _close(self.upgrade, self.index)
 
     # ---- status -----------------------------------------------------------------------------------------
@@ -296,6 +322,7 @@ class SearchService:
                             else "backfilling" if backfill["running"] or rec["state"] == "running" else "paused")
             out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"), "order": rec["order"],
                               "requested": rec["state"], **backfill}
+            out["cascade"] = {"settings": self._cascade_options({}), **self.upgrade_searcher.cascade_stats()}
         return out
 
 
