@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/upgrade_chain.py --kind procrustes
 	$(BIN)/python benchmarks/upgrade_chain.py --kind affine --out results/upgrade_chain_affine.json
+	$(BIN)/python benchmarks/cascade_cost.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

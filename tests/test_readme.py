@@ -37,6 +37,13 @@ def test_backfill_quick_start_runs(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.realmodel
+def test_cascade_quick_start_runs(tmp_path, monkeypatch, capsys):
+    out = _run_block("### Quick start: cascade search", tmp_path, monkeypatch, capsys)
+    assert "{'old': 250, 'new': 50}" in out
+    assert len(list((tmp_path / "indexes" / "upgrade" / "new").glob("seg-*.ids.json"))) == 1  # one atomic batch
+
+
+@pytest.mark.realmodel
 def test_service_quick_start_runs(tmp_path, monkeypatch, capsys):
     out = _run_block("### Quick start: the search service", tmp_path, monkeypatch, capsys)
     assert "complete minilm@" in out and "'mode': 'old'" in out

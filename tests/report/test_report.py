@@ -23,6 +23,7 @@ TITLES = {  # file -> the start of its section's title
     "dsimplex_19tasks/dsimplex.json": "Stationary representations (d-Simplex), 19 tasks",
     "perturbation.json": "Prototype perturbation", "online_backfill.json": "Online backfill with metric-compatible",
     "online_backfill_text.json": "Online backfill on the text pair",
+    "cascade.json": "Cascade search", "cascade_cost.json": "Cascade cost",
 }
 PRESENT = [k for k in TITLES if (RESULTS / k).is_file()]
 
@@ -58,6 +59,10 @@ def _expected_numbers(key: str) -> list[str]:
         return [f"{r['auc_map']:.1f}" for r in d["rows"]] + [f"{d['old_model_map']:.1f}"]
     if stem == "online_backfill_text":
         return [f"{100 * r['auc_ndcg@10']:.1f}" for r in d["rows"]]
+    if stem == "cascade":
+        return [f"{r['ndcg@10']:.3f}" for r in d["rows"]] + [f"{c['auc_ndcg@10']:.3f}" for c in d["curves"]]
+    if stem == "cascade_cost":
+        return [f"{s['points'][-1]['ndcg@10']:.3f}" for s in d["streams"]]
     raise AssertionError(key)
 
 

@@ -54,20 +54,20 @@ def backfill_part(up, fraction: float) -> None:
 
 
 def brute_cascade(up, Q_new: np.ndarray, Q_c: np.ndarray, G: int, k: int) -> list[list[str]]:
-    """Top-k by <f_new(q), f_new(d)> of (top-G old partition by Q_c) U (top-G new partition by Q_new), in numpy."""
-    pending, done = up.pending_ids(), up.new.ids
-    X_old = up.old.get(pending)
+    """Top-k by <f_new(q), f_new(d)> of (top-G old index by Q_c) U (top-G new partition by Q_new), in numpy."""
+    every, done = up.old.ids, up.new.ids
+    X_old = up.old.get(every)
     X_done = up.new.get(done) if done else np.empty((0, NEW_DIM), np.float32)
     enc, out = ToyEncoder(), []
     for q_new, q_c in zip(Q_new, Q_c):
-        cand = [pending[j] for j in np.argsort(-(X_old @ q_c), kind="stable")[:G]]
-        cand += [done[j] for j in np.argsort(-(X_done @ q_new), kind="stable")[:G]]
+        cand = [every[j] for j in np.argsort(-(X_old @ q_c), kind="stable")[:G]]
+        cand = list(dict.fromkeys(cand + [done[j] for j in np.argsort(-(X_done @ q_new), kind="stable")[:G]]))
         s = enc.encode(fetch(cand)) @ q_new
         out.append([cand[j] for j in np.argsort(-s, kind="stable")[:k]])
     return out
 
 
-@pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.9, 1.0])
 @pytest.mark.parametrize("how", ["old", "adapted"])
 def test_cascade_equals_brute_force(tmp_path, fraction, how):
     up = make_upgrade(tmp_path, N, plan=False)
@@ -191,7 +191,7 @@ def test_two_threads_encode_a_missing_item_once(tmp_path):
     assert len(encoded) == len(set(encoded)) == 10  # each candidate encoded by one search only
     assert out[0][1].tolist() == out[1][1].tolist()
     stats = searcher.cascade_stats()
-    assert stats["encoded"] == 10 and stats["waited"] == 10
+    assert stats["encoded"] == 10 and stats["waited"] in (0, 10)  # 10 unless the second came after the first ended
 
 
 def test_demand_order_backfills_what_queries_asked_for_first(tmp_path):
@@ -259,3 +259,16 @@ def test_refusals_name_the_problem(tmp_path):
         Searcher.for_upgrade(up, texts=fetch)
     with pytest.raises(ValueError, match="upgrade is to"):
         Searcher.for_upgrade(up, new_encoder=ToyEncoder(name="other"), texts=fetch)
+
+
+def test_a_repeated_query_encodes_nothing_once_written_back(tmp_path):
+    up = make_upgrade(tmp_path, N, plan=False)
+    enc = ToyEncoder()
+    searcher = Searcher.for_upgrade(up, new_encoder=enc, texts=fetch, flush_every=1)  # written back at once
+    Q = queries(1)
+    first = searcher.search(Q, 5, "cascade", NEW_MODEL, candidates=20, candidate_query="old")
+    assert sum(map(len, enc.calls)) == 20 and len(up.new) == 20  # its candidates left the old partition
+    again = searcher.search(Q, 5, "cascade", NEW_MODEL, candidates=20, candidate_query="old")
+    assert sum(map(len, enc.calls)) == 20  # the same candidates, all stored now: nothing more to encode
+    assert again[1].tolist() == first[1].tolist()
+    np.testing.assert_allclose(again[0], first[0], rtol=1e-6)

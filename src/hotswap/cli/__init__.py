@@ -9,7 +9,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import typer  # noqa: E402
 
-from hotswap.cli import backfill, bcl, continual, demo, fit_adapter, index, online_backfill, report, serve  # noqa: E402
+from hotswap.cli import (backfill, bcl, continual, demo, fit_adapter, index, online_backfill, report, serve,  # noqa: E402
+                         verify)
 
 app = typer.Typer(
     help="Upgrade the embedding model behind a live retrieval index without re-indexing its corpus.",
@@ -24,6 +25,7 @@ app.command("backfill")(backfill.backfill)
 app.command("setup-models")(index.setup_models)
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
+app.command("verify")(verify.verify)
 # bcl adds its verbs (train bcl, experiment dsimplex / perturbation) to continual's train and experiment apps
 assert bcl.train_app is continual.train_app and online_backfill.experiment_app is continual.experiment_app
 app.add_typer(continual.train_app, name="train")

@@ -45,7 +45,9 @@ def backfill(
     model: str = typer.Option(None, "--new", help="new encoder: static, minilm, mpnet or a folder (to --resume: "
                               "only for a folder model)"),
     dataset: str = DATASET,
-    order: str = typer.Option("random", help=f"ordering policy: {', '.join(ORDERINGS)}"),
+    order: str = typer.Option("random", help=f"ordering policy: {', '.join(ORDERINGS)} (demand: what cascade "
+                              "searches asked for first)"),
+    then: str = typer.Option("random", help="with --order demand: the order of the items no query asked for"),
     batch_size: int = typer.Option(256, help="items per atomic batch"),
     resume: bool = typer.Option(False, "--resume", help="continue the backfill in --upgrade where it stopped"),
     until: float = typer.Option(None, help="stop once this share of the gallery is backfilled (0-1)"),
@@ -92,7 +94,8 @@ def backfill(
             raise typer.BadParameter(f"index {index} holds ids that dataset {dataset!r} lacks, e.g. {missing[:3]}")
         spec, new_enc = model, load_encoder(model)
         up = create_upgrade(upgrade, old, new_enc.id, new_enc.dim)
-        plan_backfill(up, order, new_enc, fetch, seed=seed, query_log=_query_log(order, ds, up))
+        plan_backfill(up, order, new_enc, fetch, seed=seed, then=then,
+                      query_log=_query_log(then if order == "demand" else order, ds, up))
     ex = _executor(executor, spec, new_enc, ray_address, num_actors)
     try:
         runner = BackfillRunner(up, fetch, ex, batch_size, cost_per_hour=cost_per_hour)

@@ -10,6 +10,9 @@ from rich.console import Console
 
 from hotswap.experiments.backfill_demo import BackfillConfig, run_backfill_experiment
 from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
+from hotswap.experiments.cascade_demo import CascadeConfig, run_cascade_experiment
+from hotswap.experiments.cascade_report import (cascade_curve_table, cascade_rows_table, plot_cascade,
+                                                write_cascade_results)
 from hotswap.experiments.report import grouped_bars, rows_table
 from hotswap.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
 from hotswap.io import atomic_write_json
@@ -37,6 +40,7 @@ def demo(
     seed: int = typer.Option(0, help="seed for the subset, the corpus fit sample and the MLP"),
     out: Path = typer.Option(Path("results"), help="folder for demo.json, demo.png, backfill.json, backfill.png"),
     backfill: bool = typer.Option(True, "--backfill/--no-backfill", help="also run the online-backfill curves"),
+    cascade: bool = typer.Option(True, "--cascade/--no-cascade", help="also run cascade search (rows + curves)"),
 ) -> None:
     """Index with OLD, upgrade to NEW, fit every adapter, compare against no upgrade and a full re-index.
 
@@ -69,6 +73,23 @@ def demo(
                   f"(encoding {sum(v for k, v in t.items() if k.startswith('encode')):.0f} s)")
     if backfill:
         _backfill_section(cfg, out)
+    if cascade:
+        _cascade_section(cfg, out)
+
+
+def _cascade_section(cfg: DemoConfig, out: Path) -> None:
+    """Old-index candidates re-scored by the new model: day-0 rows, and curves beside merged and adapted."""
+    console.print("[bold]cascade search[/]: the old index's candidates re-scored by the new model, whose "
+                  "encodings feed the backfill")
+    ccfg = CascadeConfig(dataset=cfg.dataset, old=cfg.old, new=cfg.new, max_docs=cfg.max_docs,
+                         max_train_queries=cfg.max_train_queries, max_test_queries=cfg.max_test_queries,
+                         seed=cfg.seed, cache_dir=cfg.cache_dir)
+    result = run_cascade_experiment(ccfg)
+    console.print(cascade_rows_table(result))
+    (console if sys.stdout.isatty() else Console(width=200)).print(cascade_curve_table(result))
+    write_cascade_results(result, out)
+    plot_cascade(result, out / "cascade.png")
+    console.print(f"wrote {out / 'cascade.json'} and {out / 'cascade.png'} in {result['timings_s']['total']:.0f} s")
 
 
 def _backfill_section(cfg: DemoConfig, out: Path) -> None:

@@ -23,6 +23,13 @@ def serve(
     port: int = typer.Option(8000),
     batch_size: int = typer.Option(256, help="items per atomic backfill batch"),
     no_resume: bool = typer.Option(False, "--no-resume", help="do not resume a running upgrade at start-up"),
+    api_key: str = typer.Option(None, envvar="HOTSWAP_API_KEY", help="admin key (upgrade, its controls, "
+                                "query-model; may search too), sent as 'Authorization: Bearer KEY'"),
+    read_key: str = typer.Option(None, envvar="HOTSWAP_READ_KEY", help="read key (search, status, metrics)"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="a Host name clients may use besides the "
+                                         "loopback names and --host (repeat for several)"),
+    insecure: bool = typer.Option(False, "--insecure", help="serve a non-loopback address without keys"),
+    max_searches: int = typer.Option(8, help="searches answered at once; more wait a second, then get 429"),
 ) -> None:
     """Serve STORE over HTTP: POST /search, POST /upgrade (then /upgrade/pause, resume, rollback,
     commit), GET /status, GET /metrics.
@@ -32,6 +39,16 @@ def serve(
     curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "python web framework"}'
     """
     import uvicorn
+
+    from hotswap.serve.guard import LOOPBACK
+
+    if host not in LOOPBACK and not api_key and not insecure:
+        console.print(f"[red]refusing to serve {host} without keys:[/red] anyone who reaches it could upgrade, roll "
+                      "back or commit. Set --api-key (and --read-key), or HOTSWAP_API_KEY; or pass --insecure")
+        raise typer.Exit(2)
+    if read_key and not api_key:
+        console.print("[red]--read-key needs --api-key too[/red]: without an admin key every client is an admin")
+        raise typer.Exit(2)
 
     from hotswap.data import load_dataset
     from hotswap.encoders import load_encoder
@@ -51,9 +68,11 @@ def serve(
             raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
         backend = on_disk
         service = SearchService(store, ds.corpus, batch_size=batch_size, resume=not no_resume)
-    except (HotswapError, FileExistsError, ValueError) as e:
+    except (HotswapError, FileExistsError, ValueError, OSError) as e:
         console.print(f"[red]cannot serve {store}:[/red] {e}")
         raise typer.Exit(2) from None
     console.print(f"serving {backend}://{store} (version {service.collection.state['version']}, {service.encoder.id}, "
                   f"{len(service.index):,} items, mode {service.default_mode}) on http://{host}:{port}  docs: /docs")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    app = create_app(service, api_key=api_key, read_key=read_key, allowed_hosts=[*LOOPBACK, host, *allow_host],
+                     max_searches=max_searches)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)

@@ -80,6 +80,22 @@ class _Scorer:
                 "negative_flip_rate": negative_flips(self.qrels, self.run_old, run).negative_flip_rate}
 
 
+def fit_adapter_and_blend(name: str, Tn: np.ndarray, To: np.ndarray, Dn: np.ndarray, Do: np.ndarray, old_store: Any,
+                          tqids: list[str], train_qrels: dict, new_enc: Any, old_enc: Any, val_fraction: float = 0.2,
+                          seed: int = 0) -> tuple[Any, QueryBlend]:
+    """The adapter ``name`` fitted on all train queries (``Tn`` / ``To``, rows of ``tqids``) + document pairs
+    (``Dn`` / ``Do``), and its ``QueryBlend`` with the weight chosen on held-out train queries after a refit on
+    the rest (``select_by_validation``; test queries are never seen)."""
+    def fit(rows: list[int]) -> Any:
+        X_new, X_old = np.vstack([Tn[rows], Dn]), np.vstack([To[rows], Do])
+        return fit_adapters([name], X_new, X_old, new_enc, old_enc, seed)[0][name]
+
+    adapter = fit(list(range(len(tqids))))
+    _, weights = select_by_validation(lambda _, rows: fit(rows), [name], old_store, tqids, Tn, To, train_qrels,
+                                      new_enc.id, [name], val_fraction, seed)
+    return adapter, QueryBlend(adapter, weights[name])
+
+
 def run_cascade_experiment(cfg: CascadeConfig) -> dict:
     """Run the protocol (module docstring); returns the ``results/cascade.json`` dict."""
     timer, started = StageTimer(), time.perf_counter()
@@ -98,9 +114,6 @@ def run_cascade_experiment(cfg: CascadeConfig) -> dict:
         To, Tn = enc(old_enc, [ds.train_queries[q] for q in tqids]), enc(new_enc, [ds.train_queries[q] for q in tqids])
     sample = np.random.default_rng(cfg.seed).choice(len(doc_ids), min(cfg.fit_docs, len(doc_ids)), replace=False)
 
-    def pairs(rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        return np.vstack([Tn[rows], D_new[sample]]), np.vstack([To[rows], D_old[sample]])
-
     replay = ReplayEncoder(new_enc.id, doc_ids, D_new, name=new_enc.name)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -109,15 +122,8 @@ def run_cascade_experiment(cfg: CascadeConfig) -> dict:
         new = create_store(root / "new", model_id=new_enc.id, dim=new_enc.dim)
         new.add(doc_ids, D_new, model_id=new_enc.id)
         with timer("fit adapter and blend (train queries only)"):
-            adapter = fit_adapters([cfg.adapter], *pairs(list(range(len(tqids)))), new_enc, old_enc, cfg.seed)[0][
-                cfg.adapter]
-
-            def refit(name: str, rows: list[int]) -> Any:
-                return fit_adapters([name], *pairs(rows), new_enc, old_enc, cfg.seed)[0][name]
-
-            _, weights = select_by_validation(refit, [cfg.adapter], old, tqids, Tn, To, ds.train_qrels, new_enc.id,
-                                              [cfg.adapter], cfg.val_fraction, cfg.seed)
-            blend = QueryBlend(adapter, weights[cfg.adapter])
+            adapter, blend = fit_adapter_and_blend(cfg.adapter, Tn, To, D_new[sample], D_old[sample], old, tqids,
+                                                   ds.train_qrels, new_enc, old_enc, cfg.val_fraction, cfg.seed)
         run_old = run_from_search(qids, old.search(Qo, cfg.k, old_enc.id)[1])
         score = _Scorer(qids, ds.qrels, run_old)
         base = {"old": score(old.search(Qo, cfg.k, old_enc.id)[1]), "new": score(new.search(Qn, cfg.k, new_enc.id)[1])}

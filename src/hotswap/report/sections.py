@@ -469,7 +469,7 @@ BUILDERS: dict[str, Builder] = {
 EXPECTED: tuple[str, ...] = (
     "demo.json", "backfill.json", "qdc.json", "dsimplex.json", "dsimplex_19tasks/dsimplex.json",
     "perturbation.json", "online_backfill.json", "online_backfill_text.json", "load.json", "faults.json",
-    "upgrade_chain.json",
+    "upgrade_chain.json", "cascade.json", "cascade_cost.json",
 )
 _ORDER = [Path(k).stem for k in EXPECTED]
 

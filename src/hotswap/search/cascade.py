@@ -3,14 +3,19 @@
 During an upgrade (``Partitions.upgrade``) a query ``q`` is answered in two stages (candidate generation +
 re-ranking, here over the two partitions of Seo et al.'s online backfill):
 
-1. **Candidates.** The top ``G`` (``candidates``) of the *old* partition for an old-space query ``q_c``
-   (``candidate_query``: ``old`` = ``f_old(q)``, ``adapted`` = ``A(f_new(q))``, ``blended`` =
-   ``QueryBlend``; ``auto`` takes the best the searcher has: blended, else adapted, else old), plus the top
-   ``G`` of the *new* partition for ``f_new(q)``.
+1. **Candidates.** The top ``G`` (``candidates``) of the *old index* (every item's old vector, backfilled or
+   not) for an old-space query ``q_c`` (``candidate_query``: ``old`` = ``f_old(q)``, ``adapted`` =
+   ``A(f_new(q))``, ``blended`` = ``QueryBlend``; ``auto`` takes the best the searcher has: blended, else
+   adapted, else old), plus the top ``G`` of the *new* partition for ``f_new(q)``.
 2. **Re-scoring.** Every candidate is scored by the new model, ``s(q, d) = <f_new(q), f_new(d)>`` (squared
-   L2 distance for ``l2`` stores): a backfilled item has its stored vector; an old-partition item is encoded
+   L2 distance for ``l2`` stores): a backfilled item has its stored vector; an item still pending is encoded
    now with the new model (``WriteBack``: at most once per item across searches and threads, then committed
    to the new partition, so the backfill never encodes it again).
+
+Taking the old candidates from the whole old index, not from the old partition only, makes a query's cost
+fall as it repeats: its candidates stay the same and are all encoded after its first run (an old-partition
+top ``G`` would move deeper into the gallery each time the previous one was written back, and encode ``G``
+new items per repeat).
 
 ``encode_budget`` ``B`` caps the new-model document encodings per query. The misses (old candidates with no
 new vector anywhere) are encoded in old-rank order, the first ``B`` of them; the others are logged as demanded
@@ -19,11 +24,13 @@ new vector anywhere) are encoded in old-rank order, the first ``B`` of them; the
 this query's own re-scored old candidates (pairs ``(s_old, s_new)``), slope clipped at 0 so the old order is
 kept among them; with one pair the line is a shift (``a = 1``), with none the old score is used as it is (the
 raw distance rank merge of Seo et al.). When ``k > G``, old-partition items ranked ``G+1 .. k`` are placed by
-the same rule, so a result list always has ``k`` items when the gallery has them; nothing is dropped.
+the same rule, so a result list always has ``k`` items when the gallery has them; nothing is dropped. Once
+nothing is pending the old index adds no candidate the new partition's own top ``k`` would not outrank, so a
+fully backfilled upgrade is searched as the new index alone.
 
 With ``B`` unlimited and ``k <= G`` the answer equals brute force: the top ``k`` by ``s(q, d)`` of the union
 of both candidate sets (``tests/search/test_cascade.py``). At 0 % backfilled it is a re-ranking of the old
-index; at 100 % it is a search of the new index (the old partition is empty).
+index; at 100 % it is a search of the new index.
 """
 
 from __future__ import annotations
@@ -74,7 +81,10 @@ def resolve_candidate_query(p: Any, how: str) -> str:
 
 
 def needs_old_queries(p: Any, candidate_query: str = "auto") -> bool:
-    """Whether a cascade search with ``candidate_query`` needs the old model's query embeddings too."""
+    """Whether a cascade search with ``candidate_query`` needs the old model's query embeddings too (not once
+    the old partition is empty: then the cascade is a search of the new partition)."""
+    if p.upgrade is not None and p.upgrade.counts()["old"] == 0:
+        return False
     return resolve_candidate_query(p, candidate_query) in ("old", "blended")
 
 
@@ -125,10 +135,17 @@ def search_cascade(p: Any, queries: Any, k: int, model_id: str, *, candidates: i
                                       or isinstance(encode_budget, bool) or encode_budget < 0):
         raise HotswapError(f"encode_budget must be None (unlimited) or an integer >= 0; got {encode_budget!r}")
     G = int(candidates)
+    resolve_candidate_query(p, candidate_query)
+    if up.counts()["old"] == 0:  # fully backfilled: nothing to re-score, a search of the new partition
+        Q_new = queries[0] if isinstance(queries, tuple) else queries
+        D, I = up.new_part.search(Q_new, k, model_id)
+        p.cascade_counts.add(CascadeCounts(queries=len(D), candidates=int((I[:, :G] != None).sum()),  # noqa: E711
+                                           already_encoded=int((I[:, :G] != None).sum())))  # noqa: E711
+        return D, I
     Q_new, Q_c = _candidate_query(p, queries, model_id, candidate_query)
     sign = 1.0 if up.metric == "ip" else -1.0  # inside: higher is better for both metrics
     with up.reading():  # one cut of the gallery for both candidate lists
-        D_o, I_o = up.old_part.search(Q_c, max(G, k), up.old_model_id)
+        D_o, I_o = up.old.search(Q_c, max(G, k), up.old_model_id)
         D_n, I_n = up.new_part.search(Q_new, max(G, k), model_id)
     Q_new = np.asarray(Q_new, dtype=np.float32)
     plans, counts = [], CascadeCounts(queries=len(Q_new))

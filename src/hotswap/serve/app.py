@@ -13,23 +13,30 @@ Endpoints (OpenAPI docs at ``/docs``)::
     GET  /healthz                200 while the service can answer
     GET  /metrics                Prometheus text format
 
-Errors: malformed bodies 422 (pydantic, naming the field), bodies over 1 MiB 413, a state that forbids the action
-409 (``ConflictError``), any other refusal of hotswap's (wrong model, unknown mode, missing adapter) 400 with
-its message. Every error body is ``{"detail": message}``. Handlers are plain ``def``: FastAPI runs them in its
-thread pool, so a search never waits for an upgrade's control call and vice versa.
+Errors: malformed bodies 422 (pydantic, naming the field; the input is never echoed back), bodies over 1 MiB
+413 (counted as they arrive, chunked too), non-standard JSON 400, a state that forbids the action 409
+(``ConflictError``), a search costlier than ``MAX_COST`` 422, more than ``max_searches`` searches at once 429
+with ``Retry-After``, any other refusal of hotswap's (wrong model, unknown mode, missing adapter) 400 with its
+message. Hosts, origins and keys are checked first (``hotswap.serve.guard``). Every error body is
+``{"detail": message}``. Handlers are plain ``def``: FastAPI runs them in its thread pool, so a search never
+waits for an upgrade's control call and vice versa.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hotswap.errors import HotswapError
-from hotswap.serve.schemas import (MAX_BODY_BYTES, Hit, QueryModelRequest, SearchRequest, SearchResponse,
+from hotswap.serve.guard import LOOPBACK, Guard
+from hotswap.serve.schemas import (MAX_BODY_BYTES, MAX_COST, Hit, QueryModelRequest, SearchRequest, SearchResponse,
                                    UpgradeRequest)
 from hotswap.serve.service import ConflictError, SearchService
 
@@ -51,8 +58,18 @@ def _metrics(registry: CollectorRegistry) -> dict:
     }
 
 
-def create_app(service: SearchService) -> FastAPI:
-    """The FastAPI app serving ``service`` (closes it, pausing any backfill after its batch, at shutdown)."""
+class Busy(Exception):
+    """Every search slot is taken (HTTP 429 with ``Retry-After``)."""
+
+
+def create_app(service: SearchService, *, api_key: str | None = None, read_key: str | None = None,
+               allowed_hosts: Iterable[str] = LOOPBACK, max_searches: int = 8,
+               queue_wait_s: float = 1.0) -> FastAPI:
+    """The FastAPI app serving ``service`` (closes it, pausing any backfill after its batch, at shutdown).
+
+    ``api_key`` (admin) and ``read_key`` protect the routes (``hotswap.serve.guard``); ``allowed_hosts`` are the
+    ``Host`` names it answers; at most ``max_searches`` searches run at once, a further one waits up to
+    ``queue_wait_s`` for a slot and is then refused (429)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
@@ -62,18 +79,27 @@ def create_app(service: SearchService) -> FastAPI:
                   description="Semantic search whose embedding model can be upgraded while it answers.")
     app.state.service, registry = service, CollectorRegistry()
     m = _metrics(registry)
+    slots = threading.BoundedSemaphore(max_searches)
+    app.add_middleware(Guard, admin_key=api_key, read_key=read_key, allowed_hosts=allowed_hosts,
+                       max_body=MAX_BODY_BYTES)
 
     @app.middleware("http")
-    async def limit_and_count(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response = JSONResponse({"detail": f"request body of {length} bytes is over the {MAX_BODY_BYTES}-byte "
-                                               "limit; send fewer or shorter queries"}, status_code=413)
-        else:
-            response = await call_next(request)
+    async def count(request: Request, call_next):
+        response = await call_next(request)
         route = request.scope.get("route")  # the matched route's path: unknown URLs must not grow the label set
         m["requests"].labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        """422 naming each bad field and why, without the input (a client's 57 MiB must not come back)."""
+        errors = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+                  for err in e.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Busy)
+    async def busy(_: Request, e: Busy) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=429, headers={"Retry-After": "1"})
 
     @app.exception_handler(ConflictError)
     async def conflict(_: Request, e: ConflictError) -> JSONResponse:
@@ -85,10 +111,19 @@ def create_app(service: SearchService) -> FastAPI:
 
     @app.post("/search", response_model=SearchResponse)
     def search(body: SearchRequest) -> SearchResponse:
-        started = time.perf_counter()
-        mode, D, I = service.search(body.texts, body.k, body.mode, candidates=body.candidates,
-                                    encode_budget=body.encode_budget, candidate_query=body.candidate_query)
-        m["latency"].labels(mode).observe(time.perf_counter() - started)
+        cost = sum(len(t) for t in body.texts) * body.k
+        if cost > MAX_COST:
+            raise HTTPException(422, f"this search costs {cost:,} (characters of all queries x k), over the limit "
+                                     f"of {MAX_COST:,}; send fewer or shorter queries, or a smaller k")
+        if not slots.acquire(timeout=queue_wait_s):
+            raise Busy(f"all {max_searches} search slots are busy; retry in a second")
+        try:
+            started = time.perf_counter()
+            mode, D, I = service.search(body.texts, body.k, body.mode, candidates=body.candidates,
+                                        encode_budget=body.encode_budget, candidate_query=body.candidate_query)
+            m["latency"].labels(mode).observe(time.perf_counter() - started)
+        finally:
+            slots.release()
         results = [[Hit(id=i, score=float(d)) for d, i in zip(drow, irow) if i is not None] for drow, irow in zip(D, I)]
         model = (service.encoder.id if mode == "old" else service.new_encoder.id if service.new_encoder is not None
                  else service.query_encoder.id)

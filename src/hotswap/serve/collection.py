@@ -5,16 +5,17 @@ Layout of a collection folder (``hotswap serve --store PATH``)::
     PATH/serving.json        which index serves, built by which model; the upgrade in progress, if any; history
     PATH/v1/                 the first index, built by ``Collection.create``: a ``FaissStore`` folder, or the
                              qdrant / milvus database (``backend``) that later models' vectors join
-    PATH/upgrade-2/          the upgrade (``hotswap.store.create_any_upgrade``): plan, checkpoint, and for FAISS
-    PATH/upgrade-2/new/      the version-2 index; after commit it is the serving index (for qdrant / milvus
+    PATH/upgrade-2-<tag>/    the upgrade (``hotswap.store.create_any_upgrade``): plan, checkpoint, and for FAISS
+    PATH/upgrade-2-<tag>/new/ the version-2 index; after commit it is the serving index (for qdrant / milvus
                              the new vectors live in ``v1/``'s database and ``index`` stays ``v1``)
 
 ``serving.json`` is the single source of truth and is only ever replaced atomically (``atomic_write_json``):
 a process killed at any moment leaves either the state before a transition or the one after it. Its shape::
 
     {"format_version": 1, "version": 1, "backend": "faiss", "model": "static", "model_id": "static@...", "index": "v1",
-     "upgrade": null | {"folder": "upgrade-2", "model": "minilm", "model_id": "minilm@...",
+     "upgrade": null | {"folder": "upgrade-2-1f0c9a2e", "model": "minilm", "model_id": "minilm@...",
                         "adapter": null | "path", "order": "random", "batch_size": 256, "state": "running",
+                        "cascade": null | {"candidates": 50, "encode_budget": null, "candidate_query": "auto"},
                         "started_at": "..."},
      "query": null | {"model": "mpnet", "model_id": "...", "adapters": ["path", ...],
                       "chain": ["mpnet@...", "minilm@...", "static@..."]},
@@ -25,13 +26,14 @@ adapter, or through a chain of adapters (v3 -> v2 -> v1, ``hotswap.adapters.chai
 model ids ``chain`` records, newest first.
 
 Transitions: ``start_upgrade`` writes the upgrade record *after* the upgrade folder exists; ``commit`` points
-``index`` at ``upgrade-N/new`` in one write; ``rollback`` drops the record first and deletes the folder after,
+``index`` at ``upgrade-N-<tag>/new`` in one write, once that index opened and verified; ``rollback`` drops the record first and deletes the folder after,
 and ``sweep`` removes an ``upgrade-*`` folder that no record names (a rollback killed between the two steps).
 The serving index itself is never modified by an upgrade, so a rollback loses nothing.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -93,7 +95,7 @@ class Collection:
     # ---- reading ----------------------------------------------------------------------------------------
     @property
     def index_path(self) -> Path:
-        return self.path / self.state["index"]
+        return _inside(self.path, self.state["index"])
 
     @property
     def backend(self) -> str:
@@ -105,15 +107,24 @@ class Collection:
 
     @property
     def upgrade_path(self) -> Path | None:
-        return None if self.upgrade is None else self.path / self.upgrade["folder"]
+        return None if self.upgrade is None else _inside(self.path, self.upgrade["folder"])
 
-    def open_index(self):
-        """The serving store; refuses one whose model is not the one ``serving.json`` names."""
-        store = open_store_uri(f"{self.backend}://{self.index_path}", model_id=self.state["model_id"])
-        if store.model_id != self.state["model_id"]:
-            raise CorruptStoreError(f"the serving index {self.index_path} holds vectors of {store.model_id!r} but "
-                                    f"{self.path / SERVING_NAME} says {self.state['model_id']!r}; restore the "
-                                    "collection folder")
+    def open_index(self, index: str | None = None, model_id: str | None = None, verify: bool = True):
+        """The serving store (or ``index``, relative to the collection, of ``model_id``); refuses one whose model
+        is not the one expected, and with ``verify`` one whose files fail their checksums (a corruption that
+        kept the file sizes: the check costs one read of the index)."""
+        path = self.index_path if index is None else _inside(self.path, index)
+        model_id = model_id or self.state["model_id"]
+        store = open_store_uri(f"{self.backend}://{path}", model_id=model_id)
+        try:
+            if store.model_id != model_id:
+                raise CorruptStoreError(f"the index {path} holds vectors of {store.model_id!r}, not "
+                                        f"{model_id!r}; restore the collection folder")
+            if verify and hasattr(store, "verify"):
+                store.verify()
+        except BaseException:
+            getattr(store, "close", lambda: None)()
+            raise
         return store
 
     # ---- transitions ------------------------------------------------------------------------------------
@@ -124,7 +135,9 @@ class Collection:
         self.state = state
 
     def next_upgrade_folder(self) -> str:
-        return f"upgrade-{self.state['version'] + 1}"
+        """A folder no earlier upgrade used (version + a random tag): a late writer of a rolled-back upgrade can
+        never write into the next one's."""
+        return f"upgrade-{self.state['version'] + 1}-{secrets.token_hex(4)}"
 
     def record_upgrade(self, record: dict) -> None:
         if self.upgrade is not None:
@@ -170,3 +183,11 @@ class Collection:
         for name in gone:
             shutil.rmtree(self.path / name, ignore_errors=True)
         return gone
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refused unless it stays inside ``root`` (paths read from state files are confined)."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise CorruptStoreError(f"{root / SERVING_NAME} names {relative!r}, outside the collection; restore it")
+    return path

@@ -3,7 +3,7 @@
 Limits (each a 4xx with a message, never a 500): at most ``MAX_QUERIES`` texts per request, each 1 to
 ``MAX_TEXT_CHARS`` characters and not blank; ``1 <= k <= MAX_K``; types are strict (``"k": "10"`` and
 ``"query": 5`` are refused rather than coerced). Request bodies over ``MAX_BODY_BYTES`` get a 413 before
-they are parsed (``hotswap.serve.app``).
+they are parsed, and a search whose characters x k exceed ``MAX_COST`` is refused (``hotswap.serve.app``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from hotswap.serve.service import SEARCH_MODES, SERVICE_ORDERS
 
 MAX_QUERIES, MAX_TEXT_CHARS, MAX_K, MAX_BODY_BYTES = 64, 4096, 1000, 1 << 20
+MAX_COST = 4_000_000  # characters of all the queries of one search x k (64 x 4,096 x 1,000 is 268M)
 
 Mode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
 Order = Literal[SERVICE_ORDERS]  # type: ignore[valid-type]
@@ -87,7 +88,7 @@ class UpgradeRequest(BaseModel):
                                                   "search in mode 'adapted' with one encoding")
     order: Order = "random"
     batch_size: StrictInt | None = Field(None, ge=1, le=65536)
-    seed: StrictInt = 0
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     cascade: CascadeSettings | None = Field(None, description="serve mode 'cascade' by default during the upgrade "
                                             "({} for the default settings)")
 

@@ -214,6 +214,13 @@ class SearchService:
             raise ModelMismatchError(f"the adapter maps {ids[0]} -> {ids[1]}, but queries of {query_model_id} must "
                                      f"reach the index of {self.encoder.id}; fit one with 'hotswap fit-adapter'")
 
+    def _stop_backfill(self, action: str, timeout: float = 600.0) -> None:
+        """Pause the backfill thread and wait for it; refuse ``action`` while it still runs (it would write on)."""
+        self.thread.pause(timeout)
+        if self.thread.alive:
+            raise ConflictError(f"the backfill is still finishing its batch; cannot {action} until it stops: "
+                                "retry in a moment")
+
     def _need_upgrade(self, action: str) -> None:
         if self.upgrade is None:
             raise ConflictError(f"no upgrade in progress; nothing to {action}")
@@ -237,7 +244,7 @@ class SearchService:
         """Stop the backfill and serve the old model alone; its index was never modified."""
         with self._lock:
             self._need_upgrade("roll back")
-            self.thread.pause()
+            self._stop_backfill("roll back")
             new_model_id = self.upgrade.new_model_id
             self._detach_upgrade()  # closes a database upgrade's views first
             self.collection.rollback()  # serving.json forgets the upgrade, then its folder goes
@@ -254,13 +261,16 @@ class SearchService:
                 raise ConflictError(f"the backfill is at {done}/{total} ({done / total:.0%}); commit needs every "
                                     "item re-embedded: wait, or resume it if paused")
             self.thread.join()
-            self.collection.commit(os.path.relpath(self.upgrade.new.path, self.collection.path))
+            index = os.path.relpath(self.upgrade.new.path, self.collection.path)
+            # the new index must open and verify before serving.json points at it: a bad one leaves all as it was
+            new_index = self.collection.open_index(index, self.upgrade.new_model_id, verify=True)
+            self.collection.commit(index)
             if self.collection.backend == "milvus":
                 from hotswap.store.milvus_store import set_serving
                 set_serving(self.upgrade.new.path, self.upgrade.new_model_id)  # the alias follows
             self.encoder, old_index = self.new_encoder, self.index
             self._detach_upgrade()
-            self.index = self.collection.open_index()
+            self.index = new_index
             _close(old_index)
             self.query_encoder = self.query_adapter = None  # the committed model answers its own queries
             self._view = self._make_view()
