@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hotswap.serve import SearchService, create_app
-from tests.serve.toy import NEW, corpus, create, loader
+from tests.serve.toy import MODELS, NEW, corpus, create, loader
 
 N = 80
 
@@ -16,7 +16,7 @@ N = 80
 @pytest.fixture
 def client(tmp_path):
     create(tmp_path / "col", N)
-    service = SearchService(tmp_path / "col", corpus(N), encoder_loader=loader(0.005), batch_size=8)
+    service = SearchService(tmp_path / "col", corpus(N), models=MODELS, encoder_loader=loader(0.005), batch_size=8)
     with TestClient(create_app(service), raise_server_exceptions=False) as c:
         yield c
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from hotswap.errors import HotswapError
 from hotswap.serve import SearchService, create_app
-from tests.serve.toy import NEW, corpus, create, loader
+from tests.serve.toy import MODELS, NEW, corpus, create, loader
 
 N = 120
 OPEN: list[SearchService] = []
@@ -25,7 +25,7 @@ def collection(tmp_path, request):
 
 
 def service(path, delay=0.0) -> SearchService:
-    svc = SearchService(path, corpus(N), encoder_loader=loader(delay), batch_size=8)
+    svc = SearchService(path, corpus(N), models=MODELS, encoder_loader=loader(delay), batch_size=8)
     OPEN.append(svc)
     return svc
 
@@ -73,7 +73,7 @@ def test_cascade_write_back_is_kept_at_pause(collection):
 
 def test_http_cascade_options_and_metrics(tmp_path):
     create(tmp_path / "col", 80)
-    svc = SearchService(tmp_path / "col", corpus(80), encoder_loader=loader(0.01), batch_size=8)
+    svc = SearchService(tmp_path / "col", corpus(80), models=MODELS, encoder_loader=loader(0.01), batch_size=8)
     with TestClient(create_app(svc), raise_server_exceptions=False) as client:
         assert client.post("/upgrade", json={"model": NEW, "batch_size": 8,
                                              "cascade": {"candidates": 12, "encode_budget": 4}}).status_code == 200

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from hotswap.errors import CorruptStoreError
 from hotswap.serve import ConflictError, SearchService, create_app
 from hotswap.serve.guard import RejectedJSON, check_json, host_name
-from tests.serve.toy import NEW, corpus, create, loader
+from tests.serve.toy import MODELS, NEW, corpus, create, loader
 
 N = 60
 ADMIN, READ = {"Authorization": "Bearer admin-secret"}, {"Authorization": "Bearer read-secret"}
@@ -27,7 +27,7 @@ def collection(tmp_path):
 
 
 def client_for(collection, delay=0.0, **kw) -> TestClient:
-    service = SearchService(collection, corpus(N), encoder_loader=loader(delay), batch_size=8)
+    service = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(delay), batch_size=8)
     return TestClient(create_app(service, **kw), raise_server_exceptions=False)
 
 
@@ -99,7 +99,7 @@ def test_negative_seed_and_cost_limit(collection):
 
 
 def test_concurrent_searches_beyond_the_limit_get_429(collection):
-    service = SearchService(collection, corpus(N), encoder_loader=loader(), batch_size=8)
+    service = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)
     real = service.search
 
     def slow(*a, **kw):
@@ -121,7 +121,7 @@ def test_concurrent_searches_beyond_the_limit_get_429(collection):
 
 
 def test_commit_verifies_the_new_index_before_switching(collection):
-    svc = SearchService(collection, corpus(N), encoder_loader=loader(), batch_size=8)
+    svc = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)
     svc.start_upgrade(NEW, batch_size=8)
     svc.thread.join()
     seg = sorted(svc.upgrade.new.path.glob("seg-*.vectors.npy"))[0]
@@ -134,7 +134,7 @@ def test_commit_verifies_the_new_index_before_switching(collection):
     assert (collection / "serving.json").read_text() == before  # still the old index, still upgrading
     assert svc.search(["text of doc 4"], 1, "old")[2][0, 0] == "doc-0004"
     svc.close()
-    again = SearchService(collection, corpus(N), encoder_loader=loader(), batch_size=8)  # restarts
+    again = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)  # restarts
     assert again.status()["version"] == 1
     again.close()
 
@@ -145,11 +145,11 @@ def test_start_up_verifies_checksums(collection):
     data[-4:] = b"\x00\x00\xc0\x7f"
     seg.write_bytes(bytes(data))
     with pytest.raises(CorruptStoreError, match="sha256|checksum"):
-        SearchService(collection, corpus(N), encoder_loader=loader(), batch_size=8)
+        SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)
 
 
 def test_rollback_waits_for_the_backfill_and_each_upgrade_gets_its_own_folder(collection):
-    svc = SearchService(collection, corpus(N), encoder_loader=loader(0.05), batch_size=8)
+    svc = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(0.05), batch_size=8)
     svc.start_upgrade(NEW, batch_size=8)
     first = json.loads((collection / "serving.json").read_text())["upgrade"]["folder"]
     svc.thread.pause = lambda timeout=600.0: None  # a batch that does not end in time
@@ -190,3 +190,38 @@ def test_verify_verb_finds_a_flipped_byte(collection):
     seg.write_bytes(bytes(data))
     res = CliRunner().invoke(app, ["verify", str(collection)])
     assert res.exit_code == 2 and "sha256" in res.output
+
+
+def test_clients_name_registered_adapters_and_offered_models_never_paths(collection, tmp_path):
+    from hotswap.adapters import make_adapter
+    from hotswap.errors import HotswapError
+    from hotswap.serve.adapter_registry import register
+    from tests.serve.toy import OLD
+
+    texts = list(corpus(N).values())
+    new, old = loader()(NEW), loader()(OLD)
+    # the reproduction: zero weights + a bias equal to one document's vector makes that document win every search
+    planted = make_adapter("affine").fit(new.encode(texts), old.encode(texts), new_model_id=new.id,
+                                         old_model_id=old.id)
+    planted.save(tmp_path / "planted")
+    svc = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)
+    with pytest.raises(HotswapError, match="not a path"):
+        svc.start_upgrade(NEW, adapter=str(tmp_path / "planted"))
+    with pytest.raises(HotswapError, match="no adapter 'planted' is registered"):
+        svc.set_query_model(NEW, ["planted"])
+    with pytest.raises(HotswapError, match="unknown model '/tmp/evil'"):
+        svc.start_upgrade("/tmp/evil")
+    register(collection, "fine", tmp_path / "planted")
+    with pytest.raises(FileExistsError, match="already registered"):
+        register(collection, "fine", tmp_path / "planted")
+    weights = next(p for p in (collection / "adapters" / "fine").iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")  # swapped after registration
+    with pytest.raises(CorruptStoreError, match="changed since it was registered"):
+        svc.set_query_model(NEW, ["fine"])
+    svc.close()
+    # a state file naming a path outside the collection is refused at start-up
+    state = json.loads((collection / "serving.json").read_text())
+    state["index"] = "../../elsewhere"
+    (collection / "serving.json").write_text(json.dumps(state))
+    with pytest.raises(CorruptStoreError, match="outside the collection"):
+        SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)

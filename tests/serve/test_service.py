@@ -11,7 +11,8 @@ import pytest
 from hotswap.backfill import gallery_checksum
 from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError
 from hotswap.serve import ConflictError, SearchService
-from tests.serve.toy import NEW, OLD, V3, corpus, create, loader
+from hotswap.serve.adapter_registry import register
+from tests.serve.toy import MODELS, NEW, OLD, V3, corpus, create, loader
 
 N = 120
 
@@ -34,7 +35,7 @@ def collection(tmp_path, backend):
 
 
 def service(path, delay=0.0, **kw) -> SearchService:
-    svc = SearchService(path, corpus(N), encoder_loader=loader(delay), batch_size=16, **kw)
+    svc = SearchService(path, corpus(N), models=MODELS, encoder_loader=loader(delay), batch_size=16, **kw)
     OPEN.append(svc)
     return svc
 
@@ -140,7 +141,7 @@ def test_restart_resumes_a_running_upgrade_and_keeps_a_paused_one(collection, tm
 
 def test_refusals_name_the_problem(collection, tmp_path):
     svc = service(collection)
-    with pytest.raises(HotswapError, match="unknown encoder"):
+    with pytest.raises(HotswapError, match="unknown model 'no-such-model'; this server offers toy-old"):
         svc.start_upgrade("no-such-model")
     with pytest.raises(HotswapError, match="unknown order"):
         svc.start_upgrade(NEW, order="popularity")
@@ -177,28 +178,33 @@ def test_upgrade_with_adapter_searches_adapted_with_one_encoding(collection, tmp
     adapter = make_adapter("affine").fit(X_new, X_old, new_model_id=loader()(NEW).id,
                                          old_model_id=loader()(OLD).id)
     adapter.save(tmp_path / "ad")
+    register(collection, "ad", tmp_path / "ad")
     wrong = make_adapter("affine").fit(X_new, X_old, new_model_id="other@1", old_model_id=loader()(OLD).id)
     wrong.save(tmp_path / "wrong")
+    register(collection, "wrong", tmp_path / "wrong")
     with pytest.raises(ModelMismatchError, match="other@1"):
-        svc.start_upgrade(NEW, adapter=str(tmp_path / "wrong"))
-    svc.start_upgrade(NEW, adapter=str(tmp_path / "ad"), batch_size=8)
+        svc.start_upgrade(NEW, adapter="wrong")
+    svc.start_upgrade(NEW, adapter="ad", batch_size=8)
     used, D, I = svc.search(texts[:5], k=2)
     assert used == "adapted" and D.shape == (5, 2) and np.isfinite(D).all()
     svc.rollback()
 
 
-def fit_saved(tmp_path, src: str, dst: str, name: str) -> str:
+def fit_saved(collection, tmp_path, src: str, dst: str, name: str) -> str:
+    """Fit an affine src -> dst adapter, register it in the collection as ``name``; returns the name."""
     from hotswap.adapters import make_adapter
 
     texts = list(corpus(N).values())
     a, b = loader()(src), loader()(dst)
     make_adapter("affine").fit(a.encode(texts), b.encode(texts), new_model_id=a.id,
                                old_model_id=b.id).save(tmp_path / name)
-    return str(tmp_path / name)
+    register(collection, name, tmp_path / name)
+    return name
 
 
 def test_query_model_through_a_chain_of_adapters_without_reindexing(collection, tmp_path):
-    v3_new, new_old = fit_saved(tmp_path, V3, NEW, "v3-new"), fit_saved(tmp_path, NEW, OLD, "new-old")
+    v3_new = fit_saved(collection, tmp_path, V3, NEW, "v3-new")
+    new_old = fit_saved(collection, tmp_path, NEW, OLD, "new-old")
     svc = service(collection)
     with pytest.raises(ModelMismatchError, match="broken chain"):
         svc.set_query_model(V3, [new_old, v3_new])  # wrong order: the links do not chain up

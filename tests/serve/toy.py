@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.backfill.toy import ToyEncoder
 
 OLD, NEW, V3 = "toy-old", "toy-new", "toy-v3"
+MODELS = (OLD, NEW, V3)  # the names a toy service offers its clients
 
 
 def corpus(n: int) -> dict[str, str]:
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> None:
     delay = float(argv[2]) if len(argv) > 2 else 0.0
     n = int(argv[3]) if len(argv) > 3 else 200
     batch_size = int(argv[4]) if len(argv) > 4 else 16
-    service = SearchService(path, corpus(n), encoder_loader=loader(delay), batch_size=batch_size)
+    service = SearchService(path, corpus(n), models=MODELS, encoder_loader=loader(delay), batch_size=batch_size)
     print("ready", flush=True)
     uvicorn.run(create_app(service), host="127.0.0.1", port=port, log_level="warning")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def fit_adapter(
     index: Path = INDEX,
     new: str = typer.Option(..., help="the new encoder whose queries will be mapped into the index's space"),
     kind: str = typer.Option("procrustes", help=f"adapter: {', '.join(PRESETS)}, or 'auto' (validated choice)"),
-    out: Path = typer.Option(..., help="folder to save the fitted adapter"),
+    out: Path = typer.Option(None, help="folder to save the fitted adapter"),
+    into: tuple[str, str] = typer.Option((None, None), "--into", help="COLLECTION NAME: also register the adapter "
+                                         "in a served collection under NAME (what its clients name)"),
     dataset: str = DATASET,
     fit_docs: int = typer.Option(3000, help="indexed documents sampled as extra fit pairs"),
     max_train_queries: int = typer.Option(3000, help="train queries used as fit pairs (test queries never are)"),
@@ -40,7 +43,17 @@ def fit_adapter(
     beats the old model, else nothing is saved and you should keep serving old-model queries.
 
     Example: hotswap fit-adapter --index indexes/old --new minilm --kind auto --out adapters/best
+    (for a served collection: --into collections/debian minilm-auto; clients then send "adapter": "minilm-auto")
     """
+    if out is None and into[0] is None:
+        raise typer.BadParameter("give --out FOLDER, or --into COLLECTION NAME (or both)")
+    if into[0] is not None:
+        from hotswap.serve.adapter_registry import check_name, registered
+
+        if not (Path(into[0]) / "serving.json").is_file():
+            raise typer.BadParameter(f"{into[0]} is not a collection (no serving.json); create it with hotswap serve")
+        if check_name(into[1]) in registered(Path(into[0])):
+            raise typer.BadParameter(f"adapter {into[1]!r} is already registered in {into[0]}; choose another name")
     store = open_store(index)
     old_enc, new_enc = encoder_for_model_id(store.model_id), load_encoder(new)
     ds = load_dataset(dataset).restrict(store.ids, max_train_queries=max_train_queries,
@@ -71,7 +84,15 @@ def fit_adapter(
         weight = weights.get(kind) if sel.choice.endswith("+blend") else None
     start = time.perf_counter()
     adapter = fit(kind, list(range(len(qids))))
-    (adapter if weight is None else QueryBlend(adapter, weight)).save(out)
+    fitted = adapter if weight is None else QueryBlend(adapter, weight)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = out or Path(tmp) / "adapter"
+        fitted.save(target)
+        where = [str(out)] if out else []
+        if into[0] is not None:
+            from hotswap.serve.adapter_registry import register
+
+            where.append(f"registered as {into[1]!r} in {register(Path(into[0]), into[1], target).parent.parent}")
     how = "" if weight is None else f", blended with old-model queries at weight {weight} (search with --mode blended)"
     console.print(f"fitted {kind} ({new_enc.id} -> {store.model_id}) on {adapter.n_fit_pairs_} pairs "
-                  f"in {time.perf_counter() - start:.2f} s{how}; saved to {out}")
+                  f"in {time.perf_counter() - start:.2f} s{how}; saved to {' and '.join(where)}")

@@ -30,6 +30,8 @@ def serve(
                                          "loopback names and --host (repeat for several)"),
     insecure: bool = typer.Option(False, "--insecure", help="serve a non-loopback address without keys"),
     max_searches: int = typer.Option(8, help="searches answered at once; more wait a second, then get 429"),
+    allow_model: list[str] = typer.Option([], "--allow-model", help="NAME=FOLDER: a model folder clients may "
+                                          "upgrade to by NAME (besides static, minilm, mpnet); repeat for several"),
 ) -> None:
     """Serve STORE over HTTP: POST /search, POST /upgrade (then /upgrade/pause, resume, rollback,
     commit), GET /status, GET /metrics.
@@ -51,7 +53,7 @@ def serve(
         raise typer.Exit(2)
 
     from hotswap.data import load_dataset
-    from hotswap.encoders import load_encoder
+    from hotswap.encoders import BUNDLED, load_encoder
     from hotswap.serve import Collection, SearchService, create_app
     from hotswap.store.uri import parse_store_uri
 
@@ -67,7 +69,14 @@ def serve(
         if explicit and on_disk != backend:
             raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
         backend = on_disk
-        service = SearchService(store, ds.corpus, batch_size=batch_size, resume=not no_resume)
+        folders = dict(_name_folder(spec) for spec in allow_model)
+        fresh = getattr(load_encoder, "__wrapped__", load_encoder)  # the backfill's own, uncached encoder
+
+        def load(spec: str):
+            return load_encoder(folders.get(spec, spec))
+        load.__wrapped__ = lambda spec: fresh(folders.get(spec, spec))  # type: ignore[attr-defined]
+        service = SearchService(store, ds.corpus, batch_size=batch_size, resume=not no_resume,
+                                models=[*BUNDLED, *folders], encoder_loader=load)
     except (HotswapError, FileExistsError, ValueError, OSError) as e:
         console.print(f"[red]cannot serve {store}:[/red] {e}")
         raise typer.Exit(2) from None
@@ -76,3 +85,10 @@ def serve(
     app = create_app(service, api_key=api_key, read_key=read_key, allowed_hosts=[*LOOPBACK, host, *allow_host],
                      max_searches=max_searches)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+
+
+def _name_folder(spec: str) -> tuple[str, str]:
+    name, sep, folder = spec.partition("=")
+    if not sep or not name or not folder:
+        raise HotswapError(f"--allow-model takes NAME=FOLDER; got {spec!r}")
+    return name, folder

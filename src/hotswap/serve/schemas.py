@@ -78,14 +78,16 @@ class SearchResponse(BaseModel):
 
 
 class UpgradeRequest(BaseModel):
-    """Start an upgrade to ``model`` (``static``, ``minilm``, ``mpnet`` or a model folder on the server)."""
+    """Start an upgrade to ``model`` (a name the server offers: ``static``, ``minilm``, ``mpnet`` or one its operator
+    added with ``--allow-model``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: StrictStr = Field(..., min_length=1, max_length=1024)
-    adapter: StrictStr | None = Field(None, min_length=1, max_length=1024,
-                                      description="folder of a fitted new->old adapter (hotswap fit-adapter): "
-                                                  "search in mode 'adapted' with one encoding")
+    model: StrictStr = Field(..., min_length=1, max_length=256, description="a model this server offers")
+    adapter: StrictStr | None = Field(None, min_length=1, max_length=64,
+                                      description="name of a new->old adapter registered in the collection "
+                                                  "(hotswap fit-adapter --into): search in mode 'adapted' with one "
+                                                  "encoding")
     order: Order = "random"
     batch_size: StrictInt | None = Field(None, ge=1, le=65536)
     seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
@@ -98,6 +100,7 @@ class QueryModelRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: StrictStr = Field(..., min_length=1, max_length=1024)
+    model: StrictStr = Field(..., min_length=1, max_length=256, description="a model this server offers")
     adapters: list[StrictStr] = Field(..., min_length=1, max_length=16,
-                                      description="adapter folders, applied in order: model -> ... -> index model")
+                                      description="registered adapter names, applied in order: model -> ... -> "
+                                                  "index model")

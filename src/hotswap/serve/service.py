@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ import numpy as np
 
 from hotswap.adapters import load_adapter
 from hotswap.backfill import BackfillRunner, LocalExecutor, plan_backfill
-from hotswap.encoders import load_encoder
+from hotswap.encoders import BUNDLED, load_encoder
 from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.search import Searcher
+from hotswap.serve import adapter_registry
 from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
 from hotswap.store import create_any_upgrade, drop_upgrade_vectors, open_any_upgrade
@@ -56,7 +57,8 @@ class SearchService:
 
     def __init__(self, path: str | Path, corpus: Mapping[str, str], *,
                  encoder_loader: Callable[[str], Any] = load_encoder, batch_size: int = 256,
-                 resume: bool = True) -> None:
+                 resume: bool = True, models: Iterable[str] = BUNDLED) -> None:
+        self.models = tuple(models)  # what clients may name: the operator's choice, never a path they send
         self.collection = Collection(path)
         self.collection.sweep()
         self.corpus, self.load_encoder, self.batch_size = corpus, encoder_loader, batch_size
@@ -107,15 +109,21 @@ class SearchService:
                                                      new_encoder=self.new_encoder, texts=self.fetch,
                                                      flush_every=WRITE_BACK_EVERY)
 
-    @staticmethod
-    def _load_adapter(path: str) -> Any:
-        """``load_adapter`` for a path a client sent: any failure to read it is that client's error (HTTP 400)."""
+    def _load_adapter(self, name: str) -> Any:
+        """The adapter registered in the collection as ``name`` (checksums verified; ``adapter_registry``)."""
+        path = adapter_registry.folder(self.collection.path, name)
         try:
             return load_adapter(path)
         except HotswapError:
             raise
         except (OSError, TypeError, ValueError) as e:
-            raise HotswapError(f"cannot load the adapter at {path!r}: {e}") from e
+            raise HotswapError(f"cannot load the registered adapter {name!r}: {e}") from e
+
+    def _offered(self, model: str) -> str:
+        if model not in self.models:
+            raise HotswapError(f"unknown model {model!r}; this server offers {', '.join(self.models)} (an operator "
+                               "adds a model folder with 'hotswap serve --allow-model NAME=FOLDER')")
+        return model
 
     def _detach_upgrade(self) -> None:
         _close(self.upgrade)
@@ -180,7 +188,7 @@ class SearchService:
             if self.collection.upgrade is not None:
                 raise ConflictError(f"an upgrade to {self.collection.upgrade['model_id']} is in progress; commit "
                                     "or roll it back first")
-            new = self._encoder(model)
+            new = self._encoder(self._offered(model))
             if new.id == self.encoder.id:
                 raise ConflictError(f"the collection is already served by {new.id}; nothing to upgrade")
             if adapter is not None:
@@ -189,8 +197,7 @@ class SearchService:
             self.collection.sweep()  # a start killed before its record was written left this folder
             up = create_any_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
             plan_backfill(up, order, new, self.fetch, seed=seed)
-            self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id,
-                                            "adapter": str(Path(adapter).resolve()) if adapter else None,
+            self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id, "adapter": adapter,
                                             "order": order, "batch_size": batch_size or self.batch_size,
                                             "state": "running",
                                             "cascade": None if cascade is None else {**CASCADE_DEFAULTS, **cascade}})
@@ -282,12 +289,11 @@ class SearchService:
         with self._lock:
             if self.upgrade is not None:
                 raise ConflictError("a backfill upgrade is in progress; commit or roll it back first")
-            encoder = self._encoder(model)
+            encoder = self._encoder(self._offered(model))
             adapter = self._compose(adapters)
             self._check_adapter(adapter, encoder.id)
             chain = getattr(adapter, "model_chain", [encoder.id, self.encoder.id])
-            record = {"model": model, "model_id": encoder.id, "chain": chain,
-                      "adapters": [str(Path(a).resolve()) for a in adapters]}
+            record = {"model": model, "model_id": encoder.id, "chain": chain, "adapters": list(adapters)}
             self.collection.set_query(record)
             self._attach_query(record, encoder, adapter)
             self._view = self._make_view()
@@ -301,11 +307,11 @@ class SearchService:
             self._view = self._make_view()
             return self.status()
 
-    def _compose(self, paths: Sequence[str]) -> Any:
+    def _compose(self, names: Sequence[str]) -> Any:
         """One adapter, or the ``ComposedAdapter`` of several (links checked: each maps into the next's source)."""
         from hotswap.adapters.chain import ComposedAdapter
 
-        links = [self._load_adapter(p) for p in paths]
+        links = [self._load_adapter(n) for n in names]
         return links[0] if len(links) == 1 else ComposedAdapter(links)
 
     def _attach_query(self, record: dict, encoder: Any = None, adapter: Any = None) -> None:
