@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import typer
@@ -28,8 +29,9 @@ def fit_adapter(
     new: str = typer.Option(..., help="the new encoder whose queries will be mapped into the index's space"),
     kind: str = typer.Option("procrustes", help=f"adapter: {', '.join(PRESETS)}, or 'auto' (validated choice)"),
     out: Path = typer.Option(None, help="folder to save the fitted adapter"),
-    into: tuple[str, str] = typer.Option((None, None), "--into", help="COLLECTION NAME: also register the adapter "
-                                         "in a served collection under NAME (what its clients name)"),
+    into: Optional[tuple[str, str]] = typer.Option(  # noqa: UP007 (typer reads Optional, not "X | None", here)
+        None, "--into", help="COLLECTION NAME: also register the adapter in a served collection under NAME (what "
+        "its clients name)"),
     dataset: str = DATASET,
     fit_docs: int = typer.Option(3000, help="indexed documents sampled as extra fit pairs"),
     max_train_queries: int = typer.Option(3000, help="train queries used as fit pairs (test queries never are)"),
@@ -45,6 +47,7 @@ def fit_adapter(
     Example: hotswap fit-adapter --index indexes/old --new minilm --kind auto --out adapters/best
     (for a served collection: --into collections/debian minilm-auto; clients then send "adapter": "minilm-auto")
     """
+    into = into or (None, None)
     if out is None and into[0] is None:
         raise typer.BadParameter("give --out FOLDER, or --into COLLECTION NAME (or both)")
     if into[0] is not None:
