@@ -73,13 +73,24 @@ async def level(url: str, queries: list[str], clients: int, n: int, cap: float) 
             "hit_time_cap": len(lat) < n}
 
 
+def unloaded_rate(url: str, seconds: float) -> float | None:
+    """items/s of the backfill alone: resumed with no query for ``seconds``, then paused again."""
+    if seconds <= 0:
+        return None
+    httpx.post(url + "/upgrade/resume", timeout=600).raise_for_status()
+    time.sleep(seconds)
+    rate = httpx.get(url + "/status", timeout=60).json()["upgrade"]["items_per_s"]
+    httpx.post(url + "/upgrade/pause", timeout=600).raise_for_status()
+    return rate
+
+
 def run_backend(args, backend: str, queries: list[str]) -> list[dict]:
     """Serve a fresh collection on ``backend`` in a child process and load it, idle then mid-backfill."""
     work, port = Path(tempfile.mkdtemp(prefix="hotswap-load-")), free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [str(Path(sys.executable).parent / "hotswap"), "serve", "--store", f"{backend}://{work / 'col'}",
            "--model", args.old, "--max-docs", str(args.n_docs), "--port", str(port),
-           "--batch-size", str(args.batch_size)]
+           "--batch-size", str(args.batch_size), *(["--queries-first"] if args.queries_first else [])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rows: list[dict] = []
@@ -91,6 +102,7 @@ def run_backend(args, backend: str, queries: list[str]) -> list[dict]:
                 httpx.post(url + "/upgrade", json={"model": args.new, "batch_size": args.batch_size},
                            timeout=600).raise_for_status()
                 httpx.post(url + "/upgrade/pause", timeout=600).raise_for_status()
+                unloaded = unloaded_rate(url, args.unloaded_s)
             for clients in levels:
                 if state == "running":
                     httpx.post(url + "/upgrade/resume", timeout=600).raise_for_status()
@@ -100,6 +112,10 @@ def run_backend(args, backend: str, queries: list[str]) -> list[dict]:
                 if state == "running":
                     r["backfill_fraction_at_end"] = status["upgrade"]["fraction"]
                     r["backfill_items_per_s"] = status["upgrade"]["items_per_s"]
+                    r["backfill_unloaded_items_per_s"] = unloaded
+                    r["backfill_share_of_unloaded"] = (status["upgrade"]["items_per_s"] or 0.0) / unloaded \
+                        if unloaded else None
+                    r["backfill_yielded_s"] = status["upgrade"].get("yielded_to_queries_s")
                     r["backfill_still_running_at_end"] = status["state"] == "backfilling"
                     httpx.post(url + "/upgrade/pause", timeout=600).raise_for_status()
                 rows.append({"backend": backend, "clients": clients, "backfill_running": state == "running",
@@ -123,6 +139,9 @@ def main() -> int:
     p.add_argument("--time-cap", type=float, default=60.0, help="seconds per level at most")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--backends", default="faiss,qdrant,milvus")
+    p.add_argument("--unloaded-s", type=float, default=15.0, help="seconds of backfill with no query, for its rate")
+    p.add_argument("--queries-first", action="store_true",
+                   help="serve with --queries-first: the backfill gives way to searches (QueryGate)")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "load.json")
     args = p.parse_args()
     from hotswap.data import load_dataset
@@ -135,7 +154,10 @@ def main() -> int:
     p99 = {(r["backend"], r["clients"], r["state"]): r["p99_ms"] for r in rows}
     ratios = {f"{b}/{c}": p99[b, c, "running"] / p99[b, c, "idle"] for b, c, s in p99 if s == "running"}
     vs_paused = {f"{b}/{c}": p99[b, c, "running"] / p99[b, c, "paused"] for b, c, s in p99 if s == "running"}
+    shares = {f"{r['backend']}/{r['clients']}": r["backfill_share_of_unloaded"] for r in rows
+              if r["state"] == "running" and r.get("backfill_share_of_unloaded") is not None}
     result = {"rows": rows, "p99_ratio_backfill_vs_idle": ratios, "p99_ratio_backfill_vs_paused": vs_paused,
+              "backfill_share_of_unloaded": shares, "queries_first": args.queries_first,
               "target": "zero errors; p99 during backfill <= 2 x p99 idle",
               "met": all(r["errors"] == 0 for r in rows) and all(v <= 2 for v in ratios.values()),
               "config": vars(args) | {"out": str(args.out)}, "hardware": f"{platform.machine()}, {os.cpu_count()} CPUs",

@@ -64,7 +64,7 @@ class Busy(Exception):
 
 def create_app(service: SearchService, *, api_key: str | None = None, read_key: str | None = None,
                allowed_hosts: Iterable[str] = LOOPBACK, max_searches: int = 8,
-               queue_wait_s: float = 1.0) -> FastAPI:
+               queue_wait_s: float = 5.0) -> FastAPI:
     """The FastAPI app serving ``service`` (closes it, pausing any backfill after its batch, at shutdown).
 
     ``api_key`` (admin) and ``read_key`` protect the routes (``hotswap.serve.guard``); ``allowed_hosts`` are the
@@ -116,7 +116,7 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
             raise HTTPException(422, f"this search costs {cost:,} (characters of all queries x k), over the limit "
                                      f"of {MAX_COST:,}; send fewer or shorter queries, or a smaller k")
         if not slots.acquire(timeout=queue_wait_s):
-            raise Busy(f"all {max_searches} search slots are busy; retry in a second")
+            raise Busy(f"all {max_searches} search slots stayed busy for {queue_wait_s:g} s; retry in a second")
         try:
             started = time.perf_counter()
             mode, D, I = service.search(body.texts, body.k, body.mode, candidates=body.candidates,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from hotswap.search import Searcher
 from hotswap.serve import adapter_registry
 from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
+from hotswap.serve.query_gate import QueryGate
 from hotswap.store import create_any_upgrade, drop_upgrade_vectors, open_any_upgrade
 
 SERVICE_ORDERS = ("random", "sequential", "uncertainty", "demand")
@@ -57,8 +59,11 @@ class SearchService:
 
     def __init__(self, path: str | Path, corpus: Mapping[str, str], *,
                  encoder_loader: Callable[[str], Any] = load_encoder, batch_size: int = 256,
-                 resume: bool = True, models: Iterable[str] = BUNDLED) -> None:
+                 resume: bool = True, models: Iterable[str] = BUNDLED, queries_first: bool = False) -> None:
         self.models = tuple(models)  # what clients may name: the operator's choice, never a path they send
+        # queries_first: the backfill gives way to searches (QueryGate); off by default: on 2 cores it measured
+        # worse than plain sharing (README, benchmarks/load.py --queries-first)
+        self.gate = QueryGate() if queries_first else None
         self.collection = Collection(path)
         self.collection.sweep()
         self.corpus, self.load_encoder, self.batch_size = corpus, encoder_loader, batch_size
@@ -102,7 +107,8 @@ class SearchService:
         # the backfill encodes with an encoder object of its own, so queries never queue behind its batches
         fresh = getattr(self.load_encoder, "__wrapped__", self.load_encoder)  # past load_encoder's cache
         backfill_encoder = self._encoder_from(fresh, rec["model"], rec["model_id"])
-        runner = BackfillRunner(self.upgrade, self.fetch, LocalExecutor(backfill_encoder),
+        executor = LocalExecutor(backfill_encoder, yield_to=self.gate.wait_idle if self.gate else None)
+        runner = BackfillRunner(self.upgrade, self.fetch, executor,
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
         self.upgrade_searcher = Searcher.for_upgrade(self.upgrade, adapter=self.adapter, old_encoder=self.encoder,
@@ -169,7 +175,8 @@ class SearchService:
         if given and mode != "cascade":
             raise HotswapError(f"{', '.join(sorted(given))} are options of mode 'cascade', not of {mode!r}")
         options = self._cascade_options(given) if mode == "cascade" else {}
-        D, I = searcher.search_texts(list(texts), k, mode, **options)
+        with self.gate.searching() if self.gate else nullcontext():
+            D, I = searcher.search_texts(list(texts), k, mode, **options)
         return mode, D, I
 
     def _cascade_options(self, given: dict) -> dict:
@@ -337,7 +344,8 @@ class SearchService:
             out["state"] = ("failed" if backfill["error"] else "complete" if backfill["done"] == backfill["total"]
                             else "backfilling" if backfill["running"] or rec["state"] == "running" else "paused")
             out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"), "order": rec["order"],
-                              "requested": rec["state"], **backfill}
+                              "requested": rec["state"], **backfill,
+                              "yielded_to_queries_s": None if self.gate is None else round(self.gate.waited_s, 3)}
             out["cascade"] = {"settings": self._cascade_options({}), **self.upgrade_searcher.cascade_stats()}
         return out
 
