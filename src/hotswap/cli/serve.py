@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from hotswap.cli.options import DATASET
 from hotswap.errors import HotswapError
 
 console = Console(stderr=True)
@@ -17,7 +16,9 @@ def serve(
                                         "when --model is given and the folder is new"),
     model: str = typer.Option(None, help="create the collection: encode the dataset's corpus with this model "
                                          "(static, minilm, mpnet or a folder)"),
-    dataset: str = DATASET,
+    dataset: str = typer.Option(None, help="creating (--model): a bundled dataset name (default debian), a BEIR "
+                                "folder or a JSONL file of {\"id\", \"text\"} lines; serving: only for a collection "
+                                "made before collections kept their texts"),
     max_docs: int = typer.Option(None, help="with --model: index a seeded sample of this many documents"),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
@@ -54,7 +55,6 @@ def serve(
         console.print("[red]--read-key needs --api-key too[/red]: without an admin key every client is an admin")
         raise typer.Exit(2)
 
-    from hotswap.data import load_dataset
     from hotswap.encoders import BUNDLED, load_encoder
     from hotswap.serve import Collection, SearchService, create_app
     from hotswap.store.uri import parse_store_uri
@@ -63,10 +63,14 @@ def serve(
     try:
         backend, store = parse_store_uri(store)
         creating = model is not None and not (store / "serving.json").exists()
-        ds = load_dataset(dataset, max_docs=max_docs if creating else None)  # serving: the whole corpus
+        corpus = None
         if creating:
-            console.print(f"creating collection {store}: encoding {len(ds.corpus):,} documents with {model}")
-            Collection.create(store, model, load_encoder(model), ds.corpus, backend=backend)
+            corpus = _corpus(dataset or "debian", max_docs)
+            console.print(f"creating collection {store}: encoding {len(corpus):,} documents with {model}")
+            Collection.create(store, model, load_encoder(model), corpus, backend=backend)
+            corpus = None  # served from the texts the collection now keeps
+        elif dataset is not None:
+            corpus = _corpus(dataset, None)
         on_disk = Collection(store).backend
         if explicit and on_disk != backend:
             raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
@@ -77,7 +81,7 @@ def serve(
         def load(spec: str):
             return load_encoder(folders.get(spec, spec))
         load.__wrapped__ = lambda spec: fresh(folders.get(spec, spec))  # type: ignore[attr-defined]
-        service = SearchService(store, ds.corpus, batch_size=batch_size, resume=not no_resume,
+        service = SearchService(store, corpus, batch_size=batch_size, resume=not no_resume,
                                 models=[*BUNDLED, *folders], encoder_loader=load, queries_first=queries_first)
     except (HotswapError, FileExistsError, ValueError, OSError) as e:
         console.print(f"[red]cannot serve {store}:[/red] {e}")
@@ -94,3 +98,32 @@ def _name_folder(spec: str) -> tuple[str, str]:
     if not sep or not name or not folder:
         raise HotswapError(f"--allow-model takes NAME=FOLDER; got {spec!r}")
     return name, folder
+
+
+def _corpus(dataset: str, max_docs: int | None) -> dict[str, str]:
+    """``{id: text}`` from a JSONL file (``{"id", "text"}`` per line; BEIR's ``_id`` / ``title`` work too), a BEIR
+    folder or a bundled dataset."""
+    from pathlib import Path
+
+    if dataset.endswith(".jsonl") and Path(dataset).is_file():
+        import json
+
+        corpus: dict[str, str] = {}
+        for n, line in enumerate(Path(dataset).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                key, text = str(row.get("id", row.get("_id"))), " ".join(
+                    t for t in (row.get("title"), row.get("text")) if isinstance(t, str) and t)
+            except (ValueError, AttributeError):
+                raise HotswapError(f"{dataset} line {n} is not a JSON object with an id and a text") from None
+            if key == "None" or not text:
+                raise HotswapError(f"{dataset} line {n} needs an 'id' and a non-empty 'text'")
+            corpus[key] = text
+            if max_docs is not None and len(corpus) >= max_docs:
+                break
+        return corpus
+    from hotswap.data import load_dataset
+
+    return dict(load_dataset(dataset, max_docs=max_docs).corpus)

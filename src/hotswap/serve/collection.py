@@ -3,6 +3,7 @@
 Layout of a collection folder (``hotswap serve --store PATH``)::
 
     PATH/serving.json        which index serves, built by which model; the upgrade in progress, if any; history
+    PATH/texts.sqlite        every item's text (``hotswap.serve.docstore``): what a backfill re-encodes
     PATH/v1/                 the first index, built by ``Collection.create``: a ``FaissStore`` folder, or the
                              qdrant / milvus database (``backend``) that later models' vectors join
     PATH/upgrade-2-<tag>/    the upgrade (``hotswap.store.create_any_upgrade``): plan, checkpoint, and for FAISS
@@ -41,6 +42,7 @@ from typing import Any
 
 from hotswap.errors import CorruptStoreError, HotswapError
 from hotswap.io import atomic_write_json
+from hotswap.serve.docstore import DOCSTORE_NAME, DocStore
 from hotswap.store import create_store_uri, open_store_uri
 from hotswap.store.manifest import read_json_object, utc_now
 
@@ -64,9 +66,19 @@ class Collection:
         path = Path(path)
         if (path / SERVING_NAME).exists():
             raise FileExistsError(f"{path} already holds a collection; serve it without --model")
-        if path.exists() and any(p.name != "v1" for p in path.iterdir()):
+        if path.exists() and any(p.name != "v1" and not p.name.startswith(DOCSTORE_NAME) for p in path.iterdir()):
             raise FileExistsError(f"{path} is not empty; choose an empty or new folder")
         shutil.rmtree(path / "v1", ignore_errors=True)  # a create killed before serving.json was written
+        for leftover in path.glob(f"{DOCSTORE_NAME}*") if path.is_dir() else []:
+            leftover.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+        texts = DocStore(path / DOCSTORE_NAME, create=True)
+        try:
+            ids = list(corpus)
+            for start in range(0, len(ids), 10_000):
+                texts.put_many((i, corpus[i]) for i in ids[start:start + 10_000])
+        finally:
+            texts.close()
         store = create_store_uri(f"{backend}://{path / 'v1'}", model_id=encoder.id, dim=encoder.dim)
         try:
             ids = list(corpus)
@@ -96,6 +108,10 @@ class Collection:
     @property
     def index_path(self) -> Path:
         return _inside(self.path, self.state["index"])
+
+    def texts(self) -> DocStore | None:
+        """The collection's docstore (``texts.sqlite``), or ``None`` for one created before collections kept texts."""
+        return DocStore(self.path / DOCSTORE_NAME) if (self.path / DOCSTORE_NAME).is_file() else None
 
     @property
     def backend(self) -> str:

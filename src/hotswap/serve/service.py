@@ -55,17 +55,24 @@ class ConflictError(HotswapError):
 
 
 class SearchService:
-    """Serve ``Collection(path)``; ``corpus`` maps every indexed id to its text (what a backfill re-encodes)."""
+    """Serve ``Collection(path)``; ``corpus`` maps every indexed id to its text (what a backfill re-encodes),
+    by default the texts the collection keeps (``texts.sqlite``)."""
 
-    def __init__(self, path: str | Path, corpus: Mapping[str, str], *,
+    def __init__(self, path: str | Path, corpus: Mapping[str, str] | None = None, *,
                  encoder_loader: Callable[[str], Any] = load_encoder, batch_size: int = 256,
                  resume: bool = True, models: Iterable[str] = BUNDLED, queries_first: bool = False) -> None:
         self.models = tuple(models)  # what clients may name: the operator's choice, never a path they send
+        self._own_texts: Any = None
         # queries_first: the backfill gives way to searches (QueryGate); off by default: on 2 cores it measured
         # worse than plain sharing (README, benchmarks/load.py --queries-first)
         self.gate = QueryGate() if queries_first else None
         self.collection = Collection(path)
         self.collection.sweep()
+        if corpus is None:
+            corpus = self._own_texts = self.collection.texts()
+            if corpus is None:
+                raise HotswapError(f"collection {path} keeps no texts (created by an older hotswap); serve it with "
+                                   "the dataset it was built from (--dataset)")
         self.corpus, self.load_encoder, self.batch_size = corpus, encoder_loader, batch_size
         self._lock = threading.RLock()
         self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
@@ -93,10 +100,14 @@ class SearchService:
         return encoder
 
     def fetch(self, ids: Sequence[str]) -> list[str]:
+        many = getattr(self.corpus, "get_many", None)  # the docstore: one query for the batch
         try:
+            if many is not None:
+                found = many(list(ids))
+                return [found[i] for i in ids]
             return [self.corpus[i] for i in ids]
         except KeyError as e:
-            raise HotswapError(f"id {e.args[0]!r} is indexed but missing from the served corpus; serve the "
+            raise HotswapError(f"id {e.args[0]!r} is indexed but has no text in the served corpus; serve the "
                                "collection with the dataset it was built from") from None
 
     def _attach_upgrade(self) -> None:
@@ -330,7 +341,7 @@ class SearchService:
         if self.thread is not None:
             self.thread.pause(timeout)
             self.upgrade_searcher.flush()
-        _close(self.upgrade, self.index)
+        _close(self.upgrade, self.index, self._own_texts)
 
     # ---- status -----------------------------------------------------------------------------------------
     def status(self) -> dict:

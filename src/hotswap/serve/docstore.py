@@ -1,0 +1,82 @@
+"""``DocStore``: the texts of a collection's items, kept beside its vectors (``PATH/texts.sqlite``).
+
+A collection that keeps its texts needs no dataset to be served, searched or upgraded: the backfill re-encodes
+what the docstore holds. One SQLite file (WAL journal, ``synchronous=FULL``: a committed transaction survives a
+power cut), one table ``docs(id TEXT PRIMARY KEY, text TEXT)``, used for every backend (FAISS, qdrant, milvus).
+It reads as a ``Mapping[str, str]`` from any thread; ``put_many`` writes a batch in one transaction.
+``Collection.create`` fills it before ``serving.json`` is written, so a collection never exists without it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from hotswap.errors import CorruptStoreError
+
+DOCSTORE_NAME = "texts.sqlite"
+
+
+class DocStore(Mapping[str, str]):
+    """id -> text of one collection (see the module docstring)."""
+
+    def __init__(self, path: str | Path, create: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise CorruptStoreError(f"{self.path} is missing: the collection keeps no texts; serve it with "
+                                    "--dataset (the data it was built from)")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, text TEXT NOT NULL)")
+        except sqlite3.DatabaseError as e:
+            raise CorruptStoreError(f"{self.path} is not a readable docstore ({e}); restore it from a backup") from e
+        self._lock = threading.Lock()
+
+    def put_many(self, items: Iterable[tuple[str, str]]) -> None:
+        """Insert or replace ``(id, text)`` pairs in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO docs (id, text) VALUES (?, ?)", items)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def __getitem__(self, key: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT text FROM docs WHERE id = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return row[0]
+
+    def get_many(self, ids: list[str]) -> dict[str, str]:
+        """``{id: text}`` for the ids it holds (one query per 500 ids)."""
+        out: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(self._db.execute(f"SELECT id, text FROM docs WHERE id IN ({marks})", chunk).fetchall())
+        return out
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM docs WHERE id = ?", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM docs ORDER BY rowid")]
+        return iter(ids)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
