@@ -23,7 +23,7 @@ new vector anywhere) are encoded in old-rank order, the first ``B`` of them; the
 **calibrated old score**: ``s_hat = a * s_old(q_c, d) + b``, where ``(a, b)`` is the least-squares line through
 this query's own re-scored old candidates (pairs ``(s_old, s_new)``), slope clipped at 0 so the old order is
 kept among them; with one pair the line is a shift (``a = 1``), with none the old score is used as it is (the
-raw distance rank merge of Seo et al.). When ``k > G``, old-partition items ranked ``G+1 .. k`` are placed by
+raw distance rank merge of Seo et al.). When ``k > G``, old-index items ranked ``G+1 .. k`` are placed by
 the same rule, so a result list always has ``k`` items when the gallery has them; nothing is dropped. Once
 nothing is pending the old index adds no candidate the new partition's own top ``k`` would not outrank, so a
 fully backfilled upgrade is searched as the new index alone.
@@ -52,7 +52,7 @@ class CascadeCounts:
     """Totals over every cascade search of a searcher (``/status`` and ``/metrics`` report them)."""
 
     queries: int = 0
-    candidates: int = 0  # old-partition candidates (top G) + new-partition candidates, per query, summed
+    candidates: int = 0  # old-index candidates (top G) + new-partition candidates, per query, summed
     already_encoded: int = 0  # of those, the ones with a new vector before the query (stored or buffered)
     encodes: int = 0  # new-model document encodings made by cascade searches
     requested: int = 0  # encodings the queries asked for, each query on its own (before sharing within a call)
@@ -62,7 +62,6 @@ class CascadeCounts:
         q = max(self.queries, 1)
         return {**asdict(self), "encodes_per_query": self.encodes / q, "requested_per_query": self.requested / q,
                 "share_already_encoded": self.already_encoded / self.candidates if self.candidates else 0.0}
-
 
 
 def resolve_candidate_query(p: Any, how: str) -> str:
@@ -156,7 +155,7 @@ def search_cascade(p: Any, queries: Any, k: int, model_id: str, *, candidates: i
         take = misses if encode_budget is None else misses[:encode_budget]
         plans.append((cand, set(take) | have, misses[len(take):]))
         counts.requested += len(take)
-        n_new = sum(i is not None for i in I_n[r, :G])
+        n_new = sum(i is not None and i not in have for i in I_n[r, :G])  # an item found by both counts once
         counts.candidates += len(cand) + n_new
         counts.already_encoded += len(have) + n_new
     wanted = list(dict.fromkeys(i for cand, rescore, _ in plans for i in cand if i in rescore))

@@ -39,6 +39,7 @@ class WriteBackCounts:
     waited: int = 0
     written: int = 0
     demanded: int = 0
+    flush_errors: int = 0  # flushes a search started that failed (e.g. the upgrade was rolled back meanwhile)
 
 
 class WriteBack:
@@ -115,7 +116,10 @@ class WriteBack:
                 v, encoded = got[i], encoded + n
             out[i] = v
         if self.persist and len(self._buffer) >= self.flush_every:
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the search's answer stands; the buffer stays for the next flush
+                self.counts.flush_errors += 1
         return out, encoded
 
     def _stored(self, ids: Sequence[str]) -> dict[str, np.ndarray]:

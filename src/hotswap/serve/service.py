@@ -15,8 +15,9 @@ candidates re-scored by the new model, ``hotswap.search.cascade``), else ``adapt
 ``merged`` (Seo et al.'s distance rank merge, two encodings); ``complete`` -> ``new``. Documents a cascade
 search encodes are written back into the upgrade's new partition (``WriteBack``: batches of
 ``WRITE_BACK_EVERY``, the rest at pause and shutdown), and the backfill thread skips them; the ``demand``
-order backfills first what cascade queries asked for beyond their budget. Every merged search sees one consistent cut of the
-gallery (``UpgradeStore.reading``), so an item is never returned twice nor missed while it moves.
+order backfills first what cascade queries asked for beyond their budget. Every merged search sees one
+consistent cut of the gallery (``UpgradeStore.reading``), so an item is never returned twice nor missed while
+it moves.
 
 A restart reads ``serving.json``: an upgrade whose recorded state is ``running`` resumes by itself from the
 last committed batch (the runner skips stored ids), a ``paused`` one stays paused.
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
