@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hotswap.errors import ModelMismatchError, UnknownIdError
+from hotswap.errors import DuplicateIdError, ModelMismatchError, UnknownIdError
 from hotswap.validation import as_matrix, check_k
 
 
@@ -90,6 +90,18 @@ class IdStoreMixin:
         self._check_model(model_id, "queries", "map the queries with an adapter (hotswap fit-adapter) or "
                           "search in merged mode")
         return as_matrix(queries, dim=self.dim, name="queries", where=self._where()), check_k(k)
+
+    def _fresh_rows(self, ids: list[str], X: np.ndarray, skip_existing: bool) -> tuple[list[str], np.ndarray]:
+        """The rows of an ``add`` whose ids are not stored yet: all of them, or ``DuplicateIdError`` naming the
+        stored ones; with ``skip_existing`` the stored ones are left out instead (possibly all)."""
+        pos = self._id_map()
+        if skip_existing:
+            keep = [r for r, i in enumerate(ids) if i not in pos]
+            return [ids[r] for r in keep], X[keep]
+        if dups := [i for i in ids if i in pos]:
+            raise DuplicateIdError(f"{len(dups)} id(s) already in store {self.path}: {dups[:5]}; "
+                                   "skip them or write to a new store")
+        return ids, X
 
     def _known(self, ids: Sequence[str] | str) -> tuple[list[str], dict[str, int]]:
         """``ids`` as a list and the id map, or ``UnknownIdError`` naming the ids this store lacks."""

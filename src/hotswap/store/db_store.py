@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError
+from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin
 from hotswap.store.db_common import Handle, acquire, find_model, read_store_file, release, write_store_file
 from hotswap.store.segments import check_new_ids
@@ -153,15 +153,10 @@ class DbStore(IdStoreMixin):
         X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
         ids = check_new_ids(ids, len(X))
         self._check_ids(ids)
+        ids, X = self._fresh_rows(ids, X, skip_existing)
+        if not ids:
+            return 0
         pos = self._id_map()
-        if skip_existing:
-            keep = [r for r, i in enumerate(ids) if i not in pos]
-            if not keep:
-                return 0
-            ids, X = [ids[r] for r in keep], X[keep]
-        elif dups := [i for i in ids if i in pos]:
-            raise DuplicateIdError(f"{len(dups)} id(s) already in store {self.path}: {dups[:5]}; "
-                                   "skip them or write to a new store")
         start = len(pos)
         data = {**self._h.data, "models": [{**m, "count": start + len(ids)} if m["model_id"] == self.model_id
                                            else m for m in self._h.data["models"]]}

@@ -31,7 +31,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError
+from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin
 from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
@@ -120,15 +120,9 @@ class FaissStore(IdStoreMixin):
         ids = check_new_ids(ids, len(X))
         with writer_lock(self.path):
             self.refresh()
-            pos = self._id_map()
-            if skip_existing:
-                keep = [r for r, i in enumerate(ids) if i not in pos]
-                if not keep:
-                    return 0
-                ids, X = [ids[r] for r in keep], X[keep]
-            elif dups := [i for i in ids if i in pos]:
-                raise DuplicateIdError(f"{len(dups)} id(s) already in store {self.path}: {dups[:5]}; "
-                                       "skip them or write to a new store")
+            ids, X = self._fresh_rows(ids, X, skip_existing)
+            if not ids:
+                return 0
             remove_orphans(self.path, self.manifest)
             manifest = self.manifest.with_segment(write_segment(self.path, self.manifest.next_segment_name(), ids, X))
             write_manifest(self.path, manifest)
