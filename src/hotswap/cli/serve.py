@@ -101,29 +101,14 @@ def _name_folder(spec: str) -> tuple[str, str]:
 
 
 def _corpus(dataset: str, max_docs: int | None) -> dict[str, str]:
-    """``{id: text}`` from a JSONL file (``{"id", "text"}`` per line; BEIR's ``_id`` / ``title`` work too), a BEIR
-    folder or a bundled dataset."""
+    """``{id: text}`` from a corpus JSONL file (``hotswap.data.beir.read_corpus_jsonl``), a BEIR folder or a
+    bundled dataset."""
     from pathlib import Path
 
-    if dataset.endswith(".jsonl") and Path(dataset).is_file():
-        import json
+    if dataset.endswith((".jsonl", ".jsonl.gz")) and Path(dataset).is_file():
+        from hotswap.data.beir import read_corpus_jsonl
 
-        corpus: dict[str, str] = {}
-        for n, line in enumerate(Path(dataset).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                key, text = str(row.get("id", row.get("_id"))), " ".join(
-                    t for t in (row.get("title"), row.get("text")) if isinstance(t, str) and t)
-            except (ValueError, AttributeError):
-                raise HotswapError(f"{dataset} line {n} is not a JSON object with an id and a text") from None
-            if key == "None" or not text:
-                raise HotswapError(f"{dataset} line {n} needs an 'id' and a non-empty 'text'")
-            corpus[key] = text
-            if max_docs is not None and len(corpus) >= max_docs:
-                break
-        return corpus
+        return read_corpus_jsonl(dataset, max_docs)
     from hotswap.data import load_dataset
 
     return dict(load_dataset(dataset, max_docs=max_docs).corpus)

@@ -10,10 +10,12 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hotswap.data.dataset import Qrels, RetrievalDataset
-from hotswap.errors import AssetMissingError
+from hotswap.errors import AssetMissingError, HotswapError
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -29,16 +31,41 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` of each non-blank line."""
     with _open_text(path) as f:
         for n, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    yield n, json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{path}: line {n} is not valid JSON ({e}); is the file truncated?") from e
-    return rows
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [row for _, row in _iter_jsonl(path)]
+
+
+def corpus_text(row: dict) -> str:
+    """A corpus row's text, BEIR's way: ``title + " " + text`` when a title is present."""
+    title, text = row.get("title") or "", row.get("text") or ""
+    return f"{title} {text}".strip() if title else text
+
+
+def read_corpus_jsonl(path: str | Path, max_docs: int | None = None) -> dict[str, str]:
+    """``{id: text}`` of a corpus JSONL file (plain or ``.gz``): one object per line with ``id`` (or BEIR's
+    ``_id``) and a non-empty ``text`` (``title`` is prefixed, as in BEIR); the first ``max_docs`` rows."""
+    corpus: dict[str, str] = {}
+    for n, row in _iter_jsonl(Path(path)):
+        if not isinstance(row, dict):
+            raise HotswapError(f"{path} line {n} is not a JSON object with an id and a text")
+        key, text = row.get("id", row.get("_id")), corpus_text(row)
+        if key is None or not isinstance(text, str) or not text:
+            raise HotswapError(f"{path} line {n} needs an 'id' and a non-empty 'text'")
+        corpus[str(key)] = text
+        if max_docs is not None and len(corpus) >= max_docs:
+            break
+    return corpus
 
 
 def _read_qrels(path: Path) -> Qrels:
@@ -67,8 +94,7 @@ def load_beir_folder(folder: str | Path, name: str | None = None) -> RetrievalDa
     corpus, domains = {}, {}
     for row in _read_jsonl(corpus_path):
         did = str(row["_id"])
-        title, text = row.get("title") or "", row.get("text") or ""
-        corpus[did] = f"{title} {text}".strip() if title else text
+        corpus[did] = corpus_text(row)
         if row.get("domain") or row.get("section"):
             domains[did] = row.get("domain") or row.get("section")
     all_queries = {str(r["_id"]): r["text"] for r in _read_jsonl(queries_path)}
