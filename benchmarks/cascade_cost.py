@@ -41,7 +41,8 @@ from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.encoders.replay import ReplayEncoder
 from hotswap.experiments.cascade_demo import fit_adapter_and_blend
-from hotswap.io import atomic_write, atomic_write_json
+from hotswap.experiments.report import save_png
+from hotswap.io import atomic_write_json
 from hotswap.metrics import per_query_metrics, run_from_search
 from hotswap.search import Searcher
 from hotswap.store import create_store, create_upgrade
@@ -149,8 +150,7 @@ def plot(result: dict, path: Path) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(f"cascade on a live stream: {result['n_docs']} docs, 0 % backfilled")
     fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hotswap.io import atomic_write, atomic_write_json
+from hotswap.experiments.report import save_png
+from hotswap.io import atomic_write_json
 
 
 def curve_table(result: dict) -> Table:
@@ -48,9 +49,7 @@ def plot_curves(result: dict, path: str | Path) -> Path:
     axes[0].legend(fontsize=7)
     fig.suptitle(f"online backfill {result['old_model']} -> {result['new_model']} ({result['dataset']})")
     fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
 
 
 def write_results(result: dict, out: str | Path) -> Path:

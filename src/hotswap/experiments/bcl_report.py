@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hotswap.io import atomic_write
+from hotswap.experiments.report import save_png
 
 
 def _fmt(v: float | None, spec: str = ".2f") -> str:
@@ -46,11 +46,7 @@ def perturbation_table(result: dict) -> Table:
 
 
 def _savefig(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
-    return out
+    return save_png(fig, path, dpi=110)
 
 
 def plot_dsimplex(result: dict, path: str | Path) -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hotswap.experiments.report import rows_table
-from hotswap.io import atomic_write, atomic_write_json
+from hotswap.experiments.report import rows_table, save_png
+from hotswap.io import atomic_write_json
 
 ROW_COLUMNS = [("label", "cascade"), ("ndcg@10", "nDCG@10"), ("recall@10", "R@10"),
                ("recovered_ndcg@10", "recovered"), ("negative_flip_rate", "NFR"), ("encodes_per_query", "enc/q")]
@@ -93,9 +93,7 @@ def plot_cascade(result: dict, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(f"cascade search {result['old_model']} -> {result['new_model']} ({result['dataset']})")
     fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
 
 
 def write_cascade_results(result: dict, out: str | Path) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hotswap.io import atomic_write
+from hotswap.experiments.report import save_png
 
 
 def online_backfill_table(result: dict) -> Table:
@@ -43,6 +43,4 @@ def plot_online_backfill(result: dict, path: str | Path) -> Path:
     axes[0].legend(fontsize=7)
     fig.suptitle("Merged search over old and new partitions while the gallery is re-embedded", fontsize=10)
     fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
-    return out
+    return save_png(fig, path, dpi=110)

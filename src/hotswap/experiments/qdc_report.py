@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hotswap.io import atomic_write
+from hotswap.experiments.report import save_png
 
 
 def qdc_table(result: dict) -> Table:
@@ -49,6 +49,4 @@ def plot_matrices(result: dict, path: str | Path) -> Path:
         ax.axis("off")
     fig.suptitle("nDCG@10 on each task (columns) after training each task (rows)")
     fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
-    return out
+    return save_png(fig, path, dpi=110)

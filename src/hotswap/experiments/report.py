@@ -48,6 +48,13 @@ def grouped_bars(path: str | Path, labels: Sequence[str], series: dict[str, Sequ
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
+    return save_png(fig, path)
+
+
+def save_png(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Write a matplotlib figure as PNG atomically (temp file, fsync, rename), then close it."""
+    import matplotlib.pyplot as plt
+
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format="png"))
     plt.close(fig)
     return out
