@@ -43,6 +43,7 @@ from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.upgrade_demo import UpgradeSlice, fit_adapters
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import QueryBlend, Searcher
+from hotswap.search.cascade import resolve_candidate_query
 from hotswap.store import create_store, create_upgrade
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
@@ -124,9 +125,9 @@ def run_cascade_experiment(cfg: CascadeConfig) -> dict:
         with timer("fit adapter and blend (train queries only)"):
             adapter, blend = fit_adapter_and_blend(cfg.adapter, Tn, To, D_new[sample], D_old[sample], old, tqids,
                                                    ds.train_qrels, new_enc, old_enc, cfg.val_fraction, cfg.seed)
-        run_old = run_from_search(qids, old.search(Qo, cfg.k, old_enc.id)[1])
-        score = _Scorer(qids, ds.qrels, run_old)
-        base = {"old": score(old.search(Qo, cfg.k, old_enc.id)[1]), "new": score(new.search(Qn, cfg.k, new_enc.id)[1])}
+        I_old = old.search(Qo, cfg.k, old_enc.id)[1]
+        score = _Scorer(qids, ds.qrels, run_from_search(qids, I_old))
+        base = {"old": score(I_old), "new": score(new.search(Qn, cfg.k, new_enc.id)[1])}
 
         def searcher(up: Any) -> Searcher:
             return Searcher.for_upgrade(up, old_encoder=old_enc, new_encoder=replay, texts=lambda ids: ids,
@@ -144,7 +145,7 @@ def run_cascade_experiment(cfg: CascadeConfig) -> dict:
                                 candidate_query=how)
                 took = time.perf_counter() - t0
                 stats = s.cascade_stats()
-                rows.append({"candidate_query": how, "resolved_query": "blended" if how == "auto" else how,
+                rows.append({"candidate_query": how, "resolved_query": resolve_candidate_query(s.partitions, how),
                              "candidates": g, "encode_budget": budget, **score(I),
                              "encodes_per_query": stats["requested_per_query"],
                              "unique_encodes_per_query": stats["encodes_per_query"],

@@ -96,13 +96,16 @@ def plot_cascade(result: dict, path: str | Path) -> Path:
     return save_png(fig, path)
 
 
+STREAM_KEYS = ("stream", "streams", "stream_baselines", "stream_run")  # written by benchmarks/cascade_cost.py
+
+
 def write_cascade_results(result: dict, out: str | Path) -> Path:
-    """``out/cascade.json``, keeping the ``stream`` / ``streams`` that ``benchmarks/cascade_cost.py`` wrote there."""
+    """``out/cascade.json``, keeping the ``STREAM_KEYS`` that ``benchmarks/cascade_cost.py`` wrote there."""
     path = Path(out) / "cascade.json"
     if path.exists():
         try:
             earlier = json.loads(path.read_text())
         except ValueError:
             earlier = {}
-        result = {**{key: earlier[key] for key in ("stream", "streams", "stream_baselines", "stream_run") if key in earlier}, **result}
+        result = {**{key: earlier[key] for key in STREAM_KEYS if key in earlier}, **result}
     return atomic_write_json(path, result)

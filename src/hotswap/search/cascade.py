@@ -138,8 +138,8 @@ def search_cascade(p: Any, queries: Any, k: int, model_id: str, *, candidates: i
     if up.counts()["old"] == 0:  # fully backfilled: nothing to re-score, a search of the new partition
         Q_new = queries[0] if isinstance(queries, tuple) else queries
         D, I = up.new_part.search(Q_new, k, model_id)
-        p.cascade_counts.add(CascadeCounts(queries=len(D), candidates=int((I[:, :G] != None).sum()),  # noqa: E711
-                                           already_encoded=int((I[:, :G] != None).sum())))  # noqa: E711
+        found = int((I[:, :G] != None).sum())  # noqa: E711 - elementwise on an object array
+        p.cascade_counts.add(CascadeCounts(queries=len(D), candidates=found, already_encoded=found))
         return D, I
     Q_new, Q_c = _candidate_query(p, queries, model_id, candidate_query)
     sign = 1.0 if up.metric == "ip" else -1.0  # inside: higher is better for both metrics

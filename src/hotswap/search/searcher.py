@@ -66,7 +66,7 @@ class Searcher:
         """A searcher over an upgrade mid-backfill: ``old`` searches the whole old index, ``new`` the new
         partition, and ``merged`` / ``calibrated`` / ``adapted`` / ``cross`` merge both partitions.
 
-        With ``texts`` (``ids -> texts``) and ``new_encoder``, mode ``cascade`` re-scores old-partition
+        With ``texts`` (``ids -> texts``) and ``new_encoder``, mode ``cascade`` re-scores old-index
         candidates with the new model and writes what it encodes back into the upgrade's new partition, in
         batches of ``flush_every`` (``flush()`` commits the rest); ``persist=False`` keeps its encodings in
         this searcher's memory only (a measurement that must leave the upgrade as it is)."""

@@ -1,7 +1,7 @@
 """``WriteBack``: new-model document vectors that cascade searches encode, on their way into the backfill.
 
-A cascade search (``hotswap.search.cascade``) encodes, with the new model, old-partition candidates that
-have no new vector yet. Those encodings are exactly what the backfill would compute for the same items, so
+A cascade search (``hotswap.search.cascade``) encodes, with the new model, old-index candidates that have
+no new vector yet. Those encodings are exactly what the backfill would compute for the same items, so
 they are kept: buffered here, served to later searches from the buffer, and committed to the upgrade's new
 partition in batches of ``flush_every`` through ``add_backfilled(..., skip_stored=True)`` — the backfill
 runner's own commit path (one atomic segment or one database commit per batch). A SIGKILL therefore loses at
