@@ -9,7 +9,7 @@ under the licences of their packages; we ship them as a research dataset with th
 Task: the **short description** (first line of ``Description-en``) is the query, the **long description**
 (the indented text, paragraphs separated by `` .``) is the document, the package **Section** is the domain.
 
-Cleaning (see ``../shared/ASSETS.md``):
+Cleaning:
 * documents are deduplicated by identical long text (packages of one source share text); the document id
   is the alphabetically first package that carries the text;
 * documents with fewer than 8 words and queries with fewer than 3 words are dropped;

@@ -1,4 +1,4 @@
-"""The five-task sequence built from the bundled Debian data (issue 6, part 3)."""
+"""The five-task sequence built from the bundled Debian data (the QDC protocol's task sequence)."""
 
 import re
 from collections import Counter

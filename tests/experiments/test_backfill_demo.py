@@ -1,4 +1,4 @@
-"""The backfill protocol on a small real slice: the results shape of issue 5 and the curves' end points."""
+"""The backfill protocol on a small real slice: the shape of results/backfill.json and the curves' end points."""
 
 import pytest
 

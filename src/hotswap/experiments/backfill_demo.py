@@ -1,4 +1,4 @@
-"""The online-backfill protocol (issue 5; Seo et al., WACV 2025): quality along a backfill, per ordering policy.
+"""The online-backfill protocol (Seo et al., WACV 2025): quality along a backfill, per ordering policy.
 
 The corpus is indexed by the old model. For each ordering policy a fresh upgrade re-embeds it with the new
 model in batches; at 0 %, 10 %, ..., 100 % the *test* queries are searched in each mode of

@@ -46,7 +46,7 @@ from hotswap.training.model_cache import recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's CIFAR-100)"
 METHODS = ("independent", "bct", "dsimplex")
-# Repo notebooks of miccunifi/iamcl2r (CIFAR-100 -> CIFAR-10), quoted in /work/shared/ALGORITHMS.md §3.
+# The authors' public notebooks (github.com/miccunifi/iamcl2r; CIFAR-100 -> CIFAR-10), as they print them.
 PAPER = {7: {"independent": {"AC": 0.0, "AM": 35.18}, "dsimplex": {"AC": 0.95, "AM": 68.90}},
          31: {"independent": {"AC": 0.0, "AM": 30.32}, "dsimplex": {"AC": 0.65, "AM": 68.07}}}
 SCALES = {

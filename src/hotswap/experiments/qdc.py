@@ -1,4 +1,4 @@
-"""The QDC protocol (issue 6; Goswami et al., CoLLAs 2025): continual fine-tuning with an index that is never
+"""The QDC protocol (Goswami et al., CoLLAs 2025): continual fine-tuning with an index that is never
 re-embedded, evaluated as a T x T nDCG@10 matrix per method.
 
 Five Debian-Section tasks (``hotswap.data.tasks``). ``f_0`` is the bundled all-MiniLM-L6-v2; the models are

@@ -1,6 +1,6 @@
 """The main job: upgrade a live text index from an old to a new embedding model without re-indexing.
 
-Protocol (issue 4): the corpus is indexed by the old model. Every adapter is fitted on paired embeddings of
+Protocol: the corpus is indexed by the old model. Every adapter is fitted on paired embeddings of
 the *train* queries plus a random sample of corpus documents (both models encode the same texts); the *test*
 queries are never seen by any fitting. Rows: ``old`` (old queries -> old index), ``new`` (new queries ->
 new index, the full re-index upper bound), ``adapted`` (new queries -> adapter -> old index) per adapter.

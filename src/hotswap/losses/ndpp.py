@@ -1,6 +1,6 @@
 """NDPP: neighbour-driven prototype perturbation (Zhou et al., arXiv 2503.14824, Sec. "NDPP").
 
-The paper's formula could not be read here; this is our reading (``/work/shared/ALGORITHMS.md`` §2), built on
+The paper's formula could not be read here; this is our reading, built on
 what the abstract states: perturb the old class prototypes into a *pseudo-old* space, using the feature
 distributions of both the old and the new model, and update the perturbation as the new model trains, so that
 classes crowded in the old space can stay apart in the new one. For each class c with old prototype

@@ -1,6 +1,6 @@
 """ODPP: optimisation-driven prototype perturbation (Zhou et al., arXiv 2503.14824, Sec. "ODPP").
 
-The paper's objective could not be read here; this is our reading (``/work/shared/ALGORITHMS.md`` §2). Each
+The paper's objective could not be read here; this is our reading, stated below. Each
 class c gets a perturbation ``e_c`` of its old prototype ``p_c``, found by a few projected gradient steps on
 
     min_e  sum_c sum_{j != c}  max(0, cos(p_c + e_c, p_j + e_j) - cos(q_c, q_j))    s.t.  ||e_c|| <= r

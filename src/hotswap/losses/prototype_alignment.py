@@ -3,7 +3,7 @@
 Zhou et al. (arXiv 2503.14824, "Prototype Perturbation for Relaxing Alignment Constraints in
 Backward-Compatible Learning") align the new model to a *pseudo-old* space spanned by class prototypes.
 Their method section could not be read here (only the abstract and a summary are public to us), so the
-loss below is our reading, stated in ``/work/shared/ALGORITHMS.md`` §2: a cosine-softmax over prototypes
+loss below is our reading of it: a cosine-softmax over prototypes
 
     L_align = mean_i  -log( exp(s * cos(n_i, p_{y_i})) / sum_{c in present} exp(s * cos(n_i, p_c)) )
 

@@ -1,6 +1,6 @@
 """Training compatible models: continual text retrievers (QDC protocol) and image models with a
 backward-compatibility method (BCT, d-Simplex-HOC, prototype alignment, NDPP, ODPP); the reverse query
-transform and learnable new embedding of metric-compatible backfilling (issue 8, groundwork)."""
+transform and learnable new embedding of metric-compatible backfilling (Seo et al., WACV 2025)."""
 
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.chain import ChainResult, train_chain
