@@ -16,7 +16,8 @@ import pytest
 from hotswap.backfill import BackfillRunner, LocalExecutor, gallery_checksum, plan_backfill, read_plan
 from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError, UnknownIdError
 from hotswap.search import Searcher, rank_merge
-from hotswap.store import create_any_upgrade, create_store_uri, drop_upgrade_vectors, open_any_upgrade, open_store_uri
+from hotswap.store import (create_any_upgrade, create_store_uri, drop_upgrade_vectors, open_any_upgrade,
+                           open_store_uri)
 from hotswap.store.db_common import model_key
 from tests.backfill.toy import ToyEncoder, fetch, gallery_ids, unit_vector
 
@@ -172,17 +173,20 @@ def test_refusals(make, backend, tmp_path):
 
 @pytest.mark.parametrize("swap, exc, words", [(None, None, []),
                                               ("model", ModelMismatchError, ["other@9", OLD]),
-                                              ("lost", CorruptStoreError, ["59 items", "60"])])
+                                              ("lost", CorruptStoreError, ["lost 1 backfilled", IDS[0]])])
 def test_reopen(make, backend, tmp_path, swap, exc, words):
     old, up = make()
     up.add_backfilled(IDS[::2], X_NEW[::2], NEW)
     before, text = snapshot(up, k=7), repr(up)
     close(up, old)
     if swap:
-        shutil.rmtree(old.path)
-        model, n = ("other@9", N) if swap == "model" else (OLD, N - 1)
-        s = create_store_uri(f"{backend}://{old.path}", model, D_OLD)
-        s.add(IDS[:n], X_OLD[:n], model)
+        if swap == "model":
+            shutil.rmtree(old.path)
+            s = create_store_uri(f"{backend}://{old.path}", "other@9", D_OLD)
+            s.add(IDS, X_OLD, "other@9")
+        else:  # a backfilled item vanished from the old index behind the upgrade's back
+            s = open_store_uri(f"{backend}://{old.path}", OLD)
+            s.delete([IDS[0]])
         close(s)
         with pytest.raises(exc) as e:
             open_any_upgrade(up.path)

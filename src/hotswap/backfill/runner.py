@@ -148,8 +148,8 @@ class BackfillRunner:
     def pending_batches(self, stop_at: int | None = None) -> Iterator[Batch]:
         """Batches of items not stored yet, in plan order; ``stop_at`` cuts the plan at that many items.
 
-        Ids stored since the run began (a cascade search's write-back, ``hotswap.search.cascade``) are skipped
-        as each batch is formed. Under the ``demand`` policy each batch starts with the ids queries demanded
+        Ids stored since the run began (a cascade search's write-back, ``hotswap.search.cascade``, or a write
+        during the upgrade) and ids deleted since are skipped as each batch is formed. Under the ``demand`` policy each batch starts with the ids queries demanded
         (``DemandLog``) that are still pending, and ``stop_at`` counts stored items rather than plan positions.
         """
         plan, up = self.plan_ids(), self.upgrade
@@ -194,9 +194,11 @@ class BackfillRunner:
             return self.upgrade.old.contains(i) and not self.upgrade.new.contains(i)
 
     def _unstored(self, ids: Sequence[str]) -> list[str]:
-        """``ids`` not in the new store, looked up under the upgrade's read lock (a commit may be in flight)."""
+        """``ids`` the old index holds and the new store lacks (deleted or written ones drop out), looked up
+        under the upgrade's read lock (a commit may be in flight)."""
         with self.upgrade.reading():
-            return [i for i in ids if not self.upgrade.new.contains(i)]
+            old, new = self.upgrade.old, self.upgrade.new
+            return [i for i in ids if old.contains(i) and not new.contains(i)]
 
     # ---- running -----------------------------------------------------------------------------------------
     def run(self, until: float | None = None, on_batch: Callable[[BackfillStatus], None] | None = None

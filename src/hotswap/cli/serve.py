@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 
@@ -75,12 +77,7 @@ def serve(
         if explicit and on_disk != backend:
             raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
         backend = on_disk
-        folders = dict(_name_folder(spec) for spec in allow_model)
-        fresh = getattr(load_encoder, "__wrapped__", load_encoder)  # the backfill's own, uncached encoder
-
-        def load(spec: str):
-            return load_encoder(folders.get(spec, spec))
-        load.__wrapped__ = lambda spec: fresh(folders.get(spec, spec))  # type: ignore[attr-defined]
+        folders, load = model_loader(allow_model)
         service = SearchService(store, corpus, batch_size=batch_size, resume=not no_resume,
                                 models=[*BUNDLED, *folders], encoder_loader=load, queries_first=queries_first)
     except (HotswapError, FileExistsError, ValueError, OSError) as e:
@@ -91,6 +88,14 @@ def serve(
     app = create_app(service, api_key=api_key, read_key=read_key, allowed_hosts=[*LOOPBACK, host, *allow_host],
                      max_searches=max_searches)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+
+
+def model_loader(allow_model: list[str]) -> tuple[dict[str, str], Any]:
+    """The ``--allow-model NAME=FOLDER`` map, and the ``encoder_loader`` that reads NAME from FOLDER."""
+    from hotswap.encoders.named import NamedLoader
+
+    folders = dict(_name_folder(spec) for spec in allow_model)
+    return folders, NamedLoader(folders)
 
 
 def _name_folder(spec: str) -> tuple[str, str]:

@@ -7,6 +7,10 @@ Endpoints (OpenAPI docs at ``/docs``)::
     POST /upgrade                {"model": "minilm", "adapter": null, "order": "random", "cascade": {...} or null}
                                  -> starts the backfill (with "cascade", cascade is the default mode meanwhile)
     POST /upgrade/pause|resume|rollback|commit
+    POST /documents              {"documents": [{"id": "...", "text": "..."}, ...]}: insert or replace; answered
+                                 once durable (texts committed, every index written; during an upgrade both)
+    DELETE /documents            {"ids": [...]}: delete (unknown ids are ignored)
+    GET  /documents/{id}         the document's text (404 if there is none)
     POST /query-model            {"model": "mpnet", "adapters": [v3->v2, v2->v1]}: new-model queries on the
                                  unchanged index (no re-embedding); POST /query-model/reset to stop
     GET  /status                 models, % backfilled, items/s, ETA, current search mode, cascade counts
@@ -15,7 +19,7 @@ Endpoints (OpenAPI docs at ``/docs``)::
 
 Errors: malformed bodies 422 (pydantic, naming the field; the input is never echoed back), bodies over 1 MiB
 413 (counted as they arrive, chunked too), non-standard JSON 400, a state that forbids the action 409
-(``ConflictError``), a search costlier than ``MAX_COST`` 422, more than ``max_searches`` searches at once 429
+(``ConflictError``), an unknown document 404, a search costlier than ``MAX_COST`` 422, more than ``max_searches`` searches at once 429
 with ``Retry-After``, any other refusal of hotswap's (wrong model, unknown mode, missing adapter) 400 with its
 message. Hosts, origins and keys are checked first (``hotswap.serve.guard``). Every error body is
 ``{"detail": message}``. Handlers are plain ``def``: FastAPI runs them in its thread pool, so a search never
@@ -36,9 +40,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from hotswap.errors import HotswapError
 from hotswap.serve.guard import LOOPBACK, Guard
-from hotswap.serve.schemas import (MAX_BODY_BYTES, MAX_COST, Hit, QueryModelRequest, SearchRequest, SearchResponse,
-                                   UpgradeRequest)
-from hotswap.serve.service import ConflictError, SearchService
+from hotswap.serve.schemas import (MAX_BODY_BYTES, MAX_COST, DeleteRequest, Hit, QueryModelRequest, SearchRequest,
+                                   SearchResponse, UpgradeRequest, UpsertRequest)
+from hotswap.serve.service import ConflictError, NotFoundError, SearchService
 
 
 def _metrics(registry: CollectorRegistry) -> dict:
@@ -105,6 +109,10 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
     async def conflict(_: Request, e: ConflictError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=409)
 
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, e: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
     @app.exception_handler(HotswapError)
     async def refused(_: Request, e: HotswapError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=400)
@@ -137,6 +145,19 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
     for action in ("pause", "resume", "rollback", "commit"):
         app.post(f"/upgrade/{action}", name=f"upgrade_{action}")(_control(service, action))
 
+    @app.post("/documents")
+    def upsert_documents(body: UpsertRequest) -> dict:
+        """Insert or replace documents; the reply means they are durable and searchable."""
+        return service.upsert_documents([(d.id, d.text) for d in body.documents])
+
+    @app.delete("/documents")
+    def delete_documents(body: DeleteRequest) -> dict:
+        return service.delete_documents(body.ids)
+
+    @app.get("/documents/{doc_id:path}")
+    def get_document(doc_id: str) -> dict:
+        return service.get_document(doc_id)
+
     @app.post("/query-model")
     def query_model(body: QueryModelRequest) -> dict:
         """Serve queries of another model on the unchanged index through an adapter or a chain of them."""
@@ -152,7 +173,7 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
 
     @app.get("/healthz")
     def healthz() -> dict:
-        return {"ok": True, "model_id": service.encoder.id, "items": len(service.index)}
+        return {"ok": True, "model_id": service.encoder.id, "items": service.items}
 
     @app.get("/metrics")
     def metrics() -> Response:

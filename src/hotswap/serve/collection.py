@@ -34,8 +34,10 @@ The serving index itself is never modified by an upgrade, so a rollback loses no
 
 from __future__ import annotations
 
+import fcntl
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ from hotswap.store import create_store_uri, open_store_uri
 from hotswap.store.manifest import read_json_object, utc_now
 
 SERVING_NAME = "serving.json"
+LOCK_NAME = ".serve.lock"
 FORMAT_VERSION = 1
 
 
@@ -108,6 +111,11 @@ class Collection:
     @property
     def index_path(self) -> Path:
         return _inside(self.path, self.state["index"])
+
+    def lock(self) -> ServeLock:
+        """Hold ``PATH/.serve.lock`` until the returned lock is closed: one process serves or writes to a
+        collection at a time (a killed process lets go at once). Refuses when another process holds it."""
+        return ServeLock(self.path / LOCK_NAME)
 
     def texts(self) -> DocStore | None:
         """The collection's docstore (``texts.sqlite``), or ``None`` for one created before collections kept texts."""
@@ -199,6 +207,40 @@ class Collection:
         for name in gone:
             shutil.rmtree(self.path / name, ignore_errors=True)
         return gone
+
+
+class ServeLock:
+    """An ``flock`` on a collection's lock file, held by this process while any ``ServeLock`` of it is open
+    (``flock`` is per open file: the process keeps one, counted, so its own services share it)."""
+
+    _held: dict[str, list] = {}  # resolved lock path -> [open file, count]
+    _guard = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.key = str(path.resolve())
+        with self._guard:
+            if (held := self._held.get(self.key)) is None:
+                fh = open(path, "a")
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fh.close()
+                    raise HotswapError(f"another process is serving or writing to the collection {path.parent}; "
+                                       "send writes to that server (POST /documents) or stop it first") from None
+                held = self._held[self.key] = [fh, 0]
+            held[1] += 1
+        self._open = True
+
+    def close(self) -> None:
+        with self._guard:
+            if not self._open:
+                return
+            self._open = False
+            held = self._held[self.key]
+            held[1] -= 1
+            if held[1] == 0:
+                del self._held[self.key]
+                held[0].close()  # closing the file drops the flock
 
 
 def _inside(root: Path, relative: str) -> Path:

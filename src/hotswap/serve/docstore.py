@@ -2,16 +2,22 @@
 
 A collection that keeps its texts needs no dataset to be served, searched or upgraded: the backfill re-encodes
 what the docstore holds. One SQLite file (WAL journal, ``synchronous=FULL``: a committed transaction survives a
-power cut), one table ``docs(id TEXT PRIMARY KEY, text TEXT)``, used for every backend (FAISS, qdrant, milvus).
+power cut), table ``docs(id TEXT PRIMARY KEY, text TEXT)``, used for every backend (FAISS, qdrant, milvus).
 It reads as a ``Mapping[str, str]`` from any thread; ``put_many`` writes a batch in one transaction.
 ``Collection.create`` fills it before ``serving.json`` is written, so a collection never exists without it.
+
+It is also the write-ahead journal of the service's writes: ``stage`` changes the texts *and* records the ids
+in table ``pending(id)`` in one transaction, before any index is touched; once the indexes hold the vectors
+of those texts (or no longer hold the deleted ids), ``settle`` clears them. A process killed in between
+leaves the ids pending, and the next start re-applies them from the texts (``SearchService``): the docstore
+is the truth, the indexes follow it.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from hotswap.errors import CorruptStoreError
@@ -32,6 +38,7 @@ class DocStore(Mapping[str, str]):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, text TEXT NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY)")
         except sqlite3.DatabaseError as e:
             raise CorruptStoreError(f"{self.path} is not a readable docstore ({e}); restore it from a backup") from e
         self._lock = threading.Lock()
@@ -46,6 +53,37 @@ class DocStore(Mapping[str, str]):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def stage(self, upserts: Sequence[tuple[str, str]] = (), deletes: Sequence[str] = ()) -> None:
+        """Durably (one committed transaction) set the texts of ``upserts``, remove ``deletes``, and mark all
+        those ids pending until ``settle``."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO docs (id, text) VALUES (?, ?)", upserts)
+                self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deletes])
+                self._db.executemany("INSERT OR IGNORE INTO pending (id) VALUES (?)",
+                                     [(i,) for i, _ in upserts] + [(i,) for i in deletes])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def settle(self, ids: Sequence[str]) -> None:
+        """The indexes now follow the texts of ``ids``: they are no longer pending."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def pending(self) -> list[str]:
+        """Ids staged by a write whose indexes may not follow their texts yet (the write was cut short)."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM pending ORDER BY rowid")]
 
     def __getitem__(self, key: str) -> str:
         with self._lock:

@@ -1,14 +1,15 @@
 """Request and response bodies of the search service (pydantic; malformed input is a 422 naming the field).
 
 Limits (each a 4xx with a message, never a 500): at most ``MAX_QUERIES`` texts per request, each 1 to
-``MAX_TEXT_CHARS`` characters and not blank; ``1 <= k <= MAX_K``; types are strict (``"k": "10"`` and
+``MAX_TEXT_CHARS`` characters and not blank; writes of at most ``MAX_WRITE_BATCH`` documents (ids of 1 to
+``MAX_ID_CHARS`` characters, texts of 1 to ``MAX_DOC_CHARS``, not blank); ``1 <= k <= MAX_K``; types are strict (``"k": "10"`` and
 ``"query": 5`` are refused rather than coerced). Request bodies over ``MAX_BODY_BYTES`` get a 413 before
 they are parsed, and a search whose characters x k exceed ``MAX_COST`` is refused (``hotswap.serve.app``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
@@ -16,6 +17,7 @@ from hotswap.serve.service import SEARCH_MODES, SERVICE_ORDERS
 
 MAX_QUERIES, MAX_TEXT_CHARS, MAX_K, MAX_BODY_BYTES = 64, 4096, 1000, 1 << 20
 MAX_COST = 4_000_000  # characters of all the queries of one search x k (64 x 4,096 x 1,000 is 268M)
+MAX_WRITE_BATCH, MAX_ID_CHARS, MAX_DOC_CHARS = 256, 512, 65536
 
 Mode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
 Order = Literal[SERVICE_ORDERS]  # type: ignore[valid-type]
@@ -104,3 +106,36 @@ class QueryModelRequest(BaseModel):
     adapters: list[StrictStr] = Field(..., min_length=1, max_length=16,
                                       description="registered adapter names, applied in order: model -> ... -> "
                                                   "index model")
+
+
+DocId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_CHARS)]
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: DocId
+    text: StrictStr = Field(..., min_length=1, max_length=MAX_DOC_CHARS)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("the text is blank")
+        return text
+
+
+class UpsertRequest(BaseModel):
+    """``{"documents": [{"id": ..., "text": ...}, ...]}``: insert or replace (a repeated id: its last text)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[Document] = Field(..., min_length=1, max_length=MAX_WRITE_BATCH)
+
+
+class DeleteRequest(BaseModel):
+    """``{"ids": [...]}``: delete these documents (unknown ids are ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[DocId] = Field(..., min_length=1, max_length=MAX_WRITE_BATCH)

@@ -55,6 +55,10 @@ class ConflictError(HotswapError):
     """A request that the service's current upgrade state does not allow (HTTP 409)."""
 
 
+class NotFoundError(HotswapError):
+    """The collection holds no document of that id (HTTP 404)."""
+
+
 class SearchService:
     """Serve ``Collection(path)``; ``corpus`` maps every indexed id to its text (what a backfill re-encodes),
     by default the texts the collection keeps (``texts.sqlite``)."""
@@ -68,6 +72,7 @@ class SearchService:
         # worse than plain sharing (README, benchmarks/load.py --queries-first)
         self.gate = QueryGate() if queries_first else None
         self.collection = Collection(path)
+        self._serving = self.collection.lock()  # one process serves (or writes to) a collection at a time
         self.collection.sweep()
         if corpus is None:
             corpus = self._own_texts = self.collection.texts()
@@ -84,8 +89,9 @@ class SearchService:
             self._attach_query(self.collection.state["query"])
         if self.collection.upgrade is not None:
             self._attach_upgrade()
-            if resume and self.collection.upgrade["state"] == "running":
-                self.thread.start()
+        self._replay()
+        if self.upgrade is not None and resume and self.collection.upgrade["state"] == "running":
+            self.thread.start()
         self._view = self._make_view()
 
     # ---- wiring -----------------------------------------------------------------------------------------
@@ -101,11 +107,12 @@ class SearchService:
         return encoder
 
     def fetch(self, ids: Sequence[str]) -> list[str]:
-        many = getattr(self.corpus, "get_many", None)  # the docstore: one query for the batch
+        """The texts of ``ids``. From the collection's own texts, an id deleted a moment ago reads as "" (its
+        encoding is then dropped: a backfilled batch keeps only ids the old index still holds)."""
+        if self.corpus is self._own_texts:
+            found = self.corpus.get_many(list(ids))
+            return [found.get(i, "") for i in ids]
         try:
-            if many is not None:
-                found = many(list(ids))
-                return [found[i] for i in ids]
             return [self.corpus[i] for i in ids]
         except KeyError as e:
             raise HotswapError(f"id {e.args[0]!r} is indexed but has no text in the served corpus; serve the "
@@ -196,6 +203,70 @@ class SearchService:
         rec = (self.collection.upgrade or {}).get("cascade") or {}
         return {**CASCADE_DEFAULTS, **{key: v for key, v in rec.items() if key in CASCADE_DEFAULTS}, **given}
 
+    # ---- writes -----------------------------------------------------------------------------------------
+    @property
+    def items(self) -> int:
+        """Items the collection holds (the old index's count while an upgrade dual-writes into it)."""
+        return len(self.upgrade.old if self.upgrade is not None else self.index)
+
+    def _docs(self) -> Any:
+        if self._own_texts is None or self.corpus is not self._own_texts:
+            raise ConflictError("this server reads its texts from a dataset (--dataset), not from the collection: "
+                                "writes need the collection's own texts; serve it without --dataset")
+        return self._own_texts
+
+    def upsert_documents(self, documents: Sequence[tuple[str, str]]) -> dict:
+        """Insert or replace ``(id, text)`` documents (a repeated id: its last text). Durable when it returns:
+        the texts are committed (and journaled) first, then each index the collection serves or is building
+        gets its model's vectors (during an upgrade: both, ``UpgradeCommon.write``)."""
+        docs, batch = self._docs(), dict(documents)
+        ids, texts = list(batch), list(batch.values())
+        with self._lock:
+            X_old = self.encoder.encode(texts)
+            X_new = None if self.upgrade is None else self.new_encoder.encode(texts)
+            docs.stage(upserts=list(batch.items()))
+            self._write_vectors(ids, X_old, X_new)
+            docs.settle(ids)
+            return {"upserted": len(ids), "items": self.items}
+
+    def delete_documents(self, ids: Sequence[str]) -> dict:
+        """Delete documents by id (unknown ids are ignored) from the texts and every index; durable on return."""
+        docs, ids = self._docs(), list(dict.fromkeys(ids))
+        with self._lock:
+            docs.stage(deletes=ids)
+            deleted = (self.upgrade if self.upgrade is not None else self.index).delete(ids)
+            docs.settle(ids)
+            return {"deleted": deleted, "items": self.items}
+
+    def get_document(self, id: str) -> dict:
+        try:
+            return {"id": id, "text": self._docs()[id]}
+        except KeyError:
+            raise NotFoundError(f"no document {id!r} in this collection") from None
+
+    def _write_vectors(self, ids: list[str], X_old: Any, X_new: Any) -> None:
+        if self.upgrade is not None:
+            self.upgrade.write(ids, X_old, X_new)
+        else:
+            self.index.upsert(ids, X_old, self.encoder.id)
+
+    def _replay(self, chunk: int = 256) -> None:
+        """Finish writes a killed process staged but did not apply: make the indexes follow the texts of every
+        pending id (re-encode the ones that have a text, delete the others)."""
+        if self._own_texts is None or self.corpus is not self._own_texts:
+            return
+        pending = self._own_texts.pending()
+        for start in range(0, len(pending), chunk):
+            ids = pending[start:start + chunk]
+            found = self._own_texts.get_many(ids)
+            if live := [i for i in ids if i in found]:
+                texts = [found[i] for i in live]
+                self._write_vectors(live, self.encoder.encode(texts),
+                                    None if self.upgrade is None else self.new_encoder.encode(texts))
+            if gone := [i for i in ids if i not in found]:
+                (self.upgrade if self.upgrade is not None else self.index).delete(gone)
+            self._own_texts.settle(ids)
+
     # ---- upgrade control --------------------------------------------------------------------------------
     def start_upgrade(self, model: str, adapter: str | None = None, order: str = "random",
                       batch_size: int | None = None, seed: int = 0, cascade: dict | None = None) -> dict:
@@ -275,6 +346,7 @@ class SearchService:
             self._detach_upgrade()  # closes a database upgrade's views first
             self.collection.rollback()  # serving.json forgets the upgrade, then its folder goes
             drop_upgrade_vectors(self.index, new_model_id)  # qdrant / milvus: the new vectors (FAISS: no-op)
+            getattr(self.index, "refresh", lambda: None)()  # FAISS: see what writes during the upgrade changed
             self._view = self._make_view()
             return self.status()
 
@@ -343,11 +415,12 @@ class SearchService:
             self.thread.pause(timeout)
             self.upgrade_searcher.flush()
         _close(self.upgrade, self.index, self._own_texts)
+        self._serving.close()
 
     # ---- status -----------------------------------------------------------------------------------------
     def status(self) -> dict:
         s = self.collection.state
-        out: dict[str, Any] = {"version": s["version"], "model_id": s["model_id"], "items": len(self.index),
+        out: dict[str, Any] = {"version": s["version"], "model_id": s["model_id"], "items": self.items,
                                "mode": self.default_mode, "state": "idle", "upgrade": None,
                                "query": s.get("query"),
                                "history": s["history"]}

@@ -46,6 +46,13 @@ class VectorStore(Protocol):
         """Append vectors; refuse (writing nothing) on a model/dim mismatch, NaN/inf, or duplicate ids (with
         ``skip_existing``, already stored ids are left out instead); returns the number of rows written."""
 
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> int:
+        """Write vectors under ids: new ids are appended, stored ids get the new vector (the old one is gone from
+        search and get); refuses a bad batch like ``add`` (writing nothing); returns ``len(ids)``."""
+
+    def delete(self, ids: Sequence[str] | str) -> int:
+        """Remove ids (ids not stored are ignored); returns how many were stored."""
+
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(D, I)``: float32 scores [nq, k] best first and string ids [nq, k] (``None`` = padding)."""
 

@@ -2,10 +2,15 @@
 derived from model ids, argument checks, and the per-process registry of database clients.
 
 Each such folder holds ``hotswap-store.json`` (written with ``atomic_write_json``): the backend, and per model
-its ``model_id``, database name (``key``), ``dim``, ``metric`` and committed row ``count``. The count is the
-commit point: every row a database holds also carries ``seq`` (its insertion number, 0-based), and rows with
+its ``model_id``, database name (``key``), ``dim``, ``metric``, committed row ``count`` and, once a ``delete``
+has committed, ``deleted``. The count is the commit point of appends and a high-water mark: every row a
+database holds also carries ``seq`` (its insertion number, 0-based, never reused), and rows with
 ``seq >= count`` are leftovers of an ``add`` that died before the store file was replaced; they are deleted
 (``_recover``) when the store is opened and when an ``add`` fails, so readers never see half a batch.
+``deleted`` (default 0) counts rows removed by ``delete``, so the model holds ``count - deleted`` rows, with
+gaps in their seqs. A ``delete`` first records the seqs it is about to remove as ``deleting`` (its intent),
+then removes the rows, then commits ``deleted`` without ``deleting``; a ``deleting`` list found later belongs
+to a delete that died and is finished by ``_recover`` (removing rows again is harmless).
 
 Both databases lock their folder for one client per process, so a process-wide registry shares one client
 (and one copy of the store file) between every open view of a folder; the last ``close`` disconnects it.
@@ -16,8 +21,9 @@ from __future__ import annotations
 import atexit
 import hashlib
 import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +76,25 @@ def new_model_entry(data: dict[str, Any], path: Path, model_id: str, dim: int, m
     return model_entry(model_id, dim, metric)
 
 
+def live_rows(entry: dict[str, Any]) -> int:
+    """How many rows the model of store-file ``entry`` holds: appended minus deleted."""
+    return entry["count"] - entry.get("deleted", 0)
+
+
+def with_model(data: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """A copy of store-file ``data`` with the model entry of ``entry["model_id"]`` replaced by ``entry``."""
+    return {**data, "models": [entry if m["model_id"] == entry["model_id"] else m for m in data["models"]]}
+
+
+def _valid_deletes(m: dict[str, Any]) -> bool:
+    """``deleted`` (optional) is a count in ``[0, count]``; ``deleting`` (optional) lists distinct seqs below
+    ``count`` that ``deleted`` does not cover yet."""
+    deleted, deleting = m.get("deleted", 0), m.get("deleting", [])
+    return (type(deleted) is int and type(deleting) is list and all(type(s) is int for s in deleting)
+            and 0 <= deleted and all(0 <= s < m["count"] for s in deleting)
+            and len(set(deleting)) == len(deleting) and deleted + len(deleting) <= m["count"])
+
+
 def append_model(handle: Any, path: Path, entry: dict[str, Any]) -> None:
     """Commit ``entry`` to the folder's store file (after its vector / collection exists) and to ``handle``."""
     data = {**handle.data, "models": [*handle.data["models"], entry]}
@@ -96,7 +121,8 @@ def read_store_file(folder: str | Path, backend: str) -> dict[str, Any]:
         models = data["models"]
         ok = bool(models) and all(isinstance(m["model_id"], str) and m["key"] == model_key(m["model_id"])
                                   and isinstance(m["dim"], int) and m["dim"] > 0 and m["metric"] in METRICS
-                                  and isinstance(m["count"], int) and m["count"] >= 0 for m in models)
+                                  and isinstance(m["count"], int) and m["count"] >= 0 and _valid_deletes(m)
+                                  for m in models)
     except (KeyError, TypeError) as e:
         raise CorruptStoreError(f"{path} is malformed ({type(e).__name__}: {e}); {fix}") from e
     if not ok or len({m["model_id"] for m in models}) != len(models) or len({m["key"] for m in models}) != len(
@@ -127,6 +153,7 @@ class Handle:
     disconnect: Callable[[Any, Path], None]
     folder: Path
     refs: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)  # one call into the client at a time
 
 
 _HANDLES: dict[tuple[str, str], Handle] = {}

@@ -3,13 +3,23 @@
 It validates exactly like ``FaissStore`` (same helpers, same error classes and wording), keeps the id map
 (id -> insertion number ``seq``), pads short result lists the FAISS way (``None`` ids; ``-inf`` scores for
 "ip", ``+inf`` for "l2"), and commits each ``add`` by rewriting the store file (see ``db_common``).
-A subclass supplies the database calls: ``_scan``, ``_write``, ``_purge``, ``_query`` and ``_fetch``.
+
+Writes: ``add`` appends; ``upsert`` replaces the vectors of stored ids in place (same seq, one write per row:
+a kill midway leaves each id with its old or its new vector) and appends the other ids like ``add``;
+``delete`` removes rows and counts them in the store file's ``deleted`` (recorded first as ``deleting``, so a
+delete that dies is finished at the next open). Every open view of a folder in a process shares one copy
+of the store file; a view rebuilds its id map when the model's ``(count, deleted)`` moved since it last read.
+
+A subclass supplies the database calls: ``_scan``, ``_write``, ``_replace``, ``_remove``, ``_purge``,
+``_query`` and ``_fetch``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import functools
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,11 +27,22 @@ import numpy as np
 
 from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin
-from hotswap.store.db_common import Handle, acquire, find_model, read_store_file, release, write_store_file
+from hotswap.store.db_common import (Handle, acquire, find_model, live_rows, read_store_file, release,
+                                     with_model, write_store_file)
 from hotswap.store.segments import check_new_ids
 from hotswap.validation import as_matrix
 
 Hits = list[list[tuple[str, float]]]
+
+
+def _serialised(method: Callable) -> Callable:
+    """Run ``method`` holding the folder handle's lock: the qdrant local and milvus-lite clients are not safe
+    for a write concurrent with a read, and every view of a folder in a process shares one client."""
+    @functools.wraps(method)
+    def run(self: DbStore, *args: Any, **kwargs: Any) -> Any:
+        with self._h.lock if self._h is not None else nullcontext():
+            return method(self, *args, **kwargs)
+    return run
 
 
 class DbStore(IdStoreMixin):
@@ -35,6 +56,7 @@ class DbStore(IdStoreMixin):
         self._h: Handle | None = acquire(self.backend, self.path, self._connect, self._disconnect)
         self._ids: list[str] = []
         self._pos: dict[str, int] | None = None
+        self._seen: tuple[int, int] | None = None  # the model's (count, deleted) when _ids / _pos were read
         try:
             self._entry = find_model(self._h.data, model_id, self.path, "open one of those models, or add this "
                                      "one to the folder first")
@@ -56,9 +78,10 @@ class DbStore(IdStoreMixin):
 
     # ---- the database: each backend implements these ----------------------------------------------------
     # _open: check the model's vector / collection exists and make it searchable; _scan: (id, seq) of every
-    # row of the model; _write: rows with seq = start, start + 1, ...; _purge: delete rows with seq >= count;
-    # _query: per query up to ``limit`` (id, score) best first, scores as the protocol defines them;
-    # _fetch: {id: row} for known, distinct ids whose seqs are ``rows``.
+    # row of the model; _write: rows with seq = start, start + 1, ...; _replace: new vectors for stored ids,
+    # keeping their seqs; _remove: delete the model's rows with the given seqs (seqs not there are ignored);
+    # _purge: delete rows with seq >= count; _query: per query up to ``limit`` (id, score) best first,
+    # scores as the protocol defines them; _fetch: {id: row} for known, distinct ids whose seqs are ``rows``.
     @staticmethod
     def _connect(folder: Path) -> Any: ...
     @staticmethod
@@ -66,6 +89,8 @@ class DbStore(IdStoreMixin):
     def _open(self) -> None: ...
     def _scan(self) -> list[tuple[str, int]]: ...
     def _write(self, ids: list[str], X: np.ndarray, start: int) -> None: ...
+    def _replace(self, ids: list[str], X: np.ndarray, seqs: list[int]) -> None: ...
+    def _remove(self, seqs: list[int]) -> None: ...
     def _purge(self, count: int) -> None: ...
     def _query(self, Q: np.ndarray, limit: int) -> Hits: ...
     def _fetch(self, ids: list[str], rows: list[int]) -> dict[str, np.ndarray]: ...
@@ -85,10 +110,25 @@ class DbStore(IdStoreMixin):
         return find_model(self._h.data, self._entry["model_id"], self.path, "reopen the store")
 
     def _recover(self) -> None:
-        """Adopt the store file on disk and delete rows it does not count (crash leftovers)."""
+        """Adopt the store file on disk, delete rows it does not count (crash leftovers) and finish a delete
+        that died after recording its intent."""
         self._h.data = read_store_file(self.path, self.backend)
         self._purge(self._model()["count"])
         self._pos = None
+        if seqs := self._model().get("deleting"):
+            self._remove(seqs)  # again: the rows the dead delete removed already are ignored
+            self._commit_deletes(len(seqs))
+
+    def _commit(self, entry: dict[str, Any]) -> None:
+        """Replace this model's entry in the store file (atomically), then in the shared copy."""
+        data = with_model(self._h.data, entry)
+        write_store_file(self.path, data)
+        self._h.data = data
+
+    def _commit_deletes(self, n: int) -> None:
+        """Count ``n`` more deleted rows and drop the ``deleting`` intent: the commit point of a delete."""
+        m = {k: v for k, v in self._model().items() if k != "deleting"}
+        self._commit({**m, "deleted": m.get("deleted", 0) + n})
 
     def close(self) -> None:
         """Release this view; the folder's database client is closed with its last open view."""
@@ -120,24 +160,36 @@ class DbStore(IdStoreMixin):
         return self._entry["metric"]
 
     def __len__(self) -> int:
-        return self._model()["count"]
+        return live_rows(self._model())
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({str(self.path)!r}, model_id={self.model_id!r}, dim={self.dim}, "
                 f"metric={self.metric!r})")
 
     # ---- ids ---------------------------------------------------------------------------------------------
+    def _version(self) -> tuple[int, int]:
+        """The model's ``(count, deleted)``: changes with every append and every delete, in any view."""
+        m = self._model()
+        return m["count"], m.get("deleted", 0)
+
+    @_serialised
     def _id_map(self) -> dict[str, int]:
-        """id -> seq, read from the database on first use and whenever another view added rows."""
-        count = len(self)
-        if self._pos is None or len(self._ids) != count:
+        """id -> seq, read from the database on first use and whenever another view appended or deleted."""
+        if self._model().get("deleting"):  # a delete whose commit failed in this process: finish it first
+            self._recover()
+        if self._pos is None or self._seen != self._version():
+            count, live = self._model()["count"], len(self)
             rows = sorted(self._scan(), key=lambda r: r[1])
-            if [s for _, s in rows] != list(range(count)) or len({i for i, _ in rows}) != count:
+            seqs = [s for _, s in rows]
+            if (len(rows) != live or len({i for i, _ in rows}) != live or len(set(seqs)) != live
+                    or any(not 0 <= s < count for s in seqs)):
                 raise CorruptStoreError(f"the {self.backend} database in {self.path} holds {len(rows)} rows of "
-                                        f"model {self.model_id} but the store file counts {count} (or their "
-                                        "numbering has gaps); restore the folder from a backup or rebuild it")
+                                        f"model {self.model_id} but the store file counts {live} ({count} added, "
+                                        f"{count - live} deleted), or their ids or seqs repeat or reach {count}; "
+                                        "restore the folder from a backup or rebuild it")
             self._ids = [i for i, _ in rows]
             self._pos = {i: s for i, s in rows}
+            self._seen = self._version()
         return self._pos
 
     # ---- writing -----------------------------------------------------------------------------------------
@@ -145,33 +197,82 @@ class DbStore(IdStoreMixin):
     def _check_ids(self, ids: list[str]) -> None:
         """Backend limits on ids (none by default)."""
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *, skip_existing: bool = False) -> int:
-        """Append rows; refuses (writing nothing) bad model, dim, values, ids or duplicates (``skip_existing``:
-        leaves stored ids out instead). Returns the number of rows written."""
+    def _checked_batch(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> tuple[list[str], np.ndarray]:
+        """The ids and float32 rows of a write, or an error (before anything is written) for a bad model, dim,
+        value, id or an id repeated within the batch."""
         self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
                           f"for {model_id!r} and backfill it")
         X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
         ids = check_new_ids(ids, len(X))
         self._check_ids(ids)
+        return ids, X
+
+    @_serialised
+    def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *, skip_existing: bool = False) -> int:
+        """Append rows; refuses (writing nothing) bad model, dim, values, ids or duplicates (``skip_existing``:
+        leaves stored ids out instead). Returns the number of rows written."""
+        ids, X = self._checked_batch(ids, vectors, model_id)
         ids, X = self._fresh_rows(ids, X, skip_existing)
-        if not ids:
-            return 0
+        if ids:
+            self._append(ids, X)
+        return len(ids)
+
+    def _append(self, ids: list[str], X: np.ndarray) -> None:
+        """Write rows of new ids with seqs from the model's count on, then commit the new count."""
         pos = self._id_map()
-        start = len(pos)
-        data = {**self._h.data, "models": [{**m, "count": start + len(ids)} if m["model_id"] == self.model_id
-                                           else m for m in self._h.data["models"]]}
+        start = self._model()["count"]  # seqs are never reused: deleted rows leave gaps
+        entry = {**self._model(), "count": start + len(ids)}
         try:
             self._write(ids, X, start)
-            write_store_file(self.path, data)  # the commit point
+            self._commit(entry)  # the commit point
         except BaseException:
             self._recover()
             raise
-        self._h.data = data
         self._ids.extend(ids)
         pos.update(zip(ids, range(start, start + len(ids))))
+        self._seen = self._version()
+
+    @_serialised
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> int:
+        """Write ``vectors`` under ``ids``: stored ids get the new vector in place (the old one is gone from
+        search and get), the others are appended like ``add``. Refuses a bad batch like ``add`` (model, dim,
+        values, ids, ids repeated within it), writing nothing. Returns ``len(ids)``."""
+        ids, X = self._checked_batch(ids, vectors, model_id)
+        pos = self._id_map()
+        stored = [r for r, i in enumerate(ids) if i in pos]
+        if stored:
+            self._replace([ids[r] for r in stored], X[stored], [pos[ids[r]] for r in stored])
+        if new := [r for r, i in enumerate(ids) if i not in pos]:
+            self._append([ids[r] for r in new], X[new])
         return len(ids)
 
+    @_serialised
+    def delete(self, ids: Sequence[str] | str) -> int:
+        """Remove ``ids`` of this model (ids not stored are ignored); returns how many were stored."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        if bad := [i for i in ids if not isinstance(i, str)][:3]:
+            raise TypeError(f"ids must be strings; got {bad!r}")
+        pos = self._id_map()
+        gone = [i for i in dict.fromkeys(ids) if i in pos]
+        if not gone:
+            return 0
+        seqs = sorted(pos[i] for i in gone)
+        self._commit({**self._model(), "deleting": seqs})  # the intent: a delete that dies is finished later
+        try:
+            self._remove(seqs)
+            self._commit_deletes(len(seqs))  # the commit point
+        except BaseException:
+            self._recover()  # finishes the delete
+            raise
+        dropped = set(gone)
+        self._ids = [i for i in self._ids if i not in dropped]
+        for i in gone:
+            del pos[i]
+        self._seen = self._version()
+        return len(gone)
+
     # ---- reading -----------------------------------------------------------------------------------------
+    @_serialised
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """FAISS-style ``(D, I)``: float32 [nq, k] best first, string ids [nq, k] (``None`` pads short lists)."""
         Q, k = self._check_queries(queries, k, model_id)
@@ -184,6 +285,7 @@ class DbStore(IdStoreMixin):
                 D[r, c], I[r, c] = score, i
         return D, I
 
+    @_serialised
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 ``[len(ids), dim]`` rows in the order asked; unknown ids raise ``UnknownIdError``."""
         ids, pos = self._known(ids)

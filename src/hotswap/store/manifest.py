@@ -2,12 +2,16 @@
 
 ``manifest.json`` is the single source of truth of a store. Segment files it does not list do not exist as
 far as readers are concerned (they are the leftovers of a crash and are removed by the next writer).
+Rows are numbered across segments in order (global rows); ``dead`` lists the rows that a later ``upsert``
+replaced or a ``delete`` removed: they stay in their segment file (listed files are never rewritten) but are
+no longer part of the store. ``count`` counts every row, ``live`` the rows that are not dead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,9 +70,11 @@ class Segment:
                 (self.ids_file, self.ids_bytes, self.ids_sha256))
 
 
-def combined_checksum(segments: tuple[Segment, ...] | list[Segment]) -> str:
-    """sha256 over the segments' file checksums, in order (sha256 of b"" for an empty store)."""
+def combined_checksum(segments: tuple[Segment, ...] | list[Segment], dead: tuple[int, ...] = ()) -> str:
+    """sha256 over the segments' file checksums, in order, and the dead rows (sha256 of b"" for an empty store)."""
     text = "\n".join(f"{s.name}:{s.vectors_sha256}:{s.ids_sha256}" for s in segments)
+    if dead:
+        text += "\ndead:" + ",".join(map(str, dead))
     return sha256_bytes(text.encode())
 
 
@@ -82,6 +88,7 @@ class Manifest:
     index_factory: str = "Flat"
     segments: tuple[Segment, ...] = ()
     count: int = 0
+    dead: tuple[int, ...] = ()
     checksum: str = field(default_factory=lambda: combined_checksum(()))
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
@@ -89,9 +96,20 @@ class Manifest:
 
     def with_segment(self, seg: Segment) -> Manifest:
         """A new manifest with ``seg`` appended and count, checksum and ``updated_at`` recomputed."""
-        segs = (*self.segments, seg)
-        return replace(self, segments=segs, count=self.count + seg.rows,
-                       checksum=combined_checksum(segs), updated_at=utc_now())
+        return self.with_writes(seg, ())
+
+    def with_writes(self, seg: Segment | None, dead: Sequence[int], merged: int = 0) -> Manifest:
+        """A new manifest with rows ``dead`` marked dead and ``seg`` (if any) appended in place of the last
+        ``merged`` segments (whose rows ``seg`` holds first, in order: global rows do not move)."""
+        segs = self.segments[:len(self.segments) - merged] + ((seg,) if seg is not None else ())
+        dead = tuple(sorted({*self.dead, *map(int, dead)}))
+        return replace(self, segments=segs, count=sum(s.rows for s in segs), dead=dead,
+                       checksum=combined_checksum(segs, dead), updated_at=utc_now())
+
+    @property
+    def live(self) -> int:
+        """Rows that are part of the store: every row but the dead ones."""
+        return self.count - len(self.dead)
 
     def next_segment_name(self) -> str:
         """``seg-000001`` for an empty store, then one past the last listed segment."""
@@ -112,15 +130,18 @@ class Manifest:
                 raise CorruptStoreError(f"{where} has format_version {d['format_version']}, newer than this "
                                         f"hotswap supports ({FORMAT_VERSION}); upgrade hotswap")
             segs = tuple(Segment(**s) for s in d["segments"])
-            m = cls(**{**d, "segments": segs})
+            m = cls(**{**d, "segments": segs, "dead": tuple(d.get("dead", ()))})
         except CorruptStoreError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptStoreError(f"{where} is malformed ({type(e).__name__}: {e}); {fix}") from e
         if m.metric not in METRICS or m.dim <= 0:
             raise CorruptStoreError(f"{where} has metric {m.metric!r} / dim {m.dim}; {fix}")
-        if m.count != sum(s.rows for s in segs) or m.checksum != combined_checksum(segs):
+        if m.count != sum(s.rows for s in segs) or m.checksum != combined_checksum(segs, m.dead):
             raise CorruptStoreError(f"{where} count or checksum does not match its segment list; {fix}")
+        if not all(isinstance(r, int) for r in m.dead) or list(m.dead) != sorted(set(m.dead)) or (
+                m.dead and not 0 <= m.dead[0] <= m.dead[-1] < m.count):
+            raise CorruptStoreError(f"{where} lists dead rows that are not sorted, distinct rows of the store; {fix}")
         return m
 
 

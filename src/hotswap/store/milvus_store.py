@@ -2,13 +2,16 @@
 
 Layout::
 
-    store/hotswap-store.json     backend, alias, serving model, and per model: model_id, collection, dim, metric, count
+    store/hotswap-store.json     backend, alias, serving model, and per model: model_id, collection, dim, metric,
+                                 count, deleted (see ``db_common``)
     store/milvus.db/             milvus-lite's data folder (a folder despite the name): WAL, parquet segments,
                                  per-collection manifests, aliases.json, and LOCK (one process at a time)
 
 One collection per model version, named ``model_key(model_id)`` (e.g. ``m_minilm_1a2b3c_<sha1[:8]>``), with
 fields ``id`` (VARCHAR primary key: the string id itself), ``seq`` (INT64 insertion number) and ``vec``
-(FLOAT_VECTOR, FLAT index: exact search). The alias ``gallery`` points at the serving collection; milvus-lite
+(FLOAT_VECTOR, FLAT index: exact search). ``upsert`` of a stored id is a milvus ``upsert`` of its row, seq
+kept; ``delete`` deletes rows by seq (ints: no string escaping). milvus-lite shows both to the very next query
+and search (the tests check it). The alias ``gallery`` points at the serving collection; milvus-lite
 supports aliases (``create_alias`` / ``alter_alias`` / ``describe_alias``), so the alias is the truth and the
 store file's ``serving`` field is a copy written after each move. ``add_model_collection`` adds a model's
 collection without moving the alias; ``set_serving`` moves it; ``drop_model_collection`` drops a collection
@@ -21,8 +24,10 @@ Crash safety: milvus-lite appends each insert request to its write-ahead log (fl
 write, fsynced on close) and recovers the log on open; a kill mid-``add`` may still leave part of a batch
 (inserts are sent in chunks). The store file is the commit point: it is replaced (``atomic_write_json``)
 after every chunk is inserted, and rows with ``seq`` at or past the model's count are deleted when the model
-is next opened or an ``add`` fails, so readers see the old state or the new one. milvus-lite replaces
-``aliases.json`` by rename (no fsync), so an alias move survives a process kill but maybe not a power cut.
+is next opened or an ``add`` fails, so readers see the old state or the new one. A ``delete`` records its
+seqs in the store file before deleting and is finished at the next open if it dies midway; an ``upsert``
+killed midway leaves each row with its old or its new vector. milvus-lite replaces ``aliases.json`` by
+rename (no fsync), so an alias move survives a process kill but maybe not a power cut.
 
 Differs from FaissStore: milvus-lite serves the folder through an in-process gRPC server on 127.0.0.1 that
 holds ``milvus.db/LOCK``; views of a folder in one process share one client, and the last ``close()`` stops the
@@ -95,6 +100,16 @@ class MilvusStore(DbStore):
             rows = [{"id": i, "seq": start + a + n, "vec": x.tolist()}
                     for n, (i, x) in enumerate(zip(ids[a:a + _CHUNK], X[a:a + _CHUNK]))]
             self.client.insert(self.key, rows)
+
+    def _replace(self, ids: list[str], X: np.ndarray, seqs: list[int]) -> None:
+        for a in range(0, len(ids), _CHUNK):
+            rows = [{"id": i, "seq": s, "vec": x.tolist()}
+                    for i, s, x in zip(ids[a:a + _CHUNK], seqs[a:a + _CHUNK], X[a:a + _CHUNK])]
+            self.client.upsert(self.key, rows)
+
+    def _remove(self, seqs: list[int]) -> None:
+        for a in range(0, len(seqs), _CHUNK):
+            self.client.delete(self.key, filter=f"seq in [{','.join(str(int(s)) for s in seqs[a:a + _CHUNK])}]")
 
     def _purge(self, count: int) -> None:
         self.client.delete(self.key, filter=f"seq >= {int(count)}")

@@ -2,7 +2,8 @@
 
 Layout::
 
-    store/hotswap-store.json            backend, and per model: model_id, vector name, dim, metric, count
+    store/hotswap-store.json            backend, and per model: model_id, vector name, dim, metric, count,
+                                        deleted (see ``db_common``)
     store/meta.json                     qdrant's collection config (vector names, sizes, distances)
     store/collection/gallery/storage.sqlite   qdrant's points: one sqlite row per point
     store/.lock                         qdrant's lock: one client per folder at a time
@@ -16,6 +17,8 @@ then ``delete_vector_name``). A ``QdrantStore`` is a view of one named vector.
 Ids: a point's id is ``uuid5(NAMESPACE, id)``; its payload is ``{"id": id, "seq": {vector name: n}}``, where
 ``n`` is the row's insertion number for that model (a point added by two models has two, independent).
 A point counts for a model only if it has that model's vector; ``ids`` sorts them by ``seq``.
+``upsert`` of a stored id replaces only that model's vector (``update_vectors``; seq and other models' vectors
+stay). ``delete`` strips that model's vector and seq from each point, and deletes a point no model is left on.
 
 Metrics: "ip" is ``Distance.DOT`` (scores are inner products, as in FAISS). "l2" is ``Distance.EUCLID``,
 which reports plain Euclidean distance; scores are squared here to match FAISS's squared distances
@@ -25,7 +28,9 @@ Crash safety: qdrant local mode commits each point in its own sqlite transaction
 mid-``add`` leaves some of the batch's points on disk. The store file is the commit point: it is replaced
 (``atomic_write_json``) only after every point is written, and points whose ``seq`` for a model is at or past
 that model's count are removed (or lose just that vector) when the model is next opened or an ``add``
-fails, so readers see the old state or the new one. qdrant's ``meta.json`` is replaced whole by qdrant.
+fails, so readers see the old state or the new one. A ``delete`` records its seqs in the store file before
+stripping points and is finished at the next open if it dies midway; an ``upsert`` killed midway leaves each
+point with its old or its new vector. qdrant's ``meta.json`` is replaced whole by qdrant.
 
 Differs from FaissStore: the folder is locked to one client (one process) while open, so views of it in
 one process share a client and ``close()`` (or ``with``) must be called before another process can open it;
@@ -107,9 +112,22 @@ class QdrantStore(DbStore):
             points.append(qm.PointStruct(id=pid, vector=vector, payload={"id": i, "seq": seq}))
         self.client.upsert(COLLECTION, points)
 
+    def _replace(self, ids: list[str], X: np.ndarray, seqs: list[int]) -> None:
+        self.client.update_vectors(COLLECTION, [qm.PointVectors(id=point_id(i), vector={self.key: x.tolist()})
+                                                for i, x in zip(ids, X)])
+
+    def _remove(self, seqs: list[int]) -> None:
+        for a in range(0, len(seqs), _PAGE):
+            flt = qm.Filter(must=[qm.FieldCondition(key=f"seq.{self.key}", match=qm.MatchAny(any=seqs[a:a + _PAGE]))])
+            self._strip(self._scroll(flt, vectors=True))
+
     def _purge(self, count: int) -> None:
+        self._strip(self._scroll(self._seq_filter(gte=count), vectors=True))
+
+    def _strip(self, points: list[qm.Record]) -> None:
+        """Take this model's vector and seq off ``points``; delete those no other model's vector is left on."""
         keep, drop = [], []
-        for p in self._scroll(self._seq_filter(gte=count), vectors=True):
+        for p in points:
             seq = {k: v for k, v in p.payload["seq"].items() if k != self.key}
             if seq:
                 vector = {k: v for k, v in p.vector.items() if k != self.key}

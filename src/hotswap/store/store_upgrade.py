@@ -39,20 +39,19 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError, UnknownIdError
+from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError
 from hotswap.io import atomic_write_json
 from hotswap.store.db_common import check_model_args, read_store_file
 from hotswap.store.db_store import DbStore
 from hotswap.store.faiss_store import FaissStore
 from hotswap.store.manifest import read_json_object, utc_now
-from hotswap.store.upgrade_store import (UPGRADE_NAME, PartitionView, UpgradeCounts, UpgradeStore,
+from hotswap.store.upgrade_store import (UPGRADE_NAME, PartitionView, UpgradeCommon, UpgradeStore,
                                          check_partition_query, create_upgrade, open_upgrade)
 from hotswap.store.uri import open_store_uri, parse_store_uri
 
@@ -74,7 +73,7 @@ def _close(*views: DbStore) -> None:
         v.close()
 
 
-class StoreUpgrade(UpgradeCounts):
+class StoreUpgrade(UpgradeCommon):
     """An upgrade of a ``DbStore`` in progress; build with ``create_any_upgrade`` / ``open_any_upgrade``."""
 
     def __init__(self, path: str | Path, config: dict, old: DbStore, new: DbStore) -> None:
@@ -82,13 +81,7 @@ class StoreUpgrade(UpgradeCounts):
         self._lock = threading.RLock()
         self.old_part, self.new_part = PartitionView(self, "old"), PartitionView(self, "new")
 
-    old_model_id = property(lambda self: self.old.model_id)
-    new_model_id = property(lambda self: self.new.model_id)
-    metric = property(lambda self: self.old.metric)
     backend = property(lambda self: self.old.backend)
-
-    def __len__(self) -> int:
-        return len(self.old)
 
     def __repr__(self) -> str:
         state = "closed" if None in (self.new._h, self.old._h) else f"backfilled {len(self.new)}/{len(self)}"
@@ -104,36 +97,6 @@ class StoreUpgrade(UpgradeCounts):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-    def backfilled_ids(self) -> set[str]:
-        with self._lock:
-            return set(self.new.ids)
-
-    def pending_ids(self) -> list[str]:
-        """Old-store ids not backfilled yet, in old-store order."""
-        with self._lock:
-            done = self.new._id_map()
-            return [i for i in self.old.ids if i not in done]
-
-    def reading(self) -> threading.RLock:
-        """Hold this while searching both partitions: no in-process write lands in between."""
-        return self._lock
-
-    def add_backfilled(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *,
-                       skip_stored: bool = False) -> int:
-        """Store new-model vectors of items the old store holds: one committed ``add`` of the new model
-        (``skip_stored``: leave out ids already backfilled instead of refusing them). Returns the count written."""
-        if model_id != self.new_model_id:
-            raise ModelMismatchError(f"vectors come from model {model_id!r} but upgrade {self.path} is to model "
-                                     f"{self.new_model_id!r}; encode them with the new model")
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        with self._lock:
-            known = self.old._id_map()
-            if unknown := [i for i in ids if i not in known]:
-                raise UnknownIdError(f"{len(unknown)} id(s) are not in the old index {self.old.path}: "
-                                     f"{unknown[:5]}; a backfill only re-embeds items the old index holds")
-            return self.new.add(ids, vectors, model_id=model_id, skip_existing=skip_stored)
 
     def refresh(self) -> None:
         """Re-read the store file: rows another process committed since this one opened the folder."""
@@ -235,13 +198,12 @@ def open_any_upgrade(path: str | Path) -> UpgradeStore | StoreUpgrade:
                 raise ModelMismatchError(f"the {side} model {store.model_id!r} of upgrade {path} has dim {store.dim}, "
                                          f"metric {store.metric} in {folder}, but the upgrade was started for dim "
                                          f"{config[f'{side}_dim']}, metric {config['metric']}; restore the store")
-            if side == "old" and len(store) < config["old_count"]:
-                raise CorruptStoreError(f"the old index {folder} holds {len(store)} items, fewer than the "
-                                        f"{config['old_count']} it had when upgrade {path} started; restore it")
+        up = StoreUpgrade(path, config, *views)
+        up._check_subset()
     except BaseException:
         _close(*views)
         raise
-    return StoreUpgrade(path, config, *views)
+    return up
 
 
 def drop_upgrade_vectors(old_store: Any, new_model_id: str) -> bool:
