@@ -225,23 +225,3 @@ def test_clients_name_registered_adapters_and_offered_models_never_paths(collect
     (collection / "serving.json").write_text(json.dumps(state))
     with pytest.raises(CorruptStoreError, match="outside the collection"):
         SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader(), batch_size=8)
-
-
-def test_query_gate_makes_the_backfill_wait_while_searches_run():
-    from hotswap.backfill import LocalExecutor
-    from hotswap.serve.query_gate import QueryGate
-    from tests.backfill.toy import ToyEncoder
-
-    gate = QueryGate(max_wait=0.3)
-    enc = ToyEncoder()
-    ids = [f"doc-{i}" for i in range(40)]
-    plain = list(LocalExecutor(enc).map([(ids, ids)]))[0][1]
-    with gate.searching():
-        t0 = time.perf_counter()
-        out = list(LocalExecutor(enc, sub_batch=16, yield_to=gate.wait_idle).map([(ids, ids)]))[0][1]
-        took = time.perf_counter() - t0
-    assert np.array_equal(out, plain) and [len(c) for c in enc.calls[1:]] == [16, 16, 8]
-    assert took >= 0.85 and gate.waited_s >= 0.85  # 3 sub-batches, each gave way for max_wait
-    start = time.perf_counter()
-    gate.wait_idle()  # nothing runs: no wait
-    assert time.perf_counter() - start < 0.05

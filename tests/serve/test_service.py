@@ -241,3 +241,19 @@ def test_concurrent_searches_with_a_real_tokenizer_all_succeed(tmp_path):
         results = list(pool.map(lambda t: svc.search([t], 5)[2], texts))
     assert len(results) == 96 and all(r.shape == (1, 5) for r in results)
     assert [r[0, 0] for r in results] == [svc.search([t], 5)[2][0, 0] for t in texts]
+
+
+def test_queries_first_backfills_in_a_niced_worker_to_the_same_index(tmp_path):
+    paths = [tmp_path / "plain", tmp_path / "niced"]
+    done = []
+    for path, first in zip(paths, (False, True)):
+        create(path, N)
+        svc = service(path, queries_first=first)
+        svc.start_upgrade(NEW, batch_size=16)
+        assert svc.status()["upgrade"]["worker"] == ("niced process" if first else "thread")
+        svc.thread.join()
+        assert svc.status()["state"] == "complete"
+        done.append(gallery_checksum(svc.upgrade))
+        OPEN.remove(svc)
+        svc.close()
+    assert done[0] == done[1]

@@ -20,17 +20,28 @@ def corpus(n: int) -> dict[str, str]:
     return {f"doc-{i:04d}": f"text of doc {i}" for i in range(n)}
 
 
-def loader(delay: float = 0.0):
-    """``encoder_loader`` for ``SearchService``: ``toy-old`` (8-d), ``toy-new`` (16-d), ``toy-v3`` (12-d)."""
-    encoders = {OLD: ToyEncoder(dim=8, name=OLD), NEW: ToyEncoder(delay=delay, dim=16, name=NEW),
-                V3: ToyEncoder(dim=12, name=V3)}
+class ToyLoader:
+    """``encoder_loader`` for ``SearchService``: ``toy-old`` (8-d), ``toy-new`` (16-d, ``delay`` s per call),
+    ``toy-v3`` (12-d); one encoder per name. Picklable: a backfill worker process loads with it too."""
 
-    def load(spec: str) -> ToyEncoder:
-        if spec not in encoders:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay, self._encoders = delay, None
+
+    def __call__(self, spec: str) -> ToyEncoder:
+        if self._encoders is None:
+            self._encoders = {OLD: ToyEncoder(dim=8, name=OLD), NEW: ToyEncoder(delay=self.delay, dim=16, name=NEW),
+                              V3: ToyEncoder(dim=12, name=V3)}
+        if spec not in self._encoders:
             from hotswap.errors import AssetMissingError
             raise AssetMissingError(f"unknown encoder {spec!r}")
-        return encoders[spec]
-    return load
+        return self._encoders[spec]
+
+    def __getstate__(self) -> dict:
+        return {"delay": self.delay, "_encoders": None}
+
+
+def loader(delay: float = 0.0) -> ToyLoader:
+    return ToyLoader(delay)
 
 
 def create(path: Path, n: int = 200, backend: str = "faiss"):

@@ -54,28 +54,15 @@ Fetch = Callable[[Sequence[str]], Sequence[Any]]
 
 
 class LocalExecutor:
-    """Encode batches one after another in this process.
+    """Encode batches one after another in this process (``hotswap.backfill.niced_executor.NicedExecutor``: in a
+    worker process of low CPU priority instead)."""
 
-    With ``yield_to`` (a callable that may block: a service's ``QueryGate.wait_idle``) each batch is encoded in
-    sub-batches of ``sub_batch`` items and ``yield_to()`` runs before each, so queries waiting on the same cores
-    go first; the committed batch is the same (for encoders whose output per item does not depend on its batch).
-    """
-
-    def __init__(self, encoder: Any, sub_batch: int = 16, yield_to: Callable[[], None] | None = None) -> None:
-        if sub_batch < 1:
-            raise ValueError(f"sub_batch must be at least 1; got {sub_batch}")
-        self.encoder, self.sub_batch, self.yield_to = encoder, int(sub_batch), yield_to
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
 
     def map(self, batches: Iterable[Batch]) -> Iterator[tuple[list[str], np.ndarray]]:
         for ids, items in batches:
-            if self.yield_to is None:
-                yield ids, self.encoder.encode(items, show_progress=False)
-                continue
-            parts = []
-            for start in range(0, len(items), self.sub_batch):
-                self.yield_to()
-                parts.append(self.encoder.encode(items[start:start + self.sub_batch], show_progress=False))
-            yield ids, np.vstack(parts)
+            yield ids, self.encoder.encode(items, show_progress=False)
 
 
 @dataclass

@@ -33,8 +33,9 @@ def serve(
                                          "loopback names and --host (repeat for several)"),
     insecure: bool = typer.Option(False, "--insecure", help="serve a non-loopback address without keys"),
     max_searches: int = typer.Option(8, help="searches answered at once; more wait up to 5 s, then get 429"),
-    queries_first: bool = typer.Option(False, "--queries-first/--no-queries-first", help="the backfill waits (up "
-                                       "to 0.5 s per 16 documents) while searches run (measured: no gain on 2 cores)"),
+    queries_first: bool = typer.Option(False, "--queries-first/--no-queries-first", help="the backfill encodes "
+                                       "in a worker process at the lowest CPU priority (nice 19), so searches get the "
+                                       "cores first (benchmarks/load.py --queries-first)"),
     allow_model: list[str] = typer.Option([], "--allow-model", help="NAME=FOLDER: a model folder clients may "
                                           "upgrade to by NAME (besides static, minilm, mpnet); repeat for several"),
 ) -> None:

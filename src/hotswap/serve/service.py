@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,13 @@ import numpy as np
 
 from hotswap.adapters import load_adapter
 from hotswap.backfill import BackfillRunner, LocalExecutor, plan_backfill
+from hotswap.backfill.niced_executor import NicedExecutor
 from hotswap.encoders import BUNDLED, load_encoder
 from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.search import Searcher
 from hotswap.serve import adapter_registry
 from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
-from hotswap.serve.query_gate import QueryGate
 from hotswap.store import create_any_upgrade, drop_upgrade_vectors, open_any_upgrade
 
 SERVICE_ORDERS = ("random", "sequential", "uncertainty", "demand")
@@ -68,9 +67,9 @@ class SearchService:
                  resume: bool = True, models: Iterable[str] = BUNDLED, queries_first: bool = False) -> None:
         self.models = tuple(models)  # what clients may name: the operator's choice, never a path they send
         self._own_texts: Any = None
-        # queries_first: the backfill gives way to searches (QueryGate); off by default: on 2 cores it measured
+        # queries_first: the backfill encodes in a worker process of the lowest CPU priority (NicedExecutor)
         # worse than plain sharing (README, benchmarks/load.py --queries-first)
-        self.gate = QueryGate() if queries_first else None
+        self.queries_first = queries_first
         self.collection = Collection(path)
         self._serving = self.collection.lock()  # one process serves (or writes to) a collection at a time
         self.collection.sweep()
@@ -84,7 +83,7 @@ class SearchService:
         self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
         self.index = self.collection.open_index()
         self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = None
-        self.query_encoder = self.query_adapter = None
+        self.executor = self.query_encoder = self.query_adapter = None
         if self.collection.state.get("query"):
             self._attach_query(self.collection.state["query"])
         if self.collection.upgrade is not None:
@@ -123,10 +122,13 @@ class SearchService:
         self.upgrade = open_any_upgrade(self.collection.upgrade_path)
         self.new_encoder = self._encoder(rec["model"], rec["model_id"])
         self.adapter = self._load_adapter(rec["adapter"]) if rec.get("adapter") else None
-        # the backfill encodes with an encoder object of its own, so queries never queue behind its batches
-        fresh = getattr(self.load_encoder, "__wrapped__", self.load_encoder)  # past load_encoder's cache
-        backfill_encoder = self._encoder_from(fresh, rec["model"], rec["model_id"])
-        executor = LocalExecutor(backfill_encoder, yield_to=self.gate.wait_idle if self.gate else None)
+        if self.queries_first:  # a worker process at the lowest CPU priority: the kernel serves queries first
+            executor: Any = NicedExecutor(self.load_encoder, rec["model"], rec["model_id"])
+            threading.Thread(target=_quietly, args=(executor.warm,), daemon=True).start()  # load it now
+        else:  # an encoder object of its own, so queries never queue behind its batches
+            fresh = getattr(self.load_encoder, "__wrapped__", self.load_encoder)  # past load_encoder's cache
+            executor = LocalExecutor(self._encoder_from(fresh, rec["model"], rec["model_id"]))
+        self.executor = executor
         runner = BackfillRunner(self.upgrade, self.fetch, executor,
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
@@ -151,8 +153,8 @@ class SearchService:
         return model
 
     def _detach_upgrade(self) -> None:
-        _close(self.upgrade)
-        self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = None
+        _close(self.upgrade, self.executor)
+        self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = self.executor = None
 
     def _make_view(self) -> tuple[Searcher, str]:
         """The searcher and default mode for the current state (replaced whole: readers never see a mix)."""
@@ -194,8 +196,7 @@ class SearchService:
         if given and mode != "cascade":
             raise HotswapError(f"{', '.join(sorted(given))} are options of mode 'cascade', not of {mode!r}")
         options = self._cascade_options(given) if mode == "cascade" else {}
-        with self.gate.searching() if self.gate else nullcontext():
-            D, I = searcher.search_texts(list(texts), k, mode, **options)
+        D, I = searcher.search_texts(list(texts), k, mode, **options)
         return mode, D, I
 
     def _cascade_options(self, given: dict) -> dict:
@@ -414,7 +415,7 @@ class SearchService:
         if self.thread is not None:
             self.thread.pause(timeout)
             self.upgrade_searcher.flush()
-        _close(self.upgrade, self.index, self._own_texts)
+        _close(self.upgrade, self.executor, self.index, self._own_texts)
         self._serving.close()
 
     # ---- status -----------------------------------------------------------------------------------------
@@ -430,9 +431,17 @@ class SearchService:
                             else "backfilling" if backfill["running"] or rec["state"] == "running" else "paused")
             out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"), "order": rec["order"],
                               "requested": rec["state"], **backfill,
-                              "yielded_to_queries_s": None if self.gate is None else round(self.gate.waited_s, 3)}
+                              "worker": "niced process" if self.queries_first else "thread"}
             out["cascade"] = {"settings": self._cascade_options({}), **self.upgrade_searcher.cascade_stats()}
         return out
+
+
+def _quietly(call: Callable[[], Any]) -> None:
+    """Run ``call``, ignoring its failure (a warm-up: the real call repeats it and reports the error)."""
+    try:
+        call()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _close(*stores: Any) -> None:
