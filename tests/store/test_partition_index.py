@@ -52,3 +52,49 @@ def test_ivf_store_upgrade_with_a_tiny_first_batch(tmp_path):
     with pytest.raises(ValueError):
         up.new_part.search(np.zeros((1, 8), np.float32), 0, "new@1")
 
+
+
+def test_hnsw_partition_masks_removed_items_and_keeps_recall():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((2000, 16)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rows = np.arange(2000, dtype=np.int64) * 2 + 5  # item numbers need not be dense
+    part = PartitionIndex(16, "ip", "HNSW32")
+    part.add(rows, X)
+    gone = rows[rng.permutation(2000)[:1500]]  # three quarters leave, as in a late backfill
+    assert part.remove(np.concatenate([gone, gone[:10], [1]])) == 1500 and len(part) == 500
+    assert part.remove(gone[:3]) == 0
+    Q = rng.standard_normal((50, 16)).astype(np.float32)
+    D, P = part.search(Q, 10)
+    assert not np.isin(P, gone).any() and (P >= 0).all()
+    keep = ~np.isin(rows, gone)
+    exact = rows[keep][np.argsort(-(Q @ X[keep].T), axis=1)[:, :10]]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(P, exact)])
+    assert recall >= 0.95
+
+
+def test_an_hnsw_store_can_be_upgraded_and_written_during_the_upgrade(tmp_path):
+    rng = np.random.default_rng(4)
+
+    def unit(n, d):
+        X = rng.standard_normal((n, d)).astype(np.float32)
+        return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+    ids, X_old, X_new = [f"d{j}" for j in range(400)], unit(400, 8), unit(400, 12)
+    old = create_store(tmp_path / "old", "old@1", 8, index_factory="HNSW32")
+    old.add(ids, X_old, "old@1")
+    up = create_upgrade(tmp_path / "up", old, "new@1", 12)
+    up.search_partition("old", X_old[:1], 5, "old@1")  # the partitions exist before the moves below
+    up.add_backfilled(ids[:300], X_new[:300], "new@1")
+    up.write(["d5", "d350", "fresh"], unit(3, 8), unit(3, 12))
+    up.delete(["d6", "d351"])
+    pending = set(ids[300:]) - {"d350", "d351"}
+    done = (set(ids[:300]) | {"d350", "fresh"}) - {"d6"}
+    assert up.counts() == {"old": len(pending), "new": len(done)}
+    Q_old, Q_new = unit(30, 8), unit(30, 12)
+    got_old = up.search_partition("old", Q_old, 10, "old@1")[1]
+    got_new = up.search_partition("new", Q_new, 10, "new@1")[1]
+    assert set(got_old.ravel()) <= pending and set(got_new.ravel()) <= done
+    order = sorted(pending)
+    exact = np.array(order)[np.argsort(-(Q_old @ up.old.get(order).T), axis=1)[:, :10]]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got_old, exact)]) >= 0.95

@@ -17,7 +17,6 @@ A subclass supplies the database calls: ``_scan``, ``_write``, ``_replace``, ``_
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path

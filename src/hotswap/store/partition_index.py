@@ -6,9 +6,15 @@ store (the gallery's item number), so ``add`` and ``remove`` are FAISS's own ``a
 ``remove_ids`` and a search scans exactly the items of the partition: a merged search over both
 partitions costs about one search of the whole gallery.
 
+Graph indexes (``"HNSW32"``) cannot remove vectors. For them a removal is a mask: the item numbers that left
+are set in a bitmap, and each search passes FAISS the selector "not in the bitmap" (``IDSelectorNot`` over
+``IDSelectorBitmap``, through ``SearchParameters``), so the graph still routes through the removed items
+but never returns them. Item numbers never come back once removed (an upgrade keys items by their row in
+the old index, and a rewritten item gets a new row), so the mask only grows.
+
 A factory index that must be trained (``"IVF1024,Flat"``) cannot be trained on the new partition's first
 small batches. Until ``min_train`` vectors have arrived they wait in an exact flat index that is searched
-alongside (results merged with ``rank_merge``); then the factory index is trained on all of them and takes
+alongside (the best k of both kept); then the factory index is trained on all of them and takes
 them over.
 """
 
@@ -17,7 +23,27 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from hotswap.store.segment_search import FAISS_METRIC
+from hotswap.store.segment_search import FAISS_METRIC, top_k_live
+
+
+MASKED_KINDS = ("HNSW", "NSG")  # graph indexes: no remove_ids
+
+
+def _set_bits(bitmap: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``bitmap`` (uint8, little-endian bits) with the bits of ``rows`` set, grown to hold the largest."""
+    need = (int(rows.max()) >> 3) + 1 if len(rows) else 0
+    if need > len(bitmap):
+        bitmap = np.concatenate([bitmap, np.zeros(max(need, 2 * len(bitmap)) - len(bitmap), np.uint8)])
+    np.bitwise_or.at(bitmap, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
+    return bitmap
+
+
+def _has_bits(bitmap: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Whether each of ``rows`` has its bit set in ``bitmap``."""
+    inside = (rows >> 3) < len(bitmap)
+    out = np.zeros(len(rows), bool)
+    out[inside] = (bitmap[rows[inside] >> 3] >> (rows[inside] & 7)) & 1 == 1
+    return out
 
 
 class PartitionIndex:
@@ -27,6 +53,10 @@ class PartitionIndex:
         self.dim, self.metric, self.factory, self.min_train = int(dim), metric, factory, min_train
         self._index = self._idmap(factory)
         self._staged = None if self._index.is_trained else self._idmap("Flat")
+        self._masked = any(kind in factory.upper() for kind in MASKED_KINDS)
+        self._added = np.zeros(0, np.uint8)  # masked mode: bitmaps over item numbers, added and removed
+        self._removed = np.zeros(0, np.uint8)
+        self._n_removed = 0
 
     def _idmap(self, factory: str) -> faiss.Index:
         """The factory index keyed by item number: IVF indexes hold ids natively (``IndexIDMap`` would break on
@@ -35,7 +65,8 @@ class PartitionIndex:
         return index if faiss.try_extract_index_ivf(index) is not None else faiss.IndexIDMap2(index)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal) + (int(self._staged.ntotal) if self._staged is not None else 0)
+        n = int(self._index.ntotal) + (int(self._staged.ntotal) if self._staged is not None else 0)
+        return n - self._n_removed
 
     def add(self, rows: np.ndarray, X: np.ndarray) -> None:
         """Add vectors ``X`` under item numbers ``rows``."""
@@ -43,6 +74,8 @@ class PartitionIndex:
         if len(rows) == 0:
             return
         X = np.ascontiguousarray(X, dtype=np.float32)
+        if self._masked:
+            self._added = _set_bits(self._added, rows)
         if self._staged is None:
             self._index.add_with_ids(X, rows)
             return
@@ -63,6 +96,12 @@ class PartitionIndex:
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         if len(rows) == 0 or len(self) == 0:
             return 0
+        if self._masked:
+            rows = np.unique(rows)
+            gone = rows[_has_bits(self._added, rows) & ~_has_bits(self._removed, rows)]
+            self._removed = _set_bits(self._removed, gone)
+            self._n_removed += len(gone)
+            return len(gone)
         removed = int(self._index.remove_ids(faiss.IDSelectorBatch(rows))) if self._index.ntotal else 0
         if self._staged is not None and self._staged.ntotal:
             removed += int(self._staged.remove_ids(faiss.IDSelectorBatch(rows)))
@@ -72,16 +111,31 @@ class PartitionIndex:
         """Top-``k`` float32 scores (best first; worst score pads) and item rows (-1 pads)."""
         Q = np.ascontiguousarray(Q, dtype=np.float32)
         D, P = self._search(self._index, Q, k)
-        if self._staged is not None and self._staged.ntotal:
-            from hotswap.search.rank_merge import rank_merge
-
-            D, P = rank_merge(D, P, *self._search(self._staged, Q, k), k, metric=self.metric)
+        if self._staged is not None and self._staged.ntotal:  # the two hold different items: keep the best k
+            D2, P2 = self._search(self._staged, Q, k)
+            D, P = top_k_live(np.concatenate([D, D2], 1), np.concatenate([P, P2], 1), k, self.metric,
+                              -np.inf if self.metric == "ip" else np.inf, np.empty(0, np.int64))
         return D, P
 
     def _search(self, index: faiss.Index, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         fill = -np.inf if self.metric == "ip" else np.inf
         if index.ntotal == 0:
             return np.full((len(Q), k), fill, np.float32), np.full((len(Q), k), -1, np.int64)
+        if self._masked and self._n_removed:
+            removed = self._removed  # the selector reads this buffer during the search: keep a reference
+            keep = faiss.IDSelectorNot(faiss.IDSelectorBitmap(len(removed) * 8, faiss.swig_ptr(removed)))
+            D, P = index.search(Q, k, params=self._params(keep))
+            D[P < 0] = fill
+            return D, P
         D, P = index.search(Q, k)
         D[P < 0] = fill
         return D, P
+
+    def _params(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
+        """Search parameters with ``selector``; an HNSW graph searches wider the more items are masked, so that
+        enough unmasked ones are reached (efSearch >= 2 x the default 16 x (1 + masked / kept), up to 1024)."""
+        kept = max(1, len(self))
+        if "HNSW" in self.factory.upper():
+            ef = int(min(1024, max(64, 32 * (1 + self._n_removed / kept))))
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
+        return faiss.SearchParameters(sel=selector)

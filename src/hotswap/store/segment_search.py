@@ -41,7 +41,7 @@ def search_segments(Q: np.ndarray, k: int, segments: Sequence[np.ndarray], start
         D, P = search_flat(Q, k, segments, starts, metric, fill, dead)
     else:
         D, P = index.search(Q, min(k + len(dead), max(index.ntotal, 1)))
-        D, P = _top_live(D, P, k, metric, fill, dead)
+        D, P = top_k_live(D, P, k, metric, fill, dead)
     return D.astype(np.float32, copy=False), P
 
 
@@ -58,11 +58,11 @@ def search_flat(Q: np.ndarray, k: int, segments: Sequence[np.ndarray], starts: S
         Ps.append(P + start)
     if not Ds:
         return np.full((len(Q), k), fill, np.float32), np.full((len(Q), k), -1, np.int64)
-    return _top_live(np.concatenate(Ds, axis=1), np.concatenate(Ps, axis=1), k, metric, fill, dead)
+    return top_k_live(np.concatenate(Ds, axis=1), np.concatenate(Ps, axis=1), k, metric, fill, dead)
 
 
-def _top_live(D: np.ndarray, P: np.ndarray, k: int, metric: str, fill: float,
-              dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def top_k_live(D: np.ndarray, P: np.ndarray, k: int, metric: str, fill: float,
+               dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The best k of ``(D, P)`` after dropping dead rows and -1s, padded to k with ``fill`` / -1."""
     D, P = D.copy(), P.copy()
     gone = (P < 0) | np.isin(P, dead) if len(dead) else P < 0
