@@ -20,7 +20,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -87,14 +87,19 @@ class NicedExecutor:
         self._closed = False
         pool = self._worker()
         queued: deque[tuple[list[str], Future]] = deque()
-        for ids, items in batches:
-            queued.append((ids, pool.submit(_encode, list(items))))
-            if len(queued) > 1:
+        try:
+            for ids, items in batches:
+                queued.append((ids, pool.submit(_encode, list(items))))
+                if len(queued) > 1:
+                    done_ids, future = queued.popleft()
+                    yield done_ids, future.result()
+            while queued:
                 done_ids, future = queued.popleft()
                 yield done_ids, future.result()
-        while queued:
-            done_ids, future = queued.popleft()
-            yield done_ids, future.result()
+        finally:  # a paused run stops reading: the batch encoded ahead is not wanted, and once this returns
+            for _, future in queued:  # the worker is idle (a paused backfill takes no CPU from the queries)
+                if not future.cancel():
+                    wait([future])
 
     def close(self) -> None:
         """Stop the worker process (a later ``map`` starts a new one)."""

@@ -67,8 +67,8 @@ class SearchService:
                  resume: bool = True, models: Iterable[str] = BUNDLED, queries_first: bool = False) -> None:
         self.models = tuple(models)  # what clients may name: the operator's choice, never a path they send
         self._own_texts: Any = None
-        # queries_first: the backfill encodes in a worker process of the lowest CPU priority (NicedExecutor)
-        # worse than plain sharing (README, benchmarks/load.py --queries-first)
+        # queries_first: the backfill encodes in a worker process of the lowest CPU priority (NicedExecutor;
+        # measured in benchmarks/load.py --queries-first)
         self.queries_first = queries_first
         self.collection = Collection(path)
         self._serving = self.collection.lock()  # one process serves (or writes to) a collection at a time
