@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# milvus-lite's gRPC installs fork handlers that can abort a forked child while its threads run; the pg backend
+# forks (pg_ctl, run as another user) from the same test process, and a child that execs needs none of them
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ N = 120
 OPEN: list[SearchService] = []
 
 
-@pytest.fixture(params=["faiss", "qdrant", "milvus"])
+@pytest.fixture(params=["faiss", "qdrant", "milvus", "pg"])
 def collection(tmp_path, request):
     create(tmp_path / "col", N, backend=request.param)
     yield tmp_path / "col"

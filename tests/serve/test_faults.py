@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("backend", ["faiss", "qdrant", "milvus"])
+@pytest.mark.parametrize("backend", ["faiss", "qdrant", "milvus", "pg"])
 def test_server_killed_during_an_upgrade_resumes_and_loses_nothing(tmp_path, backend):
     out = tmp_path / "faults.json"
     run = subprocess.run([sys.executable, "benchmarks/faults.py", "--toy", "--backend", backend,

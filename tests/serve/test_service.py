@@ -17,7 +17,7 @@ from tests.serve.toy import MODELS, NEW, OLD, V3, corpus, create, loader
 N = 120
 
 
-BACKENDS = ["faiss", "qdrant", "milvus"]
+BACKENDS = ["faiss", "qdrant", "milvus", "pg"]
 OPEN: list[SearchService] = []
 
 

@@ -15,7 +15,7 @@ pytest.importorskip("milvus_lite")
 
 MODEL, OTHER = "minilm@1a2b3c", "e5@9f9f"
 DIM = 16
-BACKENDS = ["faiss", "qdrant", "milvus"]
+BACKENDS = ["faiss", "qdrant", "milvus", "pg"]
 IDS = [f"doc-{j}" for j in np.random.default_rng(99).permutation(40)]  # insertion order != any sort order
 
 
@@ -242,7 +242,7 @@ def test_milvus_alias_moves_between_collections(tmp_path):
         set_serving(tmp_path / "m", "unknown@0")
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
 @pytest.mark.parametrize("dies", ["in-process", "killed"])
 def test_failed_add_leaves_no_rows(filled, make, monkeypatch, dies):
     """Rows written before the store file is replaced are removed: at once, or at the next open after a kill."""
@@ -293,7 +293,7 @@ def test_failed_add_of_a_second_model_keeps_the_first_models_vectors(tmp_path, m
         assert len(b) == 3 and len(a) == 10
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
 def test_wrong_backend_and_miscounted_store_file(make, backend, tmp_path):
     import json
 
@@ -316,7 +316,7 @@ def test_wrong_backend_and_miscounted_store_file(make, backend, tmp_path):
         store.ids
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
 def test_sigkill_before_commit_leaves_old_state(filled, make, backend):
     """A process killed after writing its rows but before replacing the store file: the next open drops them."""
     import signal

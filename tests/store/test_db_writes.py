@@ -25,7 +25,7 @@ def rand(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
-@pytest.fixture(params=["qdrant", "milvus"])
+@pytest.fixture(params=["qdrant", "milvus", "pg"])
 def backend(request) -> str:
     return request.param
 

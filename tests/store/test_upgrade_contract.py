@@ -36,7 +36,7 @@ def close(*objs) -> None:
         getattr(o, "close", lambda: None)()  # FaissStore and UpgradeStore hold no client
 
 
-@pytest.fixture(params=["faiss", "qdrant", "milvus"])
+@pytest.fixture(params=["faiss", "qdrant", "milvus", "pg"])
 def backend(request) -> str:
     return request.param
 
@@ -217,8 +217,10 @@ def test_drop_upgrade_vectors_rolls_back(make, backend, tmp_path):
         if backend == "qdrant":  # the named vector is gone from the collection and from every point
             assert key not in old.client.get_collection("gallery").config.params.vectors
             assert not [p for p in old.client.scroll("gallery", limit=100, with_vectors=True)[0] if key in p.vector]
-        else:
+        elif backend == "milvus":
             assert not old.client.has_collection(key)
+        else:  # pg: the table is gone
+            assert old.client.conn.execute("SELECT to_regclass(%s)", (key,)).fetchone()[0] is None
         with pytest.raises(ModelMismatchError, match="gone"):
             open_any_upgrade(up.path)
     assert_same(old.search(Q, 10, OLD), before)
@@ -230,7 +232,7 @@ def test_drop_upgrade_vectors_rolls_back(make, backend, tmp_path):
     assert_same(again.search_partition("old", Q, 10, OLD), before)
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
 def test_sigkill_mid_batch_is_undone_at_the_next_open(make, backend, tmp_path):
     """A process killed after writing a batch's rows but before the store file counts them: the next open
     deletes the rows, the partitions are as before the batch, and the batch can be stored again."""

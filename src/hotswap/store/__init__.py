@@ -2,7 +2,7 @@
 
 ``create_store`` / ``open_store`` give the embedded default, ``FaissStore``; every backend follows the
 ``VectorStore`` protocol. ``create_upgrade`` / ``open_upgrade`` hold a gallery mid-backfill (``UpgradeStore``).
-``create_store_uri`` / ``open_store_uri`` pick a backend from ``faiss://``, ``qdrant://`` or ``milvus://``;
+``create_store_uri`` / ``open_store_uri`` pick a backend from ``faiss://``, ``qdrant://``, ``milvus://`` or ``pg://``;
 the qdrant and milvus names below are imported on first use (they need the optional ``serve`` extra).
 ``create_any_upgrade`` / ``open_any_upgrade`` hold a mid-backfill gallery of any backend (``StoreUpgrade`` for
 qdrant and milvus, whose new vectors go into the same database; ``drop_upgrade_vectors`` rolls that back).
@@ -22,6 +22,8 @@ _LAZY = {name: "hotswap.store.qdrant_store" for name in
 _LAZY |= {name: "hotswap.store.milvus_store" for name in
           ("MilvusStore", "create_milvus_store", "open_milvus_store", "add_model_collection", "set_serving",
            "drop_model_collection")}
+_LAZY |= {name: "hotswap.store.pg_store" for name in
+          ("PgStore", "create_pg_store", "open_pg_store", "add_model_table", "drop_model_table")}
 _LAZY |= {name: "hotswap.store.store_upgrade" for name in
           ("StoreUpgrade", "create_any_upgrade", "open_any_upgrade", "drop_upgrade_vectors")}
 

@@ -276,9 +276,12 @@ class DbStore(IdStoreMixin):
         """FAISS-style ``(D, I)``: float32 [nq, k] best first, string ids [nq, k] (``None`` pads short lists)."""
         Q, k = self._check_queries(queries, k, model_id)
         n = len(self)
-        hits = self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))]
-        D = np.full((len(Q), k), -np.inf if self.metric == "ip" else np.inf, dtype=np.float32)
-        I = np.full((len(Q), k), None, dtype=object)
+        return self._padded(self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))], k)
+
+    def _padded(self, hits: Hits, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``hits`` as FAISS-style ``(D, I)`` of width ``k``: the worst score and ``None`` pad short rows."""
+        D = np.full((len(hits), k), -np.inf if self.metric == "ip" else np.inf, dtype=np.float32)
+        I = np.full((len(hits), k), None, dtype=object)
         for r, row in enumerate(hits):
             for c, (i, score) in enumerate(row[:k]):
                 D[r, c], I[r, c] = score, i

@@ -59,7 +59,9 @@ from hotswap.store.uri import open_store_uri, parse_store_uri
 _BACKENDS = {"qdrant": ("hotswap.store.qdrant_store", {"open": "open_qdrant_store", "add": "add_model_vector",
                                                          "remove": "remove_model_vector"}),
              "milvus": ("hotswap.store.milvus_store", {"open": "open_milvus_store", "add": "add_model_collection",
-                                                         "remove": "drop_model_collection"})}
+                                                         "remove": "drop_model_collection"}),
+             "pg": ("hotswap.store.pg_store", {"open": "open_pg_store", "add": "add_model_table",
+                                               "remove": "drop_model_table"})}
 
 
 def _backend_fn(backend: str, action: str) -> Any:
@@ -109,7 +111,11 @@ class StoreUpgrade(UpgradeCommon):
         """``(D, I)`` of one partition; ``I`` holds string ids (``None`` pads)."""
         Q, k = check_partition_query(self, side, queries, k, model_id)
         with self._lock:
-            return self.new.search(Q, k, model_id) if side == "new" else self._search_pending(Q, k)
+            if side == "new":
+                return self.new.search(Q, k, model_id)
+            if hasattr(self.old, "search_without"):  # pg: the old partition is a filter in SQL
+                return self.old.search_without(Q, k, self.new)
+            return self._search_pending(Q, k)
 
     def _search_pending(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Old-store search with backfilled ids dropped, re-asked with ``k'`` doubled for rows left short."""

@@ -1,6 +1,7 @@
 """Store URIs: one string names a backend and a folder, so callers need not import a backend.
 
-``faiss://PATH`` (``FaissStore``), ``qdrant://PATH`` (``QdrantStore``), ``milvus://PATH`` (``MilvusStore``);
+``faiss://PATH`` (``FaissStore``), ``qdrant://PATH`` (``QdrantStore``), ``milvus://PATH`` (``MilvusStore``),
+``pg://PATH`` (``PgStore``: PostgreSQL + pgvector on an embedded server in the folder);
 a plain path with no ``scheme://`` means faiss. ``PATH`` is taken as written: ``qdrant://data/gal`` is the
 relative folder ``data/gal``, ``qdrant:///srv/gal`` the absolute ``/srv/gal``. All three are local folders.
 The qdrant and milvus stores lock their folder while open; call ``close()`` on them (``FaissStore`` needs none).
@@ -14,7 +15,7 @@ from hotswap.errors import ModelMismatchError
 from hotswap.store.base import VectorStore
 from hotswap.store.faiss_store import create_store, open_store
 
-SCHEMES = ("faiss", "qdrant", "milvus")
+SCHEMES = ("faiss", "qdrant", "milvus", "pg")
 
 
 def parse_store_uri(uri: str | Path) -> tuple[str, Path]:
@@ -40,6 +41,9 @@ def create_store_uri(uri: str | Path, model_id: str, dim: int, metric: str = "ip
     if scheme == "milvus":
         from hotswap.store.milvus_store import create_milvus_store
         return create_milvus_store(path, model_id, dim, metric)
+    if scheme == "pg":
+        from hotswap.store.pg_store import create_pg_store
+        return create_pg_store(path, model_id, dim, metric)
     return create_store(path, model_id=model_id, dim=dim, metric=metric)
 
 
@@ -55,6 +59,9 @@ def open_store_uri(uri: str | Path, model_id: str | None = None) -> VectorStore:
     if scheme == "milvus":
         from hotswap.store.milvus_store import open_milvus_store
         return open_milvus_store(path, model_id)
+    if scheme == "pg":
+        from hotswap.store.pg_store import open_pg_store
+        return open_pg_store(path, model_id)
     store = open_store(path)
     if model_id is not None and model_id != store.model_id:
         raise ModelMismatchError(f"store {path} holds vectors of model {store.model_id!r}, not {model_id!r}; "
