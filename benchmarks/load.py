@@ -159,7 +159,7 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=300, help="requests per level")
     p.add_argument("--time-cap", type=float, default=60.0, help="seconds per level at most")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--backends", default="faiss,qdrant,milvus")
+    p.add_argument("--backends", default="faiss,qdrant,milvus,pg")
     p.add_argument("--unloaded-s", type=float, default=15.0, help="seconds of backfill with no query, for its rate")
     p.add_argument("--queries-first", action="store_true",
                    help="serve with --queries-first: the backfill encodes in a nice-19 worker process")

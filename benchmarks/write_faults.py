@@ -1,6 +1,6 @@
 """SIGKILL the search server during write bursts, before, during and after an upgrade; check every acknowledged write.
 
-    python benchmarks/write_faults.py [--backends faiss,qdrant,milvus --kills 20 --n-docs 1200 --seed 0]
+    python benchmarks/write_faults.py [--backends faiss,qdrant,milvus,pg --kills 20 --n-docs 1000 --seed 0]
 
 Sends bounded write bursts (upserts and deletes) while the server is SIGKILLed at random moments before, during
 and after an upgrade, restarts it, and checks every acknowledged write (latest text served, deletes gone,
@@ -740,7 +740,7 @@ def write_json(path: Path, obj: dict) -> None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backends", default="faiss,qdrant,milvus")
+    p.add_argument("--backends", default="faiss,qdrant,milvus,pg")
     p.add_argument("--kills", type=int, default=20, help="per backend, spread over before / during / after")
     p.add_argument("--n-docs", type=int, default=1000, help="documents in each fresh collection")
     p.add_argument("--seed", type=int, default=0)
