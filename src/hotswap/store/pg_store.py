@@ -63,7 +63,27 @@ class _Client:
 
     def close(self) -> None:
         self.conn.close()
-        self.server.cleanup()
+        _forget_dead_users(self.server)
+        self.server.cleanup()  # stops the server when this process was its last user
+
+
+def _forget_dead_users(server: Any) -> None:
+    """Drop processes that died without letting go (a SIGKILL) from pgserver's list of the server's users, so
+    that the last live one stops it (pgserver 0.1.4 keeps the list in a file, ``global_process_id_list``)."""
+    import psutil
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+    users = getattr(server, "global_process_id_list", None)
+    if users is None:
+        return
+    with server._lock:
+        pids = users.get()
+        if (live := [pid for pid in pids if alive(pid)]) != pids:
+            users.put(live)
 
 
 class PgStore(DbStore):
