@@ -108,7 +108,7 @@ class SearchService:
     def fetch(self, ids: Sequence[str]) -> list[str]:
         """The texts of ``ids``. From the collection's own texts, an id deleted a moment ago reads as "" (its
         encoding is then dropped: a backfilled batch keeps only ids the old index still holds)."""
-        if self.corpus is self._own_texts:
+        if self._writable:
             found = self.corpus.get_many(list(ids))
             return [found.get(i, "") for i in ids]
         try:
@@ -210,8 +210,13 @@ class SearchService:
         """Items the collection holds (the old index's count while an upgrade dual-writes into it)."""
         return len(self.upgrade.old if self.upgrade is not None else self.index)
 
+    @property
+    def _writable(self) -> bool:
+        """Whether the service reads the collection's own texts (what writes and their replay need)."""
+        return self._own_texts is not None and self.corpus is self._own_texts
+
     def _docs(self) -> Any:
-        if self._own_texts is None or self.corpus is not self._own_texts:
+        if not self._writable:
             raise ConflictError("this server reads its texts from a dataset (--dataset), not from the collection: "
                                 "writes need the collection's own texts; serve it without --dataset")
         return self._own_texts
@@ -223,10 +228,9 @@ class SearchService:
         docs, batch = self._docs(), dict(documents)
         ids, texts = list(batch), list(batch.values())
         with self._lock:
-            X_old = self.encoder.encode(texts)
-            X_new = None if self.upgrade is None else self.new_encoder.encode(texts)
+            vectors = self._encode(texts)
             docs.stage(upserts=list(batch.items()))
-            self._write_vectors(ids, X_old, X_new)
+            self._write_vectors(ids, *vectors)
             docs.settle(ids)
             return {"upserted": len(ids), "items": self.items}
 
@@ -235,7 +239,7 @@ class SearchService:
         docs, ids = self._docs(), list(dict.fromkeys(ids))
         with self._lock:
             docs.stage(deletes=ids)
-            deleted = (self.upgrade if self.upgrade is not None else self.index).delete(ids)
+            deleted = self._delete_vectors(ids)
             docs.settle(ids)
             return {"deleted": deleted, "items": self.items}
 
@@ -244,6 +248,13 @@ class SearchService:
             return {"id": id, "text": self._docs()[id]}
         except KeyError:
             raise NotFoundError(f"no document {id!r} in this collection") from None
+
+    def _encode(self, texts: list[str]) -> tuple[Any, Any]:
+        """The serving model's vectors of ``texts`` and, during an upgrade, the new model's (else None)."""
+        return self.encoder.encode(texts), None if self.upgrade is None else self.new_encoder.encode(texts)
+
+    def _delete_vectors(self, ids: list[str]) -> int:
+        return (self.upgrade if self.upgrade is not None else self.index).delete(ids)
 
     def _write_vectors(self, ids: list[str], X_old: Any, X_new: Any) -> None:
         if self.upgrade is not None:
@@ -254,18 +265,16 @@ class SearchService:
     def _replay(self, chunk: int = 256) -> None:
         """Finish writes a killed process staged but did not apply: make the indexes follow the texts of every
         pending id (re-encode the ones that have a text, delete the others)."""
-        if self._own_texts is None or self.corpus is not self._own_texts:
+        if not self._writable:
             return
         pending = self._own_texts.pending()
         for start in range(0, len(pending), chunk):
             ids = pending[start:start + chunk]
             found = self._own_texts.get_many(ids)
             if live := [i for i in ids if i in found]:
-                texts = [found[i] for i in live]
-                self._write_vectors(live, self.encoder.encode(texts),
-                                    None if self.upgrade is None else self.new_encoder.encode(texts))
+                self._write_vectors(live, *self._encode([found[i] for i in live]))
             if gone := [i for i in ids if i not in found]:
-                (self.upgrade if self.upgrade is not None else self.index).delete(gone)
+                self._delete_vectors(gone)
             self._own_texts.settle(ids)
 
     # ---- upgrade control --------------------------------------------------------------------------------

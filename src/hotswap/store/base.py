@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from hotswap.errors import DuplicateIdError, ModelMismatchError, UnknownIdError
+from hotswap.store.segments import check_new_ids
 from hotswap.validation import as_matrix, check_k
 
 
@@ -97,6 +98,19 @@ class IdStoreMixin:
         self._check_model(model_id, "queries", "map the queries with an adapter (hotswap fit-adapter) or "
                           "search in merged mode")
         return as_matrix(queries, dim=self.dim, name="queries", where=self._where()), check_k(k)
+
+    def _check_ids(self, ids: list[str]) -> None:
+        """Backend limits on ids (none by default)."""
+
+    def _checked_batch(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> tuple[list[str], np.ndarray]:
+        """The ids and float32 rows of a write, or an error (before anything is written) for a bad model, dim,
+        value, id or an id repeated within the batch."""
+        self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
+                          f"for {model_id!r} and backfill it")
+        X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
+        ids = check_new_ids(ids, len(X))
+        self._check_ids(ids)
+        return ids, X
 
     def _fresh_rows(self, ids: list[str], X: np.ndarray, skip_existing: bool) -> tuple[list[str], np.ndarray]:
         """The rows of an ``add`` whose ids are not stored yet: all of them, or ``DuplicateIdError`` naming the

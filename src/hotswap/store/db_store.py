@@ -28,8 +28,6 @@ from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin
 from hotswap.store.db_common import (Handle, acquire, find_model, live_rows, read_store_file, release,
                                      with_model, write_store_file)
-from hotswap.store.segments import check_new_ids
-from hotswap.validation import as_matrix
 
 Hits = list[list[tuple[str, float]]]
 
@@ -192,19 +190,6 @@ class DbStore(IdStoreMixin):
         return self._pos
 
     # ---- writing -----------------------------------------------------------------------------------------
-
-    def _check_ids(self, ids: list[str]) -> None:
-        """Backend limits on ids (none by default)."""
-
-    def _checked_batch(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> tuple[list[str], np.ndarray]:
-        """The ids and float32 rows of a write, or an error (before anything is written) for a bad model, dim,
-        value, id or an id repeated within the batch."""
-        self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
-                          f"for {model_id!r} and backfill it")
-        X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
-        ids = check_new_ids(ids, len(X))
-        self._check_ids(ids)
-        return ids, X
 
     @_serialised
     def add(self, ids: Sequence[str], vectors: np.ndarray, model_id: str, *, skip_existing: bool = False) -> int:

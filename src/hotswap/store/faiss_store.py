@@ -41,8 +41,7 @@ from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin
 from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
-from hotswap.store.segments import check_new_ids, map_segment, read_ids, remove_orphans, write_segment, writer_lock
-from hotswap.validation import as_matrix
+from hotswap.store.segments import map_segment, read_ids, remove_orphans, write_segment, writer_lock
 
 SMALL_SEGMENT = 4096  # rows: a segment smaller than this is "small"
 MERGE_AT = 16  # merge a tail of this many small segments into the next write's segment
@@ -152,7 +151,7 @@ class FaissStore(IdStoreMixin):
         """Append one segment; refuses (writing nothing) bad model, dim, values, ids or duplicates. With
         ``skip_existing`` the ids already stored (by this or another process: checked under the writer lock)
         are left out instead of refused. Returns the number of rows written."""
-        ids, X = self._checked(ids, vectors, model_id)
+        ids, X = self._checked_batch(ids, vectors, model_id)
         with writer_lock(self.path):
             self.refresh()
             ids, X = self._fresh_rows(ids, X, skip_existing)
@@ -165,7 +164,7 @@ class FaissStore(IdStoreMixin):
         """Write ``vectors`` under ``ids`` in one atomic step: new ids are appended, stored ones get the new
         vector (their old row turns dead, the id moves to the end of ``ids``). Same checks as ``add``, minus
         the duplicate refusal. Returns ``len(ids)``."""
-        ids, X = self._checked(ids, vectors, model_id)
+        ids, X = self._checked_batch(ids, vectors, model_id)
         with writer_lock(self.path):
             self.refresh()
             pos = self._id_map()
@@ -185,12 +184,6 @@ class FaissStore(IdStoreMixin):
             if rows:
                 self._commit([], None, rows)
         return len(rows)
-
-    def _checked(self, ids: Sequence[str], vectors: np.ndarray, model_id: str) -> tuple[list[str], np.ndarray]:
-        self._check_model(model_id, "vectors", f"encode them with {self.model_id!r}, or create a new store "
-                          f"for {model_id!r} and backfill it")
-        X = as_matrix(vectors, dim=self.dim, name="vectors", where=self._where())
-        return check_new_ids(ids, len(X)), X
 
     def _commit(self, ids: list[str], X: np.ndarray | None, dead: Sequence[int]) -> None:
         """Under the writer lock: write a segment of ``ids`` (if any), mark ``dead`` rows, replace the manifest.
