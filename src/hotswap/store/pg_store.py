@@ -7,10 +7,18 @@ Layout::
                                  pgvector included), started on first use and stopped with the last process
 
 One table per model, named ``model_key(model_id)``: ``id text primary key``, ``seq bigint`` (the insertion
-number) and ``vec vector(dim)``. Search is exact (``ORDER BY vec <#> q`` for "ip": pgvector's negative inner
-product, negated back; ``<->`` for "l2": Euclidean distance, squared to match FAISS), a sequential scan with
-no approximate index, so results equal FAISS's "Flat" store. ``upsert`` of a stored id is an ``UPDATE`` of its
-vector, seq kept; ``delete`` deletes rows by seq.
+number) and ``vec vector(dim)``. Search orders by pgvector's distance (``ORDER BY vec <#> q`` for "ip": the
+negative inner product, negated back; ``<->`` for "l2": Euclidean distance, squared to match FAISS).
+``index="flat"`` (default) has no vector index: a sequential scan, results equal to FAISS's "Flat" store.
+``index="hnsw"`` adds pgvector's HNSW index (``vector_ip_ops`` / ``vector_l2_ops``, m=16, ef_construction=64,
+pgvector's defaults) kept up to date by every insert; a search reads ``ef_search`` candidates (the store's
+setting, at least k; pgvector caps it at 1000). ``upsert`` of a stored id is an ``UPDATE`` of its vector, seq
+kept; ``delete`` deletes rows by seq.
+
+An upgrade's old partition (``search_without``) is the old table filtered in SQL by an anti-join against the new
+model's table. With HNSW, pgvector applies that filter to the ``ef_search`` candidates the index yields, so the
+filtered search widens ``ef_search`` by ``1 / (1 - f)`` (``f``: the share of items the filter drops) and asks the
+rows still short of ``k`` again with an exact scan, so no row comes back short.
 
 Crash safety: each batch is one PostgreSQL transaction, durable on commit; the store file stays the commit point
 of appends, as for the other database backends (rows with ``seq`` at or past the model's count are deleted at
@@ -37,6 +45,10 @@ from hotswap.store.db_store import DbStore, Hits
 
 DATA = "pgdata"
 OPERATOR = {"ip": "<#>", "l2": "<->"}
+OPS = {"ip": "vector_ip_ops", "l2": "vector_l2_ops"}
+INDEXES = ("flat", "hnsw")
+EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40); at least k
+EF_MAX = 1000  # pgvector's upper limit of hnsw.ef_search
 
 
 def _server(folder: Path) -> Any:
@@ -139,26 +151,51 @@ class PgStore(DbStore):
     def _purge(self, count: int) -> None:
         self.client.conn.execute(self._sql("DELETE FROM {} WHERE seq >= %s"), (int(count),))
 
-    def _query(self, Q: np.ndarray, limit: int, without: str | None = None) -> Hits:
-        """Exact top ``limit`` per query; ``without``: leave out ids that table holds (an anti-join in SQL)."""
+    @property
+    def index(self) -> str:
+        """``"flat"`` (exact scan) or ``"hnsw"`` (pgvector's HNSW index)."""
+        return self._entry.get("index", "flat")
+
+    def _query(self, Q: np.ndarray, limit: int, without: str | None = None, ef: int = EF_SEARCH) -> Hits:
+        """Top ``limit`` per query (exact, or by the HNSW index reading ``ef`` candidates); ``without``: leave
+        out ids that table holds (an anti-join in SQL)."""
         from psycopg import sql
 
         skip = sql.SQL("") if without is None else sql.SQL(
             "WHERE NOT EXISTS (SELECT 1 FROM {} n WHERE n.id = o.id) ").format(sql.Identifier(without))
         query = sql.SQL("SELECT o.id, o.vec {op} %s AS d FROM {table} o {skip}ORDER BY d LIMIT %s").format(
             op=sql.SQL(OPERATOR[self.metric]), table=sql.Identifier(self.key), skip=skip)
+        conn = self.client.conn
+        if self.index == "hnsw":
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(min(EF_MAX, max(ef, limit))),))
         out = []
         for q in Q:
-            rows = self.client.conn.execute(query, (q, int(limit))).fetchall()
+            rows = conn.execute(query, (q, int(limit))).fetchall()
             out.append([(i, -d if self.metric == "ip" else d * d) for i, d in rows])
         return out
 
+    def _exact(self, Q: np.ndarray, limit: int, without: str | None) -> Hits:
+        """``_query`` with the vector index turned off for this transaction: an exact scan."""
+        conn = self.client.conn
+        with conn.transaction():
+            conn.execute("SET LOCAL enable_indexscan = off")
+            return self._query(Q, limit, without)
+
     def search_without(self, Q: np.ndarray, k: int, other: PgStore) -> tuple[np.ndarray, np.ndarray]:
-        """``(D, I)`` over this model's items whose id ``other``'s table lacks: an upgrade's old partition, filtered
-        in SQL (one exact query each, no post-filter and no second round)."""
+        """``(D, I)`` over this model's items whose id ``other``'s table lacks: an upgrade's old partition,
+        filtered in SQL. With HNSW, ``ef_search`` grows by ``1 / (1 - f)`` and rows left short of ``k`` (the
+        filter dropped too many candidates) are asked again exactly."""
         self.client  # noqa: B018 - raises once closed
         with self._h.lock:
-            return self._padded(self._query(Q, k, without=other.key) if len(Q) else [], k)
+            n, done = len(self), len(other)
+            want = min(k, max(0, n - done))
+            if not len(Q) or not want:
+                return self._padded([[] for _ in range(len(Q))], k)
+            hits = self._query(Q, want, without=other.key, ef=int(np.ceil(EF_SEARCH * n / (n - done))))
+            if self.index == "hnsw" and (short := [r for r, h in enumerate(hits) if len(h) < want]):
+                for r, h in zip(short, self._exact(Q[short], want, other.key)):
+                    hits[r] = h
+            return self._padded(hits, k)
 
     def _fetch(self, ids: list[str], rows: list[int]) -> dict[str, np.ndarray]:
         found = self.client.conn.execute(self._sql("SELECT id, vec FROM {} WHERE seq = ANY(%s)"),
@@ -171,22 +208,34 @@ def _array(value: Any) -> np.ndarray:
     return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
 
-def _create_table(conn: Any, key: str, dim: int) -> None:
+def _check_index(index: str) -> str:
+    if index not in INDEXES:
+        raise ValueError(f"unknown pg index {index!r}; use one of {INDEXES}")
+    return index
+
+
+def _create_table(conn: Any, entry: dict[str, Any]) -> None:
+    """(Re)create the empty table of store-file ``entry``, with its HNSW index when the entry asks for one."""
     from psycopg import sql
 
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(key)))  # a create that died: afresh
+    key = sql.Identifier(entry["key"])
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(key))  # a create that died: afresh
     conn.execute(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, seq bigint NOT NULL, vec vector({}) NOT NULL)")
-                 .format(sql.Identifier(key), sql.Literal(int(dim))))
+                 .format(key, sql.Literal(int(entry["dim"]))))
+    if entry.get("index", "flat") == "hnsw":
+        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw (vec {})").format(
+            sql.Identifier(entry["key"] + "_hnsw"), key, sql.SQL(OPS[entry["metric"]])))
 
 
-def create_pg_store(path: str | Path, model_id: str, dim: int, metric: str = "ip") -> PgStore:
-    """Create an embedded PostgreSQL in ``path`` (new or empty folder) with a table for ``model_id``."""
+def create_pg_store(path: str | Path, model_id: str, dim: int, metric: str = "ip", index: str = "flat") -> PgStore:
+    """Create an embedded PostgreSQL in ``path`` (new or empty folder) with a table for ``model_id``;
+    ``index``: ``"flat"`` (exact search) or ``"hnsw"`` (pgvector's HNSW index)."""
     path = check_new_store(path, model_id, dim, metric, opener="open_pg_store")
     path.mkdir(parents=True, exist_ok=True)
-    entry = model_entry(model_id, dim, metric)
+    entry = {**model_entry(model_id, dim, metric), "index": _check_index(index)}
     client = _Client(path)
     try:
-        _create_table(client.conn, entry["key"], dim)
+        _create_table(client.conn, entry)
     finally:
         client.close()
     write_store_file(path, {"backend": "pg", "format_version": 1, "models": [entry]})
@@ -201,11 +250,13 @@ def open_pg_store(path: str | Path, model_id: str | None = None) -> PgStore:
 
 
 def add_model_table(path: str | Path, model_id: str, dim: int, metric: str | None = None) -> PgStore:
-    """Add an empty table for ``model_id`` (``metric`` defaults to the first model's) and return its view."""
+    """Add an empty table for ``model_id`` (``metric`` and index default to the first model's) and return its
+    view."""
     path = Path(path)
     with PgStore.handle(path) as h:
-        entry = new_model_entry(h.data, path, model_id, dim, metric, "open_pg_store")
-        _create_table(h.client.conn, entry["key"], dim)
+        entry = {**new_model_entry(h.data, path, model_id, dim, metric, "open_pg_store"),
+                 "index": h.data["models"][0].get("index", "flat")}
+        _create_table(h.client.conn, entry)
         append_model(h, path, entry)
         return PgStore(path, model_id)
 

@@ -10,6 +10,7 @@ The qdrant and milvus stores lock their folder while open; call ``close()`` on t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hotswap.errors import ModelMismatchError
 from hotswap.store.base import VectorStore
@@ -32,8 +33,9 @@ def parse_store_uri(uri: str | Path) -> tuple[str, Path]:
     return scheme, Path(rest)
 
 
-def create_store_uri(uri: str | Path, model_id: str, dim: int, metric: str = "ip") -> VectorStore:
-    """Create an empty store for ``model_id`` at ``uri`` (the folder must be new or empty)."""
+def create_store_uri(uri: str | Path, model_id: str, dim: int, metric: str = "ip", **options: Any) -> VectorStore:
+    """Create an empty store for ``model_id`` at ``uri`` (the folder must be new or empty); ``options`` go to the
+    backend (``index="hnsw"`` for pg)."""
     scheme, path = parse_store_uri(uri)
     if scheme == "qdrant":
         from hotswap.store.qdrant_store import create_qdrant_store
@@ -43,7 +45,7 @@ def create_store_uri(uri: str | Path, model_id: str, dim: int, metric: str = "ip
         return create_milvus_store(path, model_id, dim, metric)
     if scheme == "pg":
         from hotswap.store.pg_store import create_pg_store
-        return create_pg_store(path, model_id, dim, metric)
+        return create_pg_store(path, model_id, dim, metric, **options)
     return create_store(path, model_id=model_id, dim=dim, metric=metric)
 
 
