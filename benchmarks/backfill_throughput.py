@@ -7,7 +7,7 @@ On N real Debian documents, items per second of
   nothing stored: what the runner's encoding alone costs. sentence-transformers sorts texts by length within
   one call, so many small calls pad more than one big call; the gap between the two raw rows is that effect,
   the gap between this row and ``local`` is the runner's own overhead;
-* ``local``: ``BackfillRunner`` + ``LocalExecutor`` through an ``UpgradeStore`` (random plan, batch 256, no
+* ``local``: ``BackfillRunner`` + ``LocalExecutor`` through a ``FaissUpgrade`` (random plan, batch 256, no
   progress bar): fetching, encoding, one atomic segment + manifest per batch, checkpoint;
 * ``ray``:   the same with ``RayExecutor`` (``--num-actors`` Ray Data actors, each loading the encoder).
 
@@ -42,7 +42,8 @@ from rich.table import Table
 from hotswap.backfill import BackfillRunner, LocalExecutor, gallery_checksum, plan_backfill
 from hotswap.data import load_dataset
 from hotswap.encoders import load_encoder
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 
 TARGET = 0.95  # runner items/s >= TARGET x raw items/s
 OLD_MODEL, OLD_DIM = "old@bench", 32

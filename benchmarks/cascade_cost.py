@@ -45,7 +45,8 @@ from hotswap.experiments.report import save_png
 from hotswap.io import atomic_write_json
 from hotswap.metrics import per_query_metrics, run_from_search
 from hotswap.search import Searcher
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 
 CHECKPOINTS = (100, 250, 500, 1000, 2000)
 

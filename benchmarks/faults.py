@@ -164,8 +164,8 @@ def main() -> int:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
 
-    from hotswap.store import open_any_upgrade
-    up = open_any_upgrade(next((work / "killed").glob("upgrade-2-*")))  # each upgrade's folder has a random tag
+    from hotswap.upgrade import open_upgrade
+    up = open_upgrade(next((work / "killed").glob("upgrade-2-*")))  # each upgrade's folder has a random tag
     new_ids = up.new.ids
     result = {"kills": args.kills, "recovered": recovered, "items_lost": len(set(up.old.ids) - set(new_ids)),
               "items_duplicated": len(new_ids) - len(set(new_ids)), "bad_requests": c.bad,

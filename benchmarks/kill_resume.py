@@ -72,7 +72,7 @@ def load_model(a):
 # ---- child: one backfill process ---------------------------------------------------------------------------
 def phase_child(a) -> None:
     from hotswap.backfill import BackfillRunner, LocalExecutor
-    from hotswap.store import open_upgrade
+    from hotswap.upgrade import open_upgrade
 
     texts = json.loads((Path(a.dir).parent / "texts.json").read_text())
     up = open_upgrade(a.dir)
@@ -117,7 +117,8 @@ def gallery(a) -> dict[str, str]:
 def setup(a, root: Path) -> tuple[Path, Path, int]:
     """texts.json, the old store, two upgrade folders (reference, killed) with the same plan."""
     from hotswap.backfill import plan_backfill, read_plan, write_plan
-    from hotswap.store import create_store, create_upgrade
+    from hotswap.store import create_store
+    from hotswap.upgrade import create_upgrade
 
     texts = gallery(a)
     (root / "texts.json").write_text(json.dumps(texts))
@@ -135,7 +136,7 @@ def setup(a, root: Path) -> tuple[Path, Path, int]:
 def inspect(folder: Path) -> tuple[list[str], set[str]]:
     """Ids the new store lists (checked with sha256) and the files in it that the manifest does not list."""
     from hotswap.store import open_store
-    from hotswap.store.manifest import MANIFEST_NAME
+    from hotswap.store.faiss.manifest import MANIFEST_NAME
 
     store = open_store(folder / "new", verify=True)
     ids = [i for seg in store.manifest.segments for i in json.loads((store.path / seg.ids_file).read_text())]
@@ -174,7 +175,7 @@ def main() -> None:
 
 def run(a, root: Path) -> int:
     from hotswap.backfill import gallery_checksum
-    from hotswap.store import open_upgrade
+    from hotswap.upgrade import open_upgrade
 
     ref_path, path, n = setup(a, root)
     what = "Debian descriptions" if a.model == "static" else "toy items"

@@ -1,7 +1,7 @@
 """Latency of merged search mid-backfill against one search of the whole gallery, measured side by side.
 
 A gallery of N items (random unit vectors: speed does not depend on the content) with an old index (d_old)
-and, for each backfill fraction, an ``UpgradeStore`` whose new partition holds that share of the items
+and, for each backfill fraction, a ``FaissUpgrade`` whose new partition holds that share of the items
 (d_new); ``merged`` = ``Searcher.for_upgrade(up).search((Q_new, Q_old), k, "merged", new_id)`` (old-model
 query -> old partition, new-model query -> new partition, ``rank_merge``). It is compared with a single
 index of the whole gallery: the new model's (a ``FaissStore`` of all N new vectors, new queries; the system
@@ -9,7 +9,7 @@ after a full re-index) and the old model's (the old store, old queries; the syst
 The merged time is also split into its parts (each partition's search including the id mapping, and the
 merge), measured on their own. Batch 1 and batch 256; all cases interleaved over ``--rounds`` rounds, each
 case's median per-batch latency per round, best round kept. Warm-up first: the partition indexes are built
-lazily on the first search, timed separately, as is ``refresh()`` after a writer (a second ``UpgradeStore``
+lazily on the first search, timed separately, as is ``refresh()`` after a writer (a second ``FaissUpgrade``
 on the same folder, as a backfill process holds) adds a batch of 1024 items at 50 %. ``--json`` also
 prints the results as one JSON line. The target: merged <= 1.15x the new model's single index.
 
@@ -30,7 +30,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.search import Searcher, rank_merge
-from hotswap.store import create_store, create_upgrade, open_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade, open_upgrade
 
 from _synthetic import NEW, OLD, rows, unit  # benchmarks/ is on sys.path when run as a script
 

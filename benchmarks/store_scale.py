@@ -90,7 +90,7 @@ def phase_store(a) -> dict:
 
 def phase_flat(a) -> dict:
     import faiss
-    from hotswap.store.manifest import read_manifest
+    from hotswap.store.faiss.manifest import read_manifest
     Q, res = queries(a), {"start": mem()}
 
     def build():

@@ -34,7 +34,7 @@ written, and of every deleted id at phase ends (samples after a restart): a dele
 ``resurrected_deletes``, an id twice in one list -> ``duplicated``, an id never written -> ``phantom_ids``.
 Deep checks with the server stopped (SIGTERM) at the end of ``before``, during the upgrade (before commit) and at
 the end: the collection files opened in this process (``Collection``, ``DocStore``, ``open_index`` /
-``open_any_upgrade``): docstore texts == ledger for every id, index ids == docstore ids (a live id missing ->
+``open_upgrade``): docstore texts == ledger for every id, index ids == docstore ids (a live id missing ->
 ``lost``, a deleted one present -> ``resurrected_deletes``), no id stored twice (id list, live count, raw database
 rows) -> ``duplicated``, and vectors: those of ids written since the last deep check or ever uncertain, plus
 ``--vector-sample`` others, must have cosine >= 0.999 with their model's encoding of the docstore text ->
@@ -508,7 +508,7 @@ class Run:
         from hotswap.encoders import load_encoder
         from hotswap.serve import Collection
         from hotswap.serve.docstore import DOCSTORE_NAME, DocStore
-        from hotswap.store import open_any_upgrade
+        from hotswap.upgrade import open_upgrade
 
         self.deep_checks += 1
         t0 = time.monotonic()
@@ -533,7 +533,7 @@ class Run:
                 closers.append(index)
                 stores.append(("index", index, col.state["model"]))
             else:
-                up = open_any_upgrade(col.upgrade_path)
+                up = open_upgrade(col.upgrade_path)
                 closers.append(up)
                 stores += [("old", up.old, col.state["model"]), ("new", up.new, col.upgrade["model"])]
             info = {"where": where, "docstore": len(texts), "pending": len(pending),

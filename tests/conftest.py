@@ -22,3 +22,22 @@ def rng() -> np.random.Generator:
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     X = rng.standard_normal((n, d)).astype(np.float32)
     return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server_uri(tmp_path_factory):
+    """The URI of a PostgreSQL server (an embedded one, started once per session) standing in for a user's own:
+    tests address it as ``postgres://...?table=NAME`` like any server."""
+    pytest.importorskip("pgserver")
+    from hotswap.store.pg.server import Target, connect, release
+
+    t = Target("seed", folder=tmp_path_factory.mktemp("pg-server"))
+    yield connect(t).server.get_uri()
+    release(t)
+
+
+def postgres_uri(server_uri: str, folder) -> str:
+    """A store URI on ``server_uri`` whose table name is unique to ``folder`` (a test's tmp path)."""
+    import hashlib
+
+    return f"{server_uri}{'&' if '?' in server_uri else '?'}table=t_{hashlib.sha1(str(folder).encode()).hexdigest()[:12]}"

@@ -1,15 +1,23 @@
-"""Atomic file writes: write to a temp file in the same folder, fsync, rename, fsync the folder.
+"""File helpers every layer uses: atomic writes, checksums, JSON objects read with a clear error, UTC time.
 
-A process killed at any moment leaves either the old file or the new one, never a partial file.
+Atomic writes go to a temp file in the same folder, fsync, rename, fsync the folder: a process killed at any
+moment leaves either the old file or the new one, never a partial file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+from hotswap.errors import CorruptStoreError
+
+_CHUNK = 1 << 22
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -64,3 +72,35 @@ def json_safe(x):
     if isinstance(x, float) and x != x:
         return None
     return x
+
+
+def utc_now() -> str:
+    """Current time as ISO-8601 UTC with a ``Z`` suffix (seconds precision)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha256_bytes(data: bytes | memoryview) -> str:
+    """Hex sha256 of an in-memory buffer."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 4 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_json_object(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """Read a JSON object file, or raise ``CorruptStoreError`` naming ``what`` the file is and the ``fix``."""
+    if not path.is_file():
+        raise CorruptStoreError(f"{path} is missing: {path.parent} has no {what}; {fix}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CorruptStoreError(f"{path} cannot be read as JSON ({e}); restore it from a backup") from e
+    if not isinstance(data, dict):
+        raise CorruptStoreError(f"{path} does not hold a JSON object; restore it from a backup")
+    return data

@@ -8,7 +8,8 @@ from hotswap.backfill.curve import QrelsEvaluator, backfill_curve, curve_auc, fr
 from hotswap.encoders.replay import ReplayEncoder
 from hotswap.errors import HotswapError
 from hotswap.metrics import evaluate_run, run_from_search
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 
 
 @pytest.mark.parametrize("text, step", [("10%", 0.1), ("0.25", 0.25), ("100%", 1.0), (0.5, 0.5)])

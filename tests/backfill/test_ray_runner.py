@@ -19,7 +19,8 @@ from hotswap.backfill.ray_runner import RayExecutor  # noqa: E402
 from hotswap.data import load_dataset  # noqa: E402
 from hotswap.encoders import load_encoder  # noqa: E402
 from hotswap.errors import ModelMismatchError  # noqa: E402
-from hotswap.store import create_store, create_upgrade  # noqa: E402
+from hotswap.store import create_store  # noqa: E402
+from hotswap.upgrade import create_upgrade
 
 pytestmark = pytest.mark.realmodel
 

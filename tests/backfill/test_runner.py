@@ -18,8 +18,9 @@ from hotswap.backfill import (BackfillRunner, LocalExecutor, gallery_checksum, r
                               write_plan)
 from hotswap.backfill.runner import CHECKPOINT_NAME, PAUSE_NAME
 from hotswap.errors import HotswapError
-from hotswap.store import open_store, open_upgrade
-from hotswap.store.manifest import read_manifest
+from hotswap.store import open_store
+from hotswap.upgrade import open_upgrade
+from hotswap.store.faiss.manifest import read_manifest
 from tests.backfill.toy import ToyEncoder, fetch, gallery_ids, make_upgrade, plan_order, runner
 
 N, B = 300, 32
@@ -154,7 +155,7 @@ def test_plan_is_resumed_in_the_same_order_after_reopening(tmp_path, clean):
 
 
 def test_run_on_a_stale_upgrade_object_skips_what_another_process_stored(tmp_path, clean):
-    """An UpgradeStore opened before another process backfilled part of the plan (e.g. a crashed job)."""
+    """An upgrade opened before another process backfilled part of the plan (e.g. a crashed job)."""
     up = make_upgrade(tmp_path, N)
     stale = open_upgrade(up.path)
     runner(up, B).run(until=0.5)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from hotswap.backfill import BackfillRunner, LocalExecutor, write_plan
-from hotswap.store import UpgradeStore, create_store, create_upgrade, open_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import FaissUpgrade, create_upgrade, open_upgrade
 
 OLD_MODEL, NEW_MODEL = "toy-old@1", "toy-new@1"
 OLD_DIM, NEW_DIM = 8, 16
@@ -72,7 +73,7 @@ def plan_order(n: int, seed: int = 0) -> list[str]:
     return [ids[j] for j in np.random.default_rng(seed).permutation(n)]
 
 
-def make_upgrade(root: Path, n: int, plan: bool = True, seed: int = 0) -> UpgradeStore:
+def make_upgrade(root: Path, n: int, plan: bool = True, seed: int = 0) -> FaissUpgrade:
     """``root/old`` (a toy old store of ``n`` items) and ``root/up`` (an upgrade to the toy new model)."""
     old = make_old_store(root / "old", n)
     up = create_upgrade(root / "up", old.path, NEW_MODEL, NEW_DIM)
@@ -81,7 +82,7 @@ def make_upgrade(root: Path, n: int, plan: bool = True, seed: int = 0) -> Upgrad
     return up
 
 
-def runner(up: UpgradeStore, batch_size: int, delay: float = 0.0, **kw) -> BackfillRunner:
+def runner(up: FaissUpgrade, batch_size: int, delay: float = 0.0, **kw) -> BackfillRunner:
     return BackfillRunner(up, fetch, LocalExecutor(ToyEncoder(delay)), batch_size=batch_size, progress=False, **kw)
 
 

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from hotswap.cli import app
-from hotswap.store import open_store, open_upgrade
+from hotswap.store import open_store
+from hotswap.upgrade import open_upgrade
 
 from tests.cli.helpers import ok as _ok, runner
 

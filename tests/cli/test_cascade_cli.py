@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hotswap.cli import app
-from hotswap.store import open_upgrade
+from hotswap.upgrade import open_upgrade
 from tests.cli.helpers import ok as _ok, runner
 
 pytestmark = pytest.mark.realmodel

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from hotswap.search import Searcher
-from hotswap.store import open_upgrade
+from hotswap.upgrade import open_upgrade
 from tests.backfill.toy import NEW_DIM, OLD_DIM, ToyEncoder, fetch
 
 

@@ -19,7 +19,8 @@ from hotswap.backfill import write_plan
 from hotswap.errors import HotswapError
 from hotswap.search import Searcher
 from hotswap.search.cascade import calibrate
-from hotswap.store import open_store, open_upgrade
+from hotswap.store import open_store
+from hotswap.upgrade import open_upgrade
 from hotswap.store.demand_log import DemandLog
 from tests.backfill.toy import (NEW_DIM, NEW_MODEL, OLD_DIM, OLD_MODEL, ToyEncoder, fetch, gallery_ids, make_upgrade,
                                 plan_order, runner)

@@ -8,7 +8,8 @@ import torch
 
 from hotswap.adapters import Reverse, load_adapter, make_adapter
 from hotswap.search import Searcher
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 from hotswap.training.reverse_transform import ReverseTransform
 from tests.conftest import unit_rows
 

@@ -6,7 +6,8 @@ import pytest
 from hotswap.errors import HotswapError, NotFittedError
 from hotswap.search import ScoreCalibration, Searcher, rank_merge
 from hotswap.search.score_calibration import top_scores
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 
 
 def test_maps_one_distribution_onto_the_other_and_keeps_order():

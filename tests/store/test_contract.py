@@ -1,4 +1,5 @@
-"""The ``VectorStore`` contract, run against every backend (faiss, qdrant, milvus) through the URI functions,
+"""The ``VectorStore`` contract, run against every backend (faiss, qdrant, milvus, pg in a folder, postgres on a
+server) through the URI functions,
 plus what only the database backends do: qdrant named vectors, the milvus alias, recovery from a failed add."""
 
 from __future__ import annotations
@@ -8,14 +9,15 @@ import pytest
 
 from hotswap.errors import (DimensionMismatchError, DuplicateIdError, InvalidVectorsError, ModelMismatchError,
                             UnknownIdError)
-from hotswap.store import VectorStore, create_store_uri, open_store_uri
+from hotswap.store import VectorStore, create_store, open_store
+from tests.conftest import postgres_uri
 
 pytest.importorskip("qdrant_client")
 pytest.importorskip("milvus_lite")
 
 MODEL, OTHER = "minilm@1a2b3c", "e5@9f9f"
 DIM = 16
-BACKENDS = ["faiss", "qdrant", "milvus", "pg"]
+BACKENDS = ["faiss", "qdrant", "milvus", "pg", "postgres"]
 IDS = [f"doc-{j}" for j in np.random.default_rng(99).permutation(40)]  # insertion order != any sort order
 
 
@@ -34,20 +36,26 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def make(tmp_path, backend):
-    """``make(metric)`` creates a store via its URI; ``make.reopen(store)`` closes it and opens it again."""
+def make(tmp_path, backend, request):
+    """``make(metric)`` creates a store via its URI; ``make.reopen(store)`` closes it and opens it again;
+    ``make.uri(name)`` is the URI of a store ``name`` (postgres: a table on a server started for the session)."""
     opened = []
 
+    def _uri(name: str) -> str:
+        if backend == "postgres":
+            return postgres_uri(request.getfixturevalue("pg_server_uri"), tmp_path / name)
+        return f"{backend}://{tmp_path / name}"
+
     def _make(metric: str = "ip", name: str = "s"):
-        opened.append(create_store_uri(f"{backend}://{tmp_path / name}", MODEL, DIM, metric))
+        opened.append(create_store(_uri(name), MODEL, DIM, metric))
         return opened[-1]
 
     def _reopen(store, model_id: str | None = None):
         close(store)
-        opened.append(open_store_uri(f"{backend}://{store.path}", model_id))
+        opened.append(open_store(store.uri, model_id))
         return opened[-1]
 
-    _make.reopen = _reopen
+    _make.reopen, _make.uri = _reopen, _uri
     yield _make
     for s in opened:
         close(s)
@@ -169,31 +177,31 @@ def test_reopen_gives_identical_results(make, metric):
 def test_create_refuses_existing_folder_and_bad_args(filled, make, backend, tmp_path):
     store, _ = filled
     with pytest.raises(FileExistsError, match="open"):
-        create_store_uri(f"{backend}://{store.path}", MODEL, DIM)
+        create_store(store.uri, MODEL, DIM)
     with pytest.raises(ValueError, match="metric"):
-        create_store_uri(f"{backend}://{tmp_path / 't'}", MODEL, DIM, metric="cosine")
+        create_store(make.uri("t"), MODEL, DIM, metric="cosine")
     with pytest.raises(ModelMismatchError, match=OTHER):
-        open_store_uri(f"{backend}://{store.path}", OTHER)
+        open_store(store.uri, OTHER)
 
 
 def test_uri_schemes(tmp_path):
     with pytest.raises(ValueError) as e:
-        create_store_uri(f"pinecone://{tmp_path}", MODEL, DIM)
+        create_store(f"pinecone://{tmp_path}", MODEL, DIM)
     assert all(w in str(e.value) for w in ("'pinecone'", "faiss://", "qdrant://", "milvus://"))
     with pytest.raises(ValueError, match="unknown store scheme 'redis'"):
-        open_store_uri("redis://x")
-    plain = create_store_uri(tmp_path / "plain", MODEL, DIM)  # no scheme: faiss
+        open_store("redis://x")
+    plain = create_store(tmp_path / "plain", MODEL, DIM)  # no scheme: faiss
     assert type(plain).__name__ == "FaissStore"
-    assert open_store_uri(str(tmp_path / "plain")).model_id == MODEL
+    assert open_store(str(tmp_path / "plain")).model_id == MODEL
 
 
 # ---- what only the database backends do ------------------------------------------------------------------
 def test_qdrant_two_models_share_points(tmp_path):
-    from hotswap.store import add_model_vector
-    from hotswap.store.qdrant_store import COLLECTION, point_id
+    from hotswap.store.qdrant import add_model_vector
+    from hotswap.store.qdrant.store import COLLECTION, point_id
 
     uri = f"qdrant://{tmp_path / 'q'}"
-    a = create_store_uri(uri, MODEL, DIM)
+    a = create_store(uri, MODEL, DIM)
     XA, XB = rand(30, seed=20), rand(25, seed=21, dim=8)
     a.add(IDS[:30], XA, MODEL)
     b = add_model_vector(tmp_path / "q", OTHER, 8)  # a is still open: both views share one client
@@ -213,40 +221,40 @@ def test_qdrant_two_models_share_points(tmp_path):
     finally:
         a.close()
         b.close()
-    with open_store_uri(uri) as first, open_store_uri(uri, OTHER) as second:  # None = the first model
+    with open_store(uri) as first, open_store(uri, OTHER) as second:  # None = the first model
         assert first.model_id == MODEL and second.ids == [*IDS[5:30][::-1], "only-b"]
         assert second.search(XB[:3], 1, OTHER)[1][:, 0].tolist() == IDS[5:30][::-1][:3]
 
 
 def test_milvus_alias_moves_between_collections(tmp_path):
-    from hotswap.store import add_model_collection, set_serving
-    from hotswap.store.milvus_store import ALIAS
+    from hotswap.store.milvus import add_model_collection, set_serving
+    from hotswap.store.milvus.store import ALIAS
 
     uri = f"milvus://{tmp_path / 'm'}"
-    with create_store_uri(uri, MODEL, DIM) as a:
+    with create_store(uri, MODEL, DIM) as a:
         a.add(IDS[:10], rand(10, seed=30), MODEL)
     with add_model_collection(tmp_path / "m", OTHER, 8) as b:
         b.add(IDS[:4], rand(4, seed=31, dim=8), OTHER)
-    with open_store_uri(uri) as serving:
+    with open_store(uri) as serving:
         assert serving.model_id == MODEL and len(serving) == 10
     set_serving(tmp_path / "m", OTHER)
-    with open_store_uri(uri) as serving:
+    with open_store(uri) as serving:
         assert serving.model_id == OTHER and serving.ids == IDS[:4]
         assert serving.client.describe_alias(ALIAS)["collection_name"] == serving.key
-        with open_store_uri(uri, MODEL) as old:  # the old collection is still there, by model id
+        with open_store(uri, MODEL) as old:  # the old collection is still there, by model id
             assert len(old) == 10
     set_serving(tmp_path / "m", MODEL)
-    with open_store_uri(uri) as serving:
+    with open_store(uri) as serving:
         assert serving.model_id == MODEL
     with pytest.raises(ModelMismatchError, match="add_model_collection"):
         set_serving(tmp_path / "m", "unknown@0")
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus"])  # pg: one transaction, tests/store/test_pg_store.py
 @pytest.mark.parametrize("dies", ["in-process", "killed"])
 def test_failed_add_leaves_no_rows(filled, make, monkeypatch, dies):
     """Rows written before the store file is replaced are removed: at once, or at the next open after a kill."""
-    import hotswap.store.db_store as db_store
+    import hotswap.store.db.store as db_store
 
     store, X = filled
 
@@ -270,10 +278,10 @@ def test_failed_add_leaves_no_rows(filled, make, monkeypatch, dies):
 
 def test_failed_add_of_a_second_model_keeps_the_first_models_vectors(tmp_path, monkeypatch):
     """qdrant: a point both models share loses only the dead add's vector; one only it wrote is deleted."""
-    import hotswap.store.db_store as db_store
-    from hotswap.store import add_model_vector
+    import hotswap.store.db.store as db_store
+    from hotswap.store.qdrant import add_model_vector
 
-    a = create_store_uri(f"qdrant://{tmp_path / 'q'}", MODEL, DIM)
+    a = create_store(f"qdrant://{tmp_path / 'q'}", MODEL, DIM)
     XA = rand(10, seed=50)
     a.add(IDS[:10], XA, MODEL)
     b = add_model_vector(tmp_path / "q", OTHER, 8)
@@ -285,7 +293,7 @@ def test_failed_add_of_a_second_model_keeps_the_first_models_vectors(tmp_path, m
     monkeypatch.undo()
     a.close()
     b.close()
-    with open_store_uri(f"qdrant://{tmp_path / 'q'}", OTHER) as b, open_store_uri(f"qdrant://{tmp_path / 'q'}") as a:
+    with open_store(f"qdrant://{tmp_path / 'q'}", OTHER) as b, open_store(f"qdrant://{tmp_path / 'q'}") as a:
         assert b.ids == [IDS[0]] and a.ids == IDS[:10] and "b-only" not in a
         np.testing.assert_array_equal(a.get(IDS[:2]), XA[:2])
         assert (b.search(rand(1, seed=52, dim=8), 3, OTHER)[1][0] == [IDS[0], None, None]).all()
@@ -293,30 +301,30 @@ def test_failed_add_of_a_second_model_keeps_the_first_models_vectors(tmp_path, m
         assert len(b) == 3 and len(a) == 10
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus"])  # pg: one transaction, tests/store/test_pg_store.py
 def test_wrong_backend_and_miscounted_store_file(make, backend, tmp_path):
     import json
 
     from hotswap.errors import CorruptStoreError
 
-    create_store_uri(f"faiss://{tmp_path / 'f'}", MODEL, DIM)
+    create_store(f"faiss://{tmp_path / 'f'}", MODEL, DIM)
     with pytest.raises(CorruptStoreError, match="FAISS store.*faiss://"):
-        open_store_uri(f"{backend}://{tmp_path / 'f'}")
+        open_store(f"{backend}://{tmp_path / 'f'}")
     store = make()
     store.add(IDS[:3], rand(3, seed=60), MODEL)
     store.close()
     other = "milvus" if backend == "qdrant" else "qdrant"
     with pytest.raises(CorruptStoreError, match=f"'{backend}' store, not '{other}'; open it with {backend}://"):
-        open_store_uri(f"{other}://{store.path}")
+        open_store(f"{other}://{store.path}")
     meta = store.path / "hotswap-store.json"
     data = json.loads(meta.read_text())
     data["models"][0]["count"] = 5  # says more rows than the database holds
     meta.write_text(json.dumps(data))
-    with open_store_uri(f"{backend}://{store.path}") as store, pytest.raises(CorruptStoreError, match="counts 5"):
+    with open_store(f"{backend}://{store.path}") as store, pytest.raises(CorruptStoreError, match="counts 5"):
         store.ids
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus"])  # pg: one transaction, tests/store/test_pg_store.py
 def test_sigkill_before_commit_leaves_old_state(filled, make, backend):
     """A process killed after writing its rows but before replacing the store file: the next open drops them."""
     import signal
@@ -328,10 +336,10 @@ def test_sigkill_before_commit_leaves_old_state(filled, make, backend):
     store.close()  # the folder admits one process at a time
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        import hotswap.store.db_store as db_store
-        from hotswap.store import open_store_uri
+        import hotswap.store.db.store as db_store
+        from hotswap.store import open_store
         db_store.write_store_file = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
-        store = open_store_uri("{backend}://{store.path}")
+        store = open_store("{backend}://{store.path}")
         store.add(["crash-1", "crash-2"], np.ones((2, {DIM}), np.float32), {MODEL!r})
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""``upsert`` and ``delete`` on the database stores (qdrant, milvus): what each view and every other open view
+"""``upsert`` and ``delete`` on the database stores with a store file (qdrant, milvus): what each view and every other open view
 of the model sees, what survives a reopen, what a refused batch leaves, and how a delete that died is finished."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from hotswap.errors import (DimensionMismatchError, DuplicateIdError, InvalidVectorsError, ModelMismatchError,
                             UnknownIdError)
-from hotswap.store import create_store_uri, open_store_uri
+from hotswap.store import create_store, open_store
 
 pytest.importorskip("qdrant_client")
 pytest.importorskip("milvus_lite")
@@ -25,7 +25,7 @@ def rand(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
-@pytest.fixture(params=["qdrant", "milvus", "pg"])
+@pytest.fixture(params=["qdrant", "milvus"])  # pg: one transaction per write, tests/store/test_pg_store.py
 def backend(request) -> str:
     return request.param
 
@@ -38,13 +38,13 @@ def make(tmp_path, backend):
     uri = f"{backend}://{tmp_path / 's'}"
 
     def _make():
-        store, X = create_store_uri(uri, MODEL, DIM), rand(len(IDS), seed=0)
+        store, X = create_store(uri, MODEL, DIM), rand(len(IDS), seed=0)
         opened.append(store)
         store.add(IDS, X, MODEL)
         return store, X
 
     def _open(model_id: str | None = None):
-        opened.append(open_store_uri(uri, model_id))
+        opened.append(open_store(uri, model_id))
         return opened[-1]
 
     def _reopen(store):
@@ -235,10 +235,10 @@ def test_other_open_views_see_each_write(make):
 
 # ---- qdrant: points shared by two models -------------------------------------------------------------------
 def test_qdrant_delete_keeps_the_other_models_vector(tmp_path):
-    from hotswap.store import add_model_vector
-    from hotswap.store.qdrant_store import COLLECTION, point_id
+    from hotswap.store.qdrant import add_model_vector
+    from hotswap.store.qdrant.store import COLLECTION, point_id
 
-    a = create_store_uri(f"qdrant://{tmp_path / 'q'}", MODEL, DIM)
+    a = create_store(f"qdrant://{tmp_path / 'q'}", MODEL, DIM)
     b = add_model_vector(tmp_path / "q", OTHER, 4)
     try:
         XA, XB = rand(4, seed=10), rand(2, seed=11, dim=4)
@@ -269,7 +269,7 @@ def test_qdrant_delete_keeps_the_other_models_vector(tmp_path):
     finally:
         a.close()
         b.close()
-    with open_store_uri(f"qdrant://{tmp_path / 'q'}") as a, open_store_uri(f"qdrant://{tmp_path / 'q'}", OTHER) as b:
+    with open_store(f"qdrant://{tmp_path / 'q'}") as a, open_store(f"qdrant://{tmp_path / 'q'}", OTHER) as b:
         assert a.ids == [IDS[1], IDS[3], IDS[0]] and len(b) == 0
         np.testing.assert_array_equal(a.get([IDS[0], IDS[3]]), XA[[0, 3]])
 
@@ -277,7 +277,7 @@ def test_qdrant_delete_keeps_the_other_models_vector(tmp_path):
 # ---- a delete that dies ------------------------------------------------------------------------------------
 def fail_store_file_writes(monkeypatch, first_failing: int, last_failing: int | None = None) -> list[int]:
     """Make the ``first_failing``-th to ``last_failing``-th store-file writes of ``DbStore`` raise (1-based)."""
-    import hotswap.store.db_store as db_store
+    import hotswap.store.db.store as db_store
 
     real, calls = db_store.write_store_file, []
 
@@ -295,7 +295,7 @@ def fail_store_file_writes(monkeypatch, first_failing: int, last_failing: int | 
 def test_delete_dying_before_its_commit_is_finished(make, monkeypatch, dies):
     """Killed after removing rows but before committing ``deleted``: the recorded intent finishes the delete
     (at once in-process; at the next open after a kill)."""
-    import hotswap.store.db_store as db_store
+    import hotswap.store.db.store as db_store
 
     store, X = make()
     seqs = sorted(store._id_map()[i] for i in (IDS[1], IDS[4]))
@@ -322,7 +322,7 @@ def test_delete_dying_before_its_commit_is_finished(make, monkeypatch, dies):
 
 def test_delete_killed_midway_through_removing_rows_is_finished_at_open(make, monkeypatch):
     """Killed after removing some rows: the next open removes the rest and commits the count."""
-    import hotswap.store.db_store as db_store
+    import hotswap.store.db.store as db_store
 
     store, X = make()
     real = type(store)._remove
@@ -363,8 +363,8 @@ def test_sigkill_during_delete_is_finished_at_open(make, backend):
     store.close()  # the folder admits one process at a time
     script = textwrap.dedent(f"""
         import os, signal
-        import hotswap.store.db_store as db_store
-        from hotswap.store import open_store_uri
+        import hotswap.store.db.store as db_store
+        from hotswap.store import open_store
         real, calls = db_store.write_store_file, []
         def write(*args):  # the intent is written, the commit kills the process
             calls.append(1)
@@ -372,7 +372,7 @@ def test_sigkill_during_delete_is_finished_at_open(make, backend):
                 os.kill(os.getpid(), signal.SIGKILL)
             real(*args)
         db_store.write_store_file = write
-        open_store_uri("{backend}://{store.path}").delete({IDS[:3]!r})
+        open_store("{backend}://{store.path}").delete({IDS[:3]!r})
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hotswap.errors import ModelMismatchError, UnknownIdError
-from hotswap.store import faiss_store
-from hotswap.store.faiss_store import create_store, open_store
-from hotswap.store.manifest import read_manifest
+from hotswap.store.faiss import store as faiss_store
+from hotswap.store import create_store, open_store
+from hotswap.store.faiss.manifest import read_manifest
 
 MODEL, DIM = "m@1", 8
 

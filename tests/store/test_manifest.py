@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.manifest import (MANIFEST_NAME, Manifest, Segment, check_segment_files, combined_checksum,
+from hotswap.store.faiss.manifest import (MANIFEST_NAME, Manifest, Segment, check_segment_files, combined_checksum,
                                     read_manifest, sha256_bytes, sha256_file, write_manifest)
 
 

@@ -4,8 +4,9 @@ import faiss
 import numpy as np
 import pytest
 
-from hotswap.store import create_store, create_upgrade
-from hotswap.store.partition_index import PartitionIndex
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
+from hotswap.store.faiss.partition_index import PartitionIndex
 
 
 def _brute(X, rows, Q, k):

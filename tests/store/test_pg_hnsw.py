@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hotswap.store import create_any_upgrade, create_store_uri, open_store_uri
+from hotswap.store import create_store, open_store
+from hotswap.upgrade import create_upgrade
 
 pytest.importorskip("pgserver")
 
@@ -22,7 +23,7 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 def gallery(tmp_path):
     rng = np.random.default_rng(0)
     ids, X = [f"d{i}" for i in range(N)], _unit(rng, N, D)
-    store = create_store_uri(f"pg://{tmp_path / 'g'}", OLD, D, "ip", index="hnsw")
+    store = create_store(f"pg://{tmp_path / 'g'}", OLD, D, "ip", index="hnsw")
     store.add(ids, X, OLD)
     yield store, ids, X, _unit(rng, 20, D)
     store.close()
@@ -42,13 +43,13 @@ def test_hnsw_search_matches_exact_search(gallery, tmp_path):
     np.testing.assert_allclose(D_, top, rtol=1e-5, atol=1e-5)
     assert all(np.all(np.diff(row) <= 1e-6) for row in D_)  # best first
     store.close()
-    assert open_store_uri(f"pg://{tmp_path / 'g'}").index == "hnsw"  # the setting is kept
+    assert open_store(f"pg://{tmp_path / 'g'}").index == "hnsw"  # the setting is kept
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.95, 0.99])
 def test_filtered_old_partition_is_full_and_exact_enough(gallery, tmp_path, fraction):
     store, ids, X, Q = gallery
-    up = create_any_upgrade(tmp_path / "up", store, NEW, D)
+    up = create_upgrade(tmp_path / "up", store, NEW, D)
     try:
         done = int(fraction * N)
         up.add_backfilled(ids[:done], X[:done], NEW)

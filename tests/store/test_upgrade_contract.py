@@ -1,6 +1,6 @@
-"""The upgrade contract, one suite over faiss (``UpgradeStore``), qdrant and milvus (``StoreUpgrade``): disjoint
+"""The upgrade contract, one suite over faiss (``FaissUpgrade``), qdrant, milvus and pg (``DbUpgrade``): disjoint
 and complete partitions, partition and merged searches against numpy brute force, the backfill runner (clean
-and resumed), refusals, reopening, and the rollback of a database upgrade (``drop_upgrade_vectors``)."""
+and resumed), refusals, reopening, and the rollback of a database upgrade (``drop_model``)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from hotswap.backfill import BackfillRunner, LocalExecutor, gallery_checksum, plan_backfill, read_plan
 from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError, UnknownIdError
 from hotswap.search import Searcher, rank_merge
-from hotswap.store import (create_any_upgrade, create_store_uri, drop_upgrade_vectors, open_any_upgrade,
-                           open_store_uri)
-from hotswap.store.db_common import model_key
+from hotswap.store import create_store, drop_model, open_store
+from hotswap.upgrade import create_upgrade, open_upgrade
+from hotswap.store.db.common import model_key
 from tests.backfill.toy import ToyEncoder, fetch, gallery_ids, unit_vector
 
 pytest.importorskip("qdrant_client")
@@ -33,7 +33,7 @@ X_NEW = ToyEncoder(dim=D_NEW).encode(fetch(IDS))
 
 def close(*objs) -> None:
     for o in objs:
-        getattr(o, "close", lambda: None)()  # FaissStore and UpgradeStore hold no client
+        getattr(o, "close", lambda: None)()  
 
 
 @pytest.fixture(params=["faiss", "qdrant", "milvus", "pg"])
@@ -47,10 +47,10 @@ def make(tmp_path, backend):
     opened = []
 
     def _make(name: str = "g", metric: str = "ip"):
-        old = create_store_uri(f"{backend}://{tmp_path / name / 'old'}", OLD, D_OLD, metric)
+        old = create_store(f"{backend}://{tmp_path / name / 'old'}", OLD, D_OLD, metric)
         old.add(IDS[:25], X_OLD[:25], OLD)
         old.add(IDS[25:], X_OLD[25:], OLD)
-        up = create_any_upgrade(tmp_path / name / "up", old, NEW, D_NEW)
+        up = create_upgrade(tmp_path / name / "up", old, NEW, D_NEW)
         opened.extend([old, up])
         return old, up
 
@@ -138,7 +138,7 @@ def test_runner_completes_and_a_resumed_run_equals_a_clean_one(make, backend, tm
         if name == "split":
             assert runner(up).run(until=0.5).state == "paused" and up.counts() == {"old": 30, "new": 30}
             close(up, old)
-            up = open_any_upgrade(tmp_path / name / "up")
+            up = open_upgrade(tmp_path / name / "up")
             make.opened.append(up)
         status = runner(up).run()
         assert (status.state, status.done, status.total) == ("done", N, N) and up.counts() == {"old": 0, "new": N}
@@ -160,12 +160,12 @@ def test_refusals(make, backend, tmp_path):
         up.search_partition("old", X_NEW[:1], 3, NEW)
     assert_snapshot(snapshot(up), before)  # nothing written
     with pytest.raises(FileExistsError, match="open_"):  # a second upgrade in the same (non-empty) folder
-        create_any_upgrade(up.path, old, NEW, D_NEW)
+        create_upgrade(up.path, old, NEW, D_NEW)
     with pytest.raises(HotswapError, match="already built"):
-        create_any_upgrade(tmp_path / "same", old, OLD, D_OLD)
+        create_upgrade(tmp_path / "same", old, OLD, D_OLD)
     if backend != "faiss":  # the database already holds NEW's vectors: a second folder may not fill them too
-        with pytest.raises(FileExistsError, match="drop_upgrade_vectors"):
-            create_any_upgrade(tmp_path / "other", old, NEW, D_NEW)
+        with pytest.raises(FileExistsError, match="drop_model"):
+            create_upgrade(tmp_path / "other", old, NEW, D_NEW)
     assert not (tmp_path / "same").exists() and not (tmp_path / "other" / "upgrade.json").exists()
     up.add_backfilled(IDS[20:22], X_NEW[20:22], NEW)  # still works
     assert up.counts() == {"old": N - 12, "new": 12}
@@ -182,17 +182,17 @@ def test_reopen(make, backend, tmp_path, swap, exc, words):
     if swap:
         if swap == "model":
             shutil.rmtree(old.path)
-            s = create_store_uri(f"{backend}://{old.path}", "other@9", D_OLD)
+            s = create_store(f"{backend}://{old.path}", "other@9", D_OLD)
             s.add(IDS, X_OLD, "other@9")
         else:  # a backfilled item vanished from the old index behind the upgrade's back
-            s = open_store_uri(f"{backend}://{old.path}", OLD)
+            s = open_store(f"{backend}://{old.path}", OLD)
             s.delete([IDS[0]])
         close(s)
         with pytest.raises(exc) as e:
-            open_any_upgrade(up.path)
+            open_upgrade(up.path)
         assert all(w in str(e.value) for w in words), str(e.value)
         return
-    again = open_any_upgrade(up.path)
+    again = open_upgrade(up.path)
     make.opened.append(again)
     assert type(again) is type(up) and repr(again) == text
     assert_snapshot(snapshot(again, k=7), before)
@@ -207,12 +207,12 @@ def test_drop_upgrade_vectors_rolls_back(make, backend, tmp_path):
     close(up)
     if backend != "faiss":  # the old model is the first (qdrant) / serving (milvus) one: never dropped
         with pytest.raises(ValueError, match="first model|serving model"):
-            drop_upgrade_vectors(old, OLD)
-    assert drop_upgrade_vectors(uri, NEW) is (backend != "faiss")  # faiss: the new vectors live in up/
-    assert drop_upgrade_vectors(uri, NEW) is False  # nothing left to drop
+            drop_model(old, OLD)
+    assert drop_model(uri, NEW) is (backend != "faiss")  # faiss: the new vectors live in up/
+    assert drop_model(uri, NEW) is False  # nothing left to drop
     if backend != "faiss":
         with pytest.raises(ModelMismatchError, match=NEW):
-            open_store_uri(uri, NEW)
+            open_store(uri, NEW)
         key = model_key(NEW)
         if backend == "qdrant":  # the named vector is gone from the collection and from every point
             assert key not in old.client.get_collection("gallery").config.params.vectors
@@ -222,17 +222,17 @@ def test_drop_upgrade_vectors_rolls_back(make, backend, tmp_path):
         else:  # pg: the table is gone
             assert old.client.conn.execute("SELECT to_regclass(%s)", (key,)).fetchone()[0] is None
         with pytest.raises(ModelMismatchError, match="gone"):
-            open_any_upgrade(up.path)
+            open_upgrade(up.path)
     assert_same(old.search(Q, 10, OLD), before)
     assert old.ids == IDS and len(old) == N
     np.testing.assert_array_equal(old.get(IDS), X_OLD)
-    again = create_any_upgrade(tmp_path / "retry", uri, NEW, D_NEW)  # the upgrade can start over (from a URI)
+    again = create_upgrade(tmp_path / "retry", uri, NEW, D_NEW)  # the upgrade can start over (from a URI)
     make.opened.append(again)
     assert again.counts() == {"old": N, "new": 0}
     assert_same(again.search_partition("old", Q, 10, OLD), before)
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "milvus", "pg"])
+@pytest.mark.parametrize("backend", ["qdrant", "milvus"])  # pg: tests/store/test_pg_store.py
 def test_sigkill_mid_batch_is_undone_at_the_next_open(make, backend, tmp_path):
     """A process killed after writing a batch's rows but before the store file counts them: the next open
     deletes the rows, the partitions are as before the batch, and the batch can be stored again."""
@@ -242,15 +242,15 @@ def test_sigkill_mid_batch_is_undone_at_the_next_open(make, backend, tmp_path):
     close(up, old)  # the database folder admits one process at a time
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        import hotswap.store.db_store as db_store
-        from hotswap.store import open_any_upgrade
+        import hotswap.store.db.store as db_store
+        from hotswap.upgrade import open_upgrade
         db_store.write_store_file = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
-        up = open_any_upgrade({str(up.path)!r})
+        up = open_upgrade({str(up.path)!r})
         up.add_backfilled({IDS[10:20]!r}, np.ones((10, {D_NEW}), np.float32), {NEW!r})
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    again = open_any_upgrade(up.path)
+    again = open_upgrade(up.path)
     make.opened.append(again)
     assert_snapshot(snapshot(again), before)
     again.add_backfilled(IDS[10:20], X_NEW[10:20], NEW)

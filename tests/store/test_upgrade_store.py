@@ -1,4 +1,4 @@
-"""UpgradeStore: disjoint and complete partitions through a backfill, refusals that write nothing, guarded
+"""FaissUpgrade: disjoint and complete partitions through a backfill, refusals that write nothing, guarded
 reopening, the merging search modes against rank_merge and brute force, and a writer in another thread or
 process while this one searches."""
 
@@ -20,7 +20,8 @@ from hotswap.adapters import make_adapter
 from hotswap.errors import (CorruptStoreError, DimensionMismatchError, DuplicateIdError, HotswapError,
                             InvalidVectorsError, ModelMismatchError, UnknownIdError)
 from hotswap.search import Searcher, rank_merge
-from hotswap.store import FaissStore, UpgradeStore, create_store, create_upgrade, open_store, open_upgrade
+from hotswap.store import FaissStore, create_store, open_store
+from hotswap.upgrade import FaissUpgrade, create_upgrade, open_upgrade
 from tests.conftest import unit_rows
 
 OLD, NEW = "old-model@1", "new-model@2"
@@ -60,7 +61,7 @@ def make_gallery(folder: Path, n: int, *, metric: str = "ip", seed: int = 0, d_n
     return Gallery(ids, X_old, X_new.astype(np.float32), old, metric)
 
 
-def backfill(up: UpgradeStore, g: Gallery, rows) -> None:
+def backfill(up: FaissUpgrade, g: Gallery, rows) -> None:
     rows = np.asarray(rows, dtype=np.int64)
     up.add_backfilled([g.ids[r] for r in rows], g.X_new[rows], NEW)
 
@@ -155,7 +156,7 @@ def half(tmp_path):
     return g, up
 
 
-def _state(up: UpgradeStore, g: Gallery) -> tuple:
+def _state(up: FaissUpgrade, g: Gallery) -> tuple:
     Q_old, Q_new = g.X_old[:2], g.X_new[:2]
     return (up.counts(), up.new.manifest.checksum, sorted(p.name for p in (up.path / "new").iterdir()),
             partition_ids(up.old_part, Q_old, g.n), partition_ids(up.new_part, Q_new, g.n))
@@ -437,7 +438,7 @@ def test_a_thread_backfills_while_another_searches_merged(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from hotswap.store import open_upgrade
+    from hotswap.upgrade import open_upgrade
 
     up = open_upgrade(sys.argv[1])
     X = np.load(sys.argv[2])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hotswap.errors import UnknownIdError
-from hotswap.store import open_any_upgrade
+from hotswap.upgrade import open_upgrade
 from tests.store.test_upgrade_contract import (D_NEW, D_OLD, IDS, NEW, OLD, X_NEW, X_OLD, backend, brute,  # noqa: F401
                                                close, make)
 
@@ -66,7 +66,7 @@ def test_writes_during_an_upgrade_keep_both_sides_right(make):
     with pytest.raises(UnknownIdError):  # without skip_stored a deleted id is still an error
         up.add_backfilled([IDS[40]], unit(1, D_NEW, 9), NEW)
     close(up)
-    again = open_any_upgrade(up.path)
+    again = open_upgrade(up.path)
     make.opened.append(again)
     check(again, old, new)
 

@@ -15,10 +15,10 @@ import numpy as np
 from hotswap.backfill.ordering import ORDERINGS, OrderingContext, backfill_order
 from hotswap.backfill.runner import (BackfillRunner, BackfillStatus, LocalExecutor, gallery_checksum, read_plan,
                                      request_pause, write_plan)
-from hotswap.store.upgrade_store import UpgradeStore
+from hotswap.upgrade import Upgrade
 
 
-def plan_backfill(upgrade: UpgradeStore, policy: str, encoder: Any, fetch: Any, *, seed: int = 0,
+def plan_backfill(upgrade: Upgrade, policy: str, encoder: Any, fetch: Any, *, seed: int = 0,
                   query_log: np.ndarray | None = None, probe_size: int = 1024, then: str = "random") -> list[str]:
     """Order every item of the old index with ``policy`` and persist the plan; returns the order.
 

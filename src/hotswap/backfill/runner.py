@@ -1,6 +1,6 @@
 """``BackfillRunner``: re-embed a gallery with the new model while it is served, crash-safe and resumable.
 
-Files in the upgrade folder (``hotswap.store.upgrade_store``)::
+Files in the upgrade folder (``hotswap.upgrade``)::
 
     plan.json        the ordering policy and every id in backfill order; written once, atomically
     checkpoint.json  progress (done/total, items/s, elapsed, state); informational, rewritten at most once a
@@ -11,7 +11,7 @@ Files in the upgrade folder (``hotswap.store.upgrade_store``)::
                      status or pause probe takes it for an instant, so a starting run retries for 0.25 s
 
 Exactly once: batch ``j`` is ``plan[j*B:(j+1)*B]``; each batch becomes one atomic segment of the new store
-(``UpgradeStore.add_backfilled``), whose manifest is the truth about what is done. A process killed at any
+(``Upgrade.add_backfilled``), whose manifest is the truth about what is done. A process killed at any
 moment (SIGKILL included) leaves whole batches or nothing; ``run()`` on the same folder (``hotswap backfill
 --resume``) skips every id already stored and encodes the rest in the same batches, so the result equals a
 clean run's byte for byte (``gallery_checksum``); only ``run(until=...)`` may cut a batch short, which changes
@@ -43,8 +43,8 @@ from hotswap.encoders.progress import maybe_progress
 from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.io import atomic_write_json
 from hotswap.store.demand_log import DemandLog
-from hotswap.store.manifest import read_json_object, utc_now
-from hotswap.store.upgrade_store import UpgradeStore
+from hotswap.io import read_json_object, utc_now
+from hotswap.upgrade import Upgrade
 
 PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME, LOCK_NAME = "plan.json", "checkpoint.json", "PAUSE", ".run.lock"
 CHECKPOINT_EVERY_S = 1.0
@@ -82,7 +82,7 @@ class BackfillStatus:
         return self.done / self.total if self.total else 1.0
 
 
-def write_plan(upgrade: UpgradeStore, order: Sequence[str], policy: str, seed: int, **extra: Any) -> None:
+def write_plan(upgrade: Upgrade, order: Sequence[str], policy: str, seed: int, **extra: Any) -> None:
     """Persist the backfill order (once), with ``extra`` fields (``then``: the order under ``demand``).
     Refuses to replace an existing plan: resume it instead."""
     path = upgrade.path / PLAN_NAME
@@ -94,7 +94,7 @@ def write_plan(upgrade: UpgradeStore, order: Sequence[str], policy: str, seed: i
     atomic_write_json(path, {"policy": policy, "seed": seed, **extra, "ids": order, "created_at": utc_now()})
 
 
-def read_plan(upgrade: UpgradeStore) -> dict:
+def read_plan(upgrade: Upgrade) -> dict:
     return read_json_object(upgrade.path / PLAN_NAME, what="backfill plan",
                             fix="start the backfill first (hotswap backfill --order ...)")
 
@@ -110,7 +110,7 @@ def request_pause(upgrade_path: str | Path) -> bool:
 class BackfillRunner:
     """Run the plan of ``upgrade`` through ``executor``; ``fetch(ids)`` returns the items (texts, images)."""
 
-    def __init__(self, upgrade: UpgradeStore, fetch: Fetch, executor: Any, batch_size: int = 256,
+    def __init__(self, upgrade: Upgrade, fetch: Fetch, executor: Any, batch_size: int = 256,
                  cost_per_hour: float | None = None, progress: bool = True) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive; got {batch_size}")
@@ -315,7 +315,7 @@ def _is_locked(folder: Path) -> bool:
         return False
 
 
-def gallery_checksum(upgrade: UpgradeStore) -> str:
+def gallery_checksum(upgrade: Upgrade) -> str:
     """sha256 over (id, new vector bytes) sorted by id: equal for two backfills that stored the same thing."""
     ids = sorted(upgrade.new.ids)
     h = hashlib.sha256()

@@ -9,8 +9,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import typer  # noqa: E402
 
-from hotswap.cli import (backfill, bcl, continual, demo, documents, fit_adapter, index, online_backfill,  # noqa: E402
-                         report, serve, verify)
+from hotswap.cli import (adopt, backfill, bcl, continual, demo, documents, fit_adapter, index,  # noqa: E402
+                         online_backfill, report, serve, verify)
 
 app = typer.Typer(
     help="Upgrade the embedding model behind a live retrieval index without re-indexing its corpus.",
@@ -28,6 +28,7 @@ app.command("report")(report.report)
 app.command("verify")(verify.verify)
 app.command("upsert")(documents.upsert)
 app.command("delete")(documents.delete)
+app.command("adopt")(adopt.adopt)
 # bcl adds its verbs (train bcl, experiment dsimplex / perturbation) to continual's train and experiment apps
 assert bcl.train_app is continual.train_app and online_backfill.experiment_app is continual.experiment_app
 app.add_typer(continual.train_app, name="train")

@@ -17,7 +17,9 @@ from hotswap.data import load_dataset
 from hotswap.encoders import encoder_for_model_id, load_encoder
 from hotswap.experiments.backfill_demo import curve_rows, raw_encode_rate
 from hotswap.search import ScoreCalibration
-from hotswap.store import create_upgrade, open_store, open_upgrade
+from hotswap.store import open_store
+from hotswap.store.adopt import text_fetch
+from hotswap.upgrade import create_upgrade, open_upgrade
 
 console = Console()
 
@@ -40,7 +42,7 @@ def _status_line(s) -> str:
 
 
 def backfill(
-    index: Path = INDEX,
+    index: str = INDEX,
     upgrade: Path = typer.Option(..., help="folder of the upgrade (new vectors, plan, checkpoint)"),
     model: str = typer.Option(None, "--new", help="new encoder: static, minilm, mpnet or a folder (to --resume: "
                               "only for a folder model)"),
@@ -80,17 +82,22 @@ def backfill(
         up = open_upgrade(upgrade)
         console.print(_status_line(BackfillRunner(up, list, None, cost_per_hour=cost_per_hour).status()))
         return
-    ds = load_dataset(dataset)
-    fetch = lambda ids: [ds.corpus[i] for i in ids]  # noqa: E731
+    ds = None if dataset == "store" else load_dataset(dataset)
+    fetch = None if ds is None else (lambda ids: [ds.corpus[i] for i in ids])  # noqa: E731
+    if ds is None and (eval_every is not None or order in ("popularity", "demand") or then == "demand"):
+        raise typer.BadParameter("--dataset store reads texts only: --eval-every and orders from queries need a "
+                                 "dataset with queries")
     if resume:
         up = open_upgrade(upgrade)
+        fetch = fetch or text_fetch(up.old)
         spec = model or up.new_model_id.rsplit("@", 1)[0]  # a bundled name, or the folder given with --new
         new_enc = load_encoder(spec)  # the runner refuses it unless its id is the upgrade's new model id
     else:
         if model is None:
             raise typer.BadParameter("a new backfill needs --new (the new encoder)")
         old = open_store(index)
-        if missing := [i for i in old.ids[:1000] if i not in ds.corpus]:
+        fetch = fetch or text_fetch(old)
+        if ds is not None and (missing := [i for i in old.ids[:1000] if i not in ds.corpus]):
             raise typer.BadParameter(f"index {index} holds ids that dataset {dataset!r} lacks, e.g. {missing[:3]}")
         spec, new_enc = model, load_encoder(model)
         up = create_upgrade(upgrade, old, new_enc.id, new_enc.dim)

@@ -87,10 +87,10 @@ class _service:
     def __init__(self, store: str, allow_model: list[str]) -> None:
         from hotswap.cli.serve import model_loader
         from hotswap.serve import SearchService
-        from hotswap.store.uri import parse_store_uri
+        from hotswap.store.registry import parse_store_uri
 
         _, path = parse_store_uri(store)
-        if not (path / "serving.json").is_file():
+        if not isinstance(path, Path) or not (path / "serving.json").is_file():
             raise HotswapError(f"{path} is not a collection (no serving.json); create it with 'hotswap serve "
                                "--store PATH --model NAME'")
         self.service = SearchService(path, encoder_loader=model_loader(allow_model)[1], resume=False)

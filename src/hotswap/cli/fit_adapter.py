@@ -25,7 +25,7 @@ BLENDABLE = ("procrustes", "residual_mlp+infonce")  # also tried blended with th
 
 
 def fit_adapter(
-    index: Path = INDEX,
+    index: str = INDEX,
     new: str = typer.Option(..., help="the new encoder whose queries will be mapped into the index's space"),
     kind: str = typer.Option("procrustes", help=f"adapter: {', '.join(PRESETS)}, or 'auto' (validated choice)"),
     out: Path = typer.Option(None, help="folder to save the fitted adapter"),

@@ -20,7 +20,8 @@ from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import MODES, QueryBlend, Searcher
 from hotswap.search.blend import is_blend_folder
 from hotswap.search.cascade import needs_old_queries
-from hotswap.store import create_store, open_any_upgrade, open_store
+from hotswap.store import create_store, open_store
+from hotswap.upgrade import open_upgrade
 
 console = Console()
 
@@ -33,7 +34,7 @@ def setup_models() -> None:
 
 def encode(
     model: str = typer.Option(..., help="encoder: static, minilm, mpnet or a model folder"),
-    index: Path = INDEX,
+    index: str = INDEX,
     dataset: str = DATASET,
     max_docs: int = typer.Option(None, help="index a seeded random subset of this many documents"),
     seed: int = typer.Option(0),
@@ -54,7 +55,7 @@ def encode(
                   f"in {time.perf_counter() - start:.1f} s{' (cached embeddings)' if hit else ''}")
 
 
-def _searcher(index: Path | None, model: str | None, adapter: Path | None, new_index: Path | None, mode: str,
+def _searcher(index: str | None, model: str | None, adapter: Path | None, new_index: Path | None, mode: str,
               upgrade: Path | None = None, corpus: dict[str, str] | None = None, candidate_query: str = "auto",
               persist: bool = True) -> Searcher:
     """The searcher for INDEX, or (``upgrade``) for an upgrade in progress, whose ``cascade`` mode re-encodes
@@ -70,7 +71,7 @@ def _searcher(index: Path | None, model: str | None, adapter: Path | None, new_i
     blend = QueryBlend.load(adapter) if adapter and is_blend_folder(adapter) else None
     new_encoder = load_encoder(model) if model else None
     if upgrade is not None:
-        up = open_any_upgrade(upgrade)
+        up = open_upgrade(upgrade)
         texts = (lambda ids: [corpus[i] for i in ids]) if corpus is not None and mode == "cascade" else None
         searcher = Searcher.for_upgrade(up, adapter=fitted, blend=blend, new_encoder=new_encoder, texts=texts,
                                         persist=persist)
@@ -100,7 +101,7 @@ CANDIDATE_QUERY = typer.Option("auto", "--candidate-query", help="cascade: query
 
 def search(
     query: str = typer.Argument(..., help="query text"),
-    index: Path = typer.Option(None, "--index", help="store folder built by 'hotswap encode'"),
+    index: str = typer.Option(None, "--index", help="store folder built by 'hotswap encode', or a store URI"),
     upgrade: Path = UPGRADE,
     mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
     model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
@@ -134,7 +135,7 @@ def search(
 
 
 def evaluate(
-    index: Path = typer.Option(None, "--index", help="store folder built by 'hotswap encode'"),
+    index: str = typer.Option(None, "--index", help="store folder built by 'hotswap encode', or a store URI"),
     upgrade: Path = UPGRADE,
     mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
     model: str = typer.Option(None, help="new encoder (modes adapted and new)"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -60,11 +61,14 @@ def serve(
 
     from hotswap.encoders import BUNDLED, load_encoder
     from hotswap.serve import Collection, SearchService, create_app
-    from hotswap.store.uri import parse_store_uri
+    from hotswap.store.registry import parse_store_uri
 
     explicit = "://" in store  # a plain path serves whatever backend the collection was created on
     try:
         backend, store = parse_store_uri(store)
+        if not isinstance(store, Path):
+            raise HotswapError("a served collection lives in a folder (its state, texts and upgrades); serve "
+                               "PostgreSQL from one with --store pg://PATH")
         creating = model is not None and not (store / "serving.json").exists()
         corpus = None
         if creating:

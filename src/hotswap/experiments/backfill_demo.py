@@ -34,7 +34,8 @@ from hotswap.encoders.replay import ReplayEncoder
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.upgrade_demo import UpgradeSlice, fit_adapters
 from hotswap.search import ScoreCalibration
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 
 
 @dataclass

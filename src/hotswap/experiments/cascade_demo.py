@@ -44,7 +44,8 @@ from hotswap.experiments.upgrade_demo import UpgradeSlice, fit_adapters
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import QueryBlend, Searcher
 from hotswap.search.cascade import resolve_candidate_query
-from hotswap.store import create_store, create_upgrade
+from hotswap.store import create_store
+from hotswap.upgrade import create_upgrade
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 

@@ -6,7 +6,7 @@
 * ``blended`` — (new-model query -> adapter) averaged with the old-model query -> old index
   (``hotswap.search.blend``); its ``queries`` are the pair ``(Q_new, Q_old)``.
 
-During a backfill (``Partitions.upgrade``, an ``UpgradeStore``) the gallery is split into an old and a new
+During a backfill (``Partitions.upgrade``, an ``Upgrade``) the gallery is split into an old and a new
 partition, and three modes search both and merge by raw score (``hotswap.search.rank_merge``):
 
 * ``merged``  — old-model query -> old partition, new-model query -> new partition (Seo et al.'s distance
@@ -50,7 +50,7 @@ class Partitions:
     new: Any | None = None
     adapter: Any | None = None
     blend: Any | None = None  # a QueryBlend, for mode "blended"
-    upgrade: Any | None = None  # an UpgradeStore, for the merging modes during a backfill
+    upgrade: Any | None = None  # an Upgrade, for the merging modes during a backfill
     calibration: Any | None = None  # a ScoreCalibration, for mode "calibrated"
     write_back: Any | None = None  # a WriteBack (new encoder + texts), for mode "cascade"
     cascade_counts: CascadeTotals = field(default_factory=CascadeTotals)

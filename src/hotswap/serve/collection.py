@@ -6,7 +6,7 @@ Layout of a collection folder (``hotswap serve --store PATH``)::
     PATH/texts.sqlite        every item's text (``hotswap.serve.docstore``): what a backfill re-encodes
     PATH/v1/                 the first index, built by ``Collection.create``: a ``FaissStore`` folder, or the
                              qdrant / milvus database (``backend``) that later models' vectors join
-    PATH/upgrade-2-<tag>/    the upgrade (``hotswap.store.create_any_upgrade``): plan, checkpoint, and for FAISS
+    PATH/upgrade-2-<tag>/    the upgrade (``hotswap.upgrade.create_upgrade``): plan, checkpoint, and for FAISS
     PATH/upgrade-2-<tag>/new/ the version-2 index; after commit it is the serving index (for qdrant / milvus
                              the new vectors live in ``v1/``'s database and ``index`` stays ``v1``)
 
@@ -45,8 +45,8 @@ from typing import Any
 from hotswap.errors import CorruptStoreError, HotswapError
 from hotswap.io import atomic_write_json
 from hotswap.serve.docstore import DOCSTORE_NAME, DocStore
-from hotswap.store import create_store_uri, open_store_uri
-from hotswap.store.manifest import read_json_object, utc_now
+from hotswap.store import create_store, open_store
+from hotswap.io import read_json_object, utc_now
 
 SERVING_NAME = "serving.json"
 LOCK_NAME = ".serve.lock"
@@ -65,7 +65,7 @@ class Collection:
     def create(cls, path: str | Path, model: str, encoder: Any, corpus: Mapping[str, str],
                batch_size: int = 1024, backend: str = "faiss") -> Collection:
         """Build version 1: encode every document of ``corpus`` with ``encoder`` into ``PATH/v1`` (``backend``:
-        faiss, qdrant or milvus)."""
+        a registered store backend: faiss, qdrant, milvus or pg)."""
         path = Path(path)
         if (path / SERVING_NAME).exists():
             raise FileExistsError(f"{path} already holds a collection; serve it without --model")
@@ -82,14 +82,14 @@ class Collection:
                 texts.put_many((i, corpus[i]) for i in ids[start:start + 10_000])
         finally:
             texts.close()
-        store = create_store_uri(f"{backend}://{path / 'v1'}", model_id=encoder.id, dim=encoder.dim)
+        store = create_store(f"{backend}://{path / 'v1'}", model_id=encoder.id, dim=encoder.dim)
         try:
             ids = list(corpus)
             for start in range(0, len(ids), batch_size):
                 chunk = ids[start:start + batch_size]
                 store.add(chunk, encoder.encode([corpus[i] for i in chunk]), model_id=encoder.id)
         finally:
-            getattr(store, "close", lambda: None)()  # a database folder admits one client at a time
+            store.close()  # a database folder admits one client at a time
         state = {"format_version": FORMAT_VERSION, "version": 1, "backend": backend, "model": model,
                  "model_id": encoder.id,
                  "index": "v1", "upgrade": None,
@@ -139,15 +139,15 @@ class Collection:
         kept the file sizes: the check costs one read of the index)."""
         path = self.index_path if index is None else _inside(self.path, index)
         model_id = model_id or self.state["model_id"]
-        store = open_store_uri(f"{self.backend}://{path}", model_id=model_id)
+        store = open_store(f"{self.backend}://{path}", model_id=model_id)
         try:
             if store.model_id != model_id:
                 raise CorruptStoreError(f"the index {path} holds vectors of {store.model_id!r}, not "
                                         f"{model_id!r}; restore the collection folder")
-            if verify and hasattr(store, "verify"):
+            if verify:
                 store.verify()
         except BaseException:
-            getattr(store, "close", lambda: None)()
+            store.close()
             raise
         return store
 

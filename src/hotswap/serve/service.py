@@ -16,7 +16,7 @@ candidates re-scored by the new model, ``hotswap.search.cascade``), else ``adapt
 search encodes are written back into the upgrade's new partition (``WriteBack``: batches of
 ``WRITE_BACK_EVERY``, the rest at pause and shutdown), and the backfill thread skips them; the ``demand``
 order backfills first what cascade queries asked for beyond their budget. Every merged search sees one
-consistent cut of the gallery (``UpgradeStore.reading``), so an item is never returned twice nor missed while
+consistent cut of the gallery (``Upgrade.reading``), so an item is never returned twice nor missed while
 it moves.
 
 A restart reads ``serving.json``: an upgrade whose recorded state is ``running`` resumes by itself from the
@@ -42,7 +42,8 @@ from hotswap.search import Searcher
 from hotswap.serve import adapter_registry
 from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
-from hotswap.store import create_any_upgrade, drop_upgrade_vectors, open_any_upgrade
+from hotswap.store import drop_model, serve_model
+from hotswap.upgrade import create_upgrade, open_upgrade
 
 SERVICE_ORDERS = ("random", "sequential", "uncertainty", "demand")
 SEARCH_MODES = ("old", "adapted", "merged", "new", "cross", "cascade")
@@ -119,7 +120,7 @@ class SearchService:
 
     def _attach_upgrade(self) -> None:
         rec = self.collection.upgrade
-        self.upgrade = open_any_upgrade(self.collection.upgrade_path)
+        self.upgrade = open_upgrade(self.collection.upgrade_path)
         self.new_encoder = self._encoder(rec["model"], rec["model_id"])
         self.adapter = self._load_adapter(rec["adapter"]) if rec.get("adapter") else None
         if self.queries_first:  # a worker process at the lowest CPU priority: the kernel serves queries first
@@ -295,7 +296,7 @@ class SearchService:
                 self._check_adapter(self._load_adapter(adapter), new.id)
             folder = self.collection.next_upgrade_folder()
             self.collection.sweep()  # a start killed before its record was written left this folder
-            up = create_any_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
+            up = create_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
             plan_backfill(up, order, new, self.fetch, seed=seed)
             self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id, "adapter": adapter,
                                             "order": order, "batch_size": batch_size or self.batch_size,
@@ -310,7 +311,7 @@ class SearchService:
         """A database may hold vectors of ``model_id`` that no upgrade record names (a rollback killed before it
         dropped them); nothing serves them, so they go."""
         try:
-            drop_upgrade_vectors(self.index, model_id)
+            drop_model(self.index, model_id)
         except ValueError as e:  # e.g. qdrant's first model: it cannot be dropped from its own database
             raise ConflictError(f"cannot upgrade to {model_id}: {e}") from e
 
@@ -355,8 +356,8 @@ class SearchService:
             new_model_id = self.upgrade.new_model_id
             self._detach_upgrade()  # closes a database upgrade's views first
             self.collection.rollback()  # serving.json forgets the upgrade, then its folder goes
-            drop_upgrade_vectors(self.index, new_model_id)  # qdrant / milvus: the new vectors (FAISS: no-op)
-            getattr(self.index, "refresh", lambda: None)()  # FAISS: see what writes during the upgrade changed
+            drop_model(self.index, new_model_id)  # a database's new vectors (FAISS: in the upgrade folder, gone)
+            self.index.refresh()  # see what writes during the upgrade changed
             self._view = self._make_view()
             return self.status()
 
@@ -373,9 +374,7 @@ class SearchService:
             # the new index must open and verify before serving.json points at it: a bad one leaves all as it was
             new_index = self.collection.open_index(index, self.upgrade.new_model_id, verify=True)
             self.collection.commit(index)
-            if self.collection.backend == "milvus":
-                from hotswap.store.milvus_store import set_serving
-                set_serving(self.upgrade.new.path, self.upgrade.new_model_id)  # the alias follows
+            serve_model(self.upgrade.new, self.upgrade.new_model_id)  # e.g. milvus: its alias follows
             self.encoder, old_index = self.new_encoder, self.index
             self._detach_upgrade()
             self.index = new_index
@@ -453,7 +452,7 @@ def _quietly(call: Callable[[], Any]) -> None:
         pass
 
 
-def _close(*stores: Any) -> None:
-    """Release database clients (qdrant / milvus views; FAISS stores hold none)."""
-    for store in stores:
-        getattr(store, "close", lambda: None)()
+def _close(*things: Any) -> None:
+    """Close each of ``things`` that is there and can be closed (stores, upgrades, executors, the docstore)."""
+    for thing in things:
+        getattr(thing, "close", lambda: None)()

@@ -1,24 +1,45 @@
-"""The ``VectorStore`` protocol: what searchers and backfill runners may rely on from any store backend.
+"""The ``VectorStore`` protocol: what searchers, backfill runners and the service may rely on from any store
+backend, and ``Backend``: what a backend gives the registry (``hotswap.store.registry``).
 
 A store holds vectors written by exactly one model (``model_id``) and refuses vectors or queries from any
-other model. Backends: ``FaissStore`` (embedded default); server backends (Milvus, Qdrant) implement the same.
+other model. Backends: FAISS files (the embedded default), qdrant local, milvus-lite and PostgreSQL + pgvector,
+one sub-package each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hotswap.errors import DuplicateIdError, ModelMismatchError, UnknownIdError
-from hotswap.store.segments import check_new_ids
+from hotswap.errors import DuplicateIdError, InvalidVectorsError, ModelMismatchError, UnknownIdError
 from hotswap.validation import as_matrix, check_k
+
+METRICS = ("ip", "l2")  # inner product (cosine on normalised vectors), squared Euclidean
+
+
+def check_new_ids(ids: Sequence[str] | str, rows: int) -> list[str]:
+    """A write's ids as a list: one non-empty, unique string per vector row, or an error naming the fix."""
+    ids = [ids] if isinstance(ids, str) else list(ids)
+    if bad := [i for i in ids if not isinstance(i, str)][:3]:
+        raise TypeError(f"ids must be strings; got {bad!r}")
+    if not ids or "" in ids or len(ids) != rows:
+        raise InvalidVectorsError(f"need one non-empty string id per vector row; got {len(ids)} ids "
+                                  f"({'with an empty id' if '' in ids else 'none empty'}) for {rows} rows")
+    if len(set(ids)) != len(ids):
+        dups = sorted(i for i, n in Counter(ids).items() if n > 1)
+        raise DuplicateIdError(f"{len(dups)} id(s) repeated within the batch: {dups[:5]}; make ids unique")
+    return ids
 
 
 @runtime_checkable
 class VectorStore(Protocol):
     """A versioned vector collection addressed by string ids, searched FAISS-style."""
+
+    backend: str  # the registry name of the store's backend ("faiss", "qdrant", "milvus", "pg")
 
     @property
     def model_id(self) -> str:
@@ -60,6 +81,40 @@ class VectorStore(Protocol):
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 rows for ``ids`` in the order asked; unknown ids raise ``UnknownIdError``."""
 
+    def refresh(self) -> None:
+        """See what other processes committed since this view last looked."""
+
+    def verify(self) -> None:
+        """Check the stored rows against the store's own record of them; ``CorruptStoreError`` naming the fix."""
+
+    def close(self) -> None:
+        """Let go of the store's files or database client (a closed view refuses further calls)."""
+
+    def __enter__(self) -> VectorStore: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend as the registry knows it: how to create and open its stores and, for a database that holds
+    several models side by side, how to add a model's (empty) vectors to a store, drop them (a rollback) and
+    make a model the one served by default (a commit).
+
+    ``family`` picks the upgrade implementation (``hotswap.upgrade``): ``"faiss"`` (one model per folder, an
+    upgrade writes the new model's store in its own folder) or ``"database"`` (the new model goes into the
+    same database as the old one).
+    """
+
+    name: str
+    family: str
+    create: Callable[..., VectorStore]  # (path, model_id, dim, metric="ip", **options)
+    open: Callable[..., VectorStore]  # (path, model_id=None, **options)
+    add_model: Callable[..., VectorStore] | None = None  # (path, model_id, dim, metric=None)
+    drop_model: Callable[[Any, str], bool] | None = None  # (path, model_id) -> whether it was there
+    serve_model: Callable[[Any, str], None] | None = None  # (path, model_id)
+    adopt: Callable[..., VectorStore] | None = None  # (location, model_id, vector, text, id, metric, check)
+
 
 class IdStoreMixin:
     """What every backend's store shares: ids from its ``_id_map()`` (id -> row, filling ``_ids`` in insertion
@@ -72,6 +127,24 @@ class IdStoreMixin:
 
     def _id_map(self) -> dict[str, int]:
         raise NotImplementedError
+
+    @property
+    def uri(self) -> str:
+        """The store URI that opens this store again."""
+        return f"{self.backend}://{self.path}"
+
+    def id_map(self) -> dict[str, int]:
+        """id -> the row (FAISS) or insertion number (databases) it is stored under; read-only, do not modify."""
+        return self._id_map()
+
+    def close(self) -> None:
+        """Let go of the store (nothing to release by default)."""
+
+    def __enter__(self) -> IdStoreMixin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def ids(self) -> list[str]:

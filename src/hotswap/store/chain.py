@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotswap.errors import CorruptStoreError, ModelMismatchError
-from hotswap.io import atomic_write_json
-from hotswap.store.manifest import read_json_object, read_manifest, utc_now
+from hotswap.io import atomic_write_json, read_json_object, utc_now
+from hotswap.store.faiss.manifest import read_manifest
 
 CHAIN_FILE, FORMAT = "chain.json", "hotswap.chain"
 

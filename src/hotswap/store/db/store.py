@@ -2,13 +2,16 @@
 
 It validates exactly like ``FaissStore`` (same helpers, same error classes and wording), keeps the id map
 (id -> insertion number ``seq``), pads short result lists the FAISS way (``None`` ids; ``-inf`` scores for
-"ip", ``+inf`` for "l2"), and commits each ``add`` by rewriting the store file (see ``db_common``).
+"ip", ``+inf`` for "l2"), and commits each ``add`` by rewriting the store file (see ``hotswap.store.db.common``).
 
 Writes: ``add`` appends; ``upsert`` replaces the vectors of stored ids in place (same seq, one write per row:
 a kill midway leaves each id with its old or its new vector) and appends the other ids like ``add``;
 ``delete`` removes rows and counts them in the store file's ``deleted`` (recorded first as ``deleting``, so a
 delete that dies is finished at the next open). Every open view of a folder in a process shares one copy
 of the store file; a view rebuilds its id map when the model's ``(count, deleted)`` moved since it last read.
+
+``search_without`` searches the rows whose id another model's view lacks (an upgrade's old partition): here a
+post-filter that re-asks short rows with ``k'`` doubled; a backend that can filter in its query overrides it.
 
 A subclass supplies the database calls: ``_scan``, ``_write``, ``_replace``, ``_remove``, ``_purge``,
 ``_query`` and ``_fetch``.
@@ -17,6 +20,7 @@ A subclass supplies the database calls: ``_scan``, ``_write``, ``_replace``, ``_
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -26,7 +30,7 @@ import numpy as np
 
 from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin
-from hotswap.store.db_common import (Handle, acquire, find_model, live_rows, read_store_file, release,
+from hotswap.store.db.common import (Handle, acquire, find_model, live_rows, read_store_file, release,
                                      with_model, write_store_file)
 
 Hits = list[list[tuple[str, float]]]
@@ -133,11 +137,22 @@ class DbStore(IdStoreMixin):
             self._h = None
             release(self.backend, self.path)
 
-    def __enter__(self) -> DbStore:
-        return self
+    @property
+    def closed(self) -> bool:
+        return self._h is None
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @_serialised
+    def refresh(self) -> None:
+        """Re-read the store file: what another process committed since this folder was opened here (every view
+        of the folder in this process sees it)."""
+        self.client  # noqa: B018 - raises once closed
+        self._h.data = read_store_file(self.path, self.backend)
+
+    @_serialised
+    def verify(self) -> None:
+        """Re-read every id and seq from the database and check them against the store file."""
+        self._pos = None
+        self._id_map()
 
     @property
     def model_id(self) -> str:
@@ -262,6 +277,31 @@ class DbStore(IdStoreMixin):
         Q, k = self._check_queries(queries, k, model_id)
         n = len(self)
         return self._padded(self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))], k)
+
+    def search_without(self, Q: np.ndarray, k: int, other: DbStore) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, I)`` over this model's items whose id ``other`` (another model's view of the same database)
+        lacks: an upgrade's old partition. ``Q`` must be checked already. Asks for ``k'`` results and drops the
+        ids ``other`` holds; rows left short of ``k`` are asked again with ``k'`` doubled, up to
+        ``k + len(other)`` (enough by construction). The first ``k'`` is ``1.25 k / (1 - f)``, ``f`` the share
+        of ids ``other`` holds: about ``2k`` at half way, ``10k`` at 90 %."""
+        done, n = other.id_map(), len(self)
+        D = np.full((len(Q), k), -np.inf if self.metric == "ip" else np.inf, dtype=np.float32)
+        I = np.full((len(Q), k), None, dtype=object)
+        if n <= len(done) or not len(Q):
+            return D, I
+        cap = min(n, k + len(done))  # the top k + |done| hold >= k items other lacks
+        kk = min(cap, k if not done else math.ceil(1.25 * k * n / (n - len(done))))
+        rows = np.arange(len(Q))
+        while len(rows):
+            Dk, Ik = self.search(Q[rows], kk, self.model_id)
+            short = []
+            for r, d, i in zip(rows, Dk, Ik):
+                keep = [c for c, x in enumerate(i) if x is not None and x not in done][:k]
+                D[r, :len(keep)], I[r, :len(keep)] = d[keep], i[keep]
+                if len(keep) < k and kk < cap:
+                    short.append(r)
+            rows, kk = np.array(short, dtype=np.int64), min(cap, 2 * kk)
+        return D, I
 
     def _padded(self, hits: Hits, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``hits`` as FAISS-style ``(D, I)`` of width ``k``: the worst score and ``None`` pad short rows."""

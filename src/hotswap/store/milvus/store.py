@@ -3,7 +3,7 @@
 Layout::
 
     store/hotswap-store.json     backend, alias, serving model, and per model: model_id, collection, dim, metric,
-                                 count, deleted (see ``db_common``)
+                                 count, deleted (see ``hotswap.store.db.common``)
     store/milvus.db/             milvus-lite's data folder (a folder despite the name): WAL, parquet segments,
                                  per-collection manifests, aliases.json, and LOCK (one process at a time)
 
@@ -45,9 +45,9 @@ from milvus_lite.server_manager import server_manager_instance
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from hotswap.errors import CorruptStoreError, InvalidVectorsError
-from hotswap.store.db_common import (append_model, check_new_store, find_model, model_entry, model_key,
+from hotswap.store.db.common import (append_model, check_new_store, find_model, model_entry, model_key,
                                      new_model_entry, write_store_file)
-from hotswap.store.db_store import DbStore, Hits
+from hotswap.store.db.store import DbStore, Hits
 
 ALIAS = "gallery"
 DB_NAME = "milvus.db"

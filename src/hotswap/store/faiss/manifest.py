@@ -9,40 +9,17 @@ no longer part of the store. ``count`` counts every row, ``live`` the rows that 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from hotswap.errors import CorruptStoreError
-from hotswap.io import atomic_write_json
+from hotswap.io import atomic_write_json, read_json_object, sha256_bytes, sha256_file, utc_now
+from hotswap.store.base import METRICS
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-METRICS = ("ip", "l2")
-_CHUNK = 1 << 22
-
-
-def utc_now() -> str:
-    """Current time as ISO-8601 UTC with a ``Z`` suffix (seconds precision)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def sha256_bytes(data: bytes | memoryview) -> str:
-    """Hex sha256 of an in-memory buffer."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -143,19 +120,6 @@ class Manifest:
                 m.dead and not 0 <= m.dead[0] <= m.dead[-1] < m.count):
             raise CorruptStoreError(f"{where} lists dead rows that are not sorted, distinct rows of the store; {fix}")
         return m
-
-
-def read_json_object(path: Path, what: str, fix: str) -> dict[str, Any]:
-    """Read a JSON object file, or raise ``CorruptStoreError`` naming ``what`` the file is and the ``fix``."""
-    if not path.is_file():
-        raise CorruptStoreError(f"{path} is missing: {path.parent} has no {what}; {fix}")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CorruptStoreError(f"{path} cannot be read as JSON ({e}); restore it from a backup") from e
-    if not isinstance(data, dict):
-        raise CorruptStoreError(f"{path} does not hold a JSON object; restore it from a backup")
-    return data
 
 
 def read_manifest(folder: str | Path) -> Manifest:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from hotswap.store.segment_search import FAISS_METRIC, top_k_live
+from hotswap.store.faiss.segment_search import FAISS_METRIC, top_k_live
 
 
 MASKED_KINDS = ("HNSW", "NSG")  # graph indexes: no remove_ids

@@ -37,18 +37,21 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hotswap.errors import CorruptStoreError
+from hotswap.errors import CorruptStoreError, ModelMismatchError
 from hotswap.store.base import IdStoreMixin
-from hotswap.store.manifest import METRICS, Manifest, check_segment_files, read_manifest, write_manifest
-from hotswap.store.segment_search import build_index, check_factory, gather_rows, search_segments
-from hotswap.store.segments import map_segment, read_ids, remove_orphans, write_segment, writer_lock
+from hotswap.store.base import METRICS
+from hotswap.store.faiss.manifest import Manifest, check_segment_files, read_manifest, write_manifest
+from hotswap.store.faiss.segment_search import build_index, check_factory, gather_rows, search_segments
+from hotswap.store.faiss.segments import map_segment, read_ids, remove_orphans, write_segment, writer_lock
 
 SMALL_SEGMENT = 4096  # rows: a segment smaller than this is "small"
 MERGE_AT = 16  # merge a tail of this many small segments into the next write's segment
 
 
 class FaissStore(IdStoreMixin):
-    """Vectors of one model in a folder; build with ``create_store`` / ``open_store``, not directly."""
+    """Vectors of one model in a folder; build with ``hotswap.store.create_store`` / ``open_store``, not directly."""
+
+    backend = "faiss"
 
     def __init__(self, path: str | Path, manifest: Manifest) -> None:
         self.path = Path(path)
@@ -265,8 +268,8 @@ class FaissStore(IdStoreMixin):
         check_segment_files(self.path, self.manifest.segments, checksums=True)
 
 
-def create_store(path: str | Path, model_id: str, dim: int, metric: str = "ip",
-                 index_factory: str = "Flat") -> FaissStore:
+def create_faiss_store(path: str | Path, model_id: str, dim: int, metric: str = "ip",
+                       index_factory: str = "Flat") -> FaissStore:
     """Create an empty store in ``path`` (new or empty folder) for vectors of ``model_id``."""
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -283,9 +286,13 @@ def create_store(path: str | Path, model_id: str, dim: int, metric: str = "ip",
     return FaissStore(path, manifest)
 
 
-def open_store(path: str | Path, verify: bool = False) -> FaissStore:
-    """Open a store: read the manifest, check file sizes, memory-map segments; ``verify`` adds sha256 checks."""
+def open_faiss_store(path: str | Path, model_id: str | None = None, verify: bool = False) -> FaissStore:
+    """Open a store: read the manifest, check file sizes, memory-map segments; ``verify`` adds sha256 checks.
+    A folder holds one model: asking for another (``model_id``) raises ``ModelMismatchError``."""
     store = FaissStore(path, read_manifest(path))
+    if model_id is not None and model_id != store.model_id:
+        raise ModelMismatchError(f"store {path} holds vectors of model {store.model_id!r}, not {model_id!r}; "
+                                 "open the store built for that model, or backfill one")
     if verify:
         store.verify()
     return store

@@ -11,16 +11,16 @@ from __future__ import annotations
 import fcntl
 import io
 import json
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, InvalidVectorsError
+from hotswap.errors import CorruptStoreError
 from hotswap.io import atomic_write_bytes
-from hotswap.store.manifest import Manifest, Segment, sha256_bytes
+from hotswap.io import sha256_bytes
+from hotswap.store.faiss.manifest import Manifest, Segment
 
 
 def map_segment(folder: Path, seg: Segment, dim: int) -> np.ndarray:
@@ -46,20 +46,6 @@ def read_ids(folder: Path, seg: Segment) -> list[str]:
         raise CorruptStoreError(f"segment file {path} cannot be read ({e}); restore it from a backup") from e
     if not isinstance(ids, list) or len(ids) != seg.rows or not set(map(type, ids)) <= {str}:
         raise CorruptStoreError(f"segment file {path} is not a list of {seg.rows} string ids; restore it")
-    return ids
-
-
-def check_new_ids(ids: Sequence[str] | str, rows: int) -> list[str]:
-    """A new segment's ids as a list: one non-empty, unique string per vector row, or an error naming the fix."""
-    ids = [ids] if isinstance(ids, str) else list(ids)
-    if bad := [i for i in ids if not isinstance(i, str)][:3]:
-        raise TypeError(f"ids must be strings; got {bad!r}")
-    if not ids or "" in ids or len(ids) != rows:
-        raise InvalidVectorsError(f"need one non-empty string id per vector row; got {len(ids)} ids "
-                                  f"({'with an empty id' if '' in ids else 'none empty'}) for {rows} rows")
-    if len(set(ids)) != len(ids):
-        dups = sorted(i for i, n in Counter(ids).items() if n > 1)
-        raise DuplicateIdError(f"{len(dups)} id(s) repeated within the batch: {dups[:5]}; make ids unique")
     return ids
 
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from hotswap.errors import CorruptStoreError, ModelMismatchError
 from hotswap.io import atomic_write_json
-from hotswap.store.manifest import METRICS, read_json_object
+from hotswap.io import read_json_object
+from hotswap.store.base import METRICS
 
 STORE_FILE = "hotswap-store.json"
 FORMAT_VERSION = 1

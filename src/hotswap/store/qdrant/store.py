@@ -3,7 +3,7 @@
 Layout::
 
     store/hotswap-store.json            backend, and per model: model_id, vector name, dim, metric, count,
-                                        deleted (see ``db_common``)
+                                        deleted (see ``hotswap.store.db.common``)
     store/meta.json                     qdrant's collection config (vector names, sizes, distances)
     store/collection/gallery/storage.sqlite   qdrant's points: one sqlite row per point
     store/.lock                         qdrant's lock: one client per folder at a time
@@ -49,9 +49,9 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.db_common import (append_model, check_new_store, model_entry, model_key, new_model_entry,
+from hotswap.store.db.common import (append_model, check_new_store, model_entry, model_key, new_model_entry,
                                      write_store_file)
-from hotswap.store.db_store import DbStore, Hits
+from hotswap.store.db.store import DbStore, Hits
 
 COLLECTION = "gallery"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "hotswap:qdrant-point")  # fixed forever: point ids depend on it
