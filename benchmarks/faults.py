@@ -36,6 +36,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _results import scheme  # noqa: E402
 BAD = [{"query": ""}, {"query": 5}, {"query": "x", "k": "10"}, {"query": "x", "k": 10 ** 9}, {"queries": []},
        {"query": "x", "mode": "telepathy"}]
 
@@ -96,13 +98,13 @@ def make_collection(args, path: Path):
     sys.path.insert(0, str(ROOT))
     if args.toy:
         from tests.serve.toy import corpus, create, loader
-        create(path, args.n, backend=args.backend)
+        create(path, args.n, backend=scheme(args.backend))
         return corpus(args.n), loader(args.toy_delay)
     from hotswap.data import load_dataset
     from hotswap.encoders import load_encoder
     from hotswap.serve import Collection
     ds = load_dataset("debian", max_docs=args.n)
-    Collection.create(path, args.old, load_encoder(args.old), ds.corpus, backend=args.backend)
+    Collection.create(path, args.old, load_encoder(args.old), ds.corpus, backend=scheme(args.backend))
     return load_dataset("debian").corpus, load_encoder
 
 
@@ -114,7 +116,7 @@ def main() -> int:
     p.add_argument("--new", default="minilm")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="faiss", choices=("faiss", "qdrant", "milvus", "pg"))
+    p.add_argument("--backend", default="faiss", choices=("faiss", "qdrant", "milvus", "postgres"))
     p.add_argument("--toy", action="store_true", help="toy encoders (tests.serve.toy)")
     p.add_argument("--toy-delay", type=float, default=0.05)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "faults.json")

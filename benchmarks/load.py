@@ -46,6 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 5  # uncounted requests before each level
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _results import kept_rows, scheme  # noqa: E402
 from faults import free_port, wait_ready  # noqa: E402
 
 
@@ -108,7 +109,7 @@ def run_backend(args, backend: str, queries: list[str], writes: list[tuple[str, 
     """Serve a fresh collection on ``backend`` in a child process and load it, idle then mid-backfill."""
     work, port = Path(tempfile.mkdtemp(prefix="hotswap-load-")), free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [str(Path(sys.executable).parent / "hotswap"), "serve", "--store", f"{backend}://{work / 'col'}",
+    cmd = [str(Path(sys.executable).parent / "hotswap"), "serve", "--store", f"{scheme(backend)}://{work / 'col'}",
            "--model", args.old, "--max-docs", str(args.n_docs), "--port", str(port),
            "--batch-size", str(args.batch_size), *(["--queries-first"] if args.queries_first else [])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -159,7 +160,8 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=300, help="requests per level")
     p.add_argument("--time-cap", type=float, default=60.0, help="seconds per level at most")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--backends", default="faiss,qdrant,milvus,pg")
+    p.add_argument("--backends", default="faiss,qdrant,milvus,postgres")
+    p.add_argument("--merge", action="store_true", help="keep the rows of backends not run now from --out")
     p.add_argument("--unloaded-s", type=float, default=15.0, help="seconds of backfill with no query, for its rate")
     p.add_argument("--queries-first", action="store_true",
                    help="serve with --queries-first: the backfill encodes in a nice-19 worker process")
@@ -174,8 +176,11 @@ def main() -> int:
     ids = list(ds.corpus)[:args.n_docs]  # documents the collection holds: a write replaces one's text
     writes = [(ids[j], ds.corpus[ids[(j + 1) % len(ids)]]) for j in range(min(len(ids), 2000))]
     rows, t_start = [], time.monotonic()
-    for backend in args.backends.split(","):
+    run = args.backends.split(",")
+    for backend in run:
         rows += run_backend(args, backend, queries, writes)
+    if args.merge:
+        rows = kept_rows(args.out, "rows", run) + rows
     p99 = {(r["backend"], r["clients"], r["state"]): r["p99_ms"] for r in rows}
     ratios = {f"{b}/{c}": p99[b, c, "running"] / p99[b, c, "idle"] for b, c, s in p99 if s == "running"}
     vs_paused = {f"{b}/{c}": p99[b, c, "running"] / p99[b, c, "paused"] for b, c, s in p99 if s == "running"}

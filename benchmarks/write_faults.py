@@ -73,6 +73,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _results import kept_rows, scheme  # noqa: E402
 from faults import free_port  # noqa: E402
 PHASES = ("before", "during", "after")
 COUNTERS = ("lost", "duplicated", "resurrected_deletes", "stale_texts", "phantom_ids")
@@ -209,7 +210,7 @@ class Server:
     def __init__(self, backend: str, path: Path, n_docs: int, port: int, log: Path) -> None:
         exe = Path(sys.executable).parent / "hotswap"
         prefix = [str(exe)] if exe.exists() else [sys.executable, "-c", "from hotswap.cli import app; app()"]
-        self.cmd = [*prefix, "serve", "--store", f"{backend}://{path}", "--model", "static", "--max-docs",
+        self.cmd = [*prefix, "serve", "--store", f"{scheme(backend)}://{path}", "--model", "static", "--max-docs",
                     str(n_docs), "--port", str(port)]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "HOTSWAP_API_KEY": API_KEY}
         self.url, self.log, self.proc = f"http://127.0.0.1:{port}", log, None
@@ -740,7 +741,8 @@ def write_json(path: Path, obj: dict) -> None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backends", default="faiss,qdrant,milvus,pg")
+    p.add_argument("--backends", default="faiss,qdrant,milvus,postgres")
+    p.add_argument("--merge", action="store_true", help="keep the runs of backends not run now from --out")
     p.add_argument("--kills", type=int, default=20, help="per backend, spread over before / during / after")
     p.add_argument("--n-docs", type=int, default=1000, help="documents in each fresh collection")
     p.add_argument("--seed", type=int, default=0)
@@ -779,6 +781,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"work folder kept: {work}", flush=True)
         else:
             shutil.rmtree(work, ignore_errors=True)
+    if args.merge:
+        rows = kept_rows(args.out, "runs", args.backends.split(",")) + rows
     result = {"runs": rows, "target": TARGET,
               "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                           "python": platform.python_version()},

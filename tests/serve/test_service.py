@@ -161,6 +161,14 @@ def test_refusals_name_the_problem(collection, tmp_path):
 
 
 def test_truncated_index_file_is_a_clear_startup_error(collection, backend):
+    if backend == "pg":  # no index file: the database lost a row behind hotswap's back
+        from hotswap.store import open_store
+
+        with open_store(f"pg://{collection / 'v1'}") as store:
+            store.client.conn.execute(f"DELETE FROM {store.table} WHERE id = %s", (store.ids[0],))
+        with pytest.raises(CorruptStoreError, match="holds .* rows but the store counts"):
+            service(collection)
+        return
     name = "seg-*.vectors.npy" if backend == "faiss" else "hotswap-store.json"
     victim = sorted((collection / "v1").glob(name))[0]
     victim.write_bytes(victim.read_bytes()[:100])

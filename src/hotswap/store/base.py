@@ -35,6 +35,17 @@ def check_new_ids(ids: Sequence[str] | str, rows: int) -> list[str]:
     return ids
 
 
+def padded(hits: list[list[tuple[str, float]]], k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query ``(id, score)`` lists, best first, as FAISS-style ``(D, I)`` of width ``k``: short rows padded
+    with the worst score (``-inf`` for "ip", ``+inf`` for "l2") and ``None`` ids."""
+    D = np.full((len(hits), k), -np.inf if metric == "ip" else np.inf, dtype=np.float32)
+    I = np.full((len(hits), k), None, dtype=object)
+    for r, row in enumerate(hits):
+        for c, (i, score) in enumerate(row[:k]):
+            D[r, c], I[r, c] = score, i
+    return D, I
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """A versioned vector collection addressed by string ids, searched FAISS-style."""

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.base import IdStoreMixin
+from hotswap.store.base import IdStoreMixin, padded
 from hotswap.store.db.common import (Handle, acquire, find_model, live_rows, read_store_file, release,
                                      with_model, write_store_file)
 
@@ -276,7 +276,7 @@ class DbStore(IdStoreMixin):
         """FAISS-style ``(D, I)``: float32 [nq, k] best first, string ids [nq, k] (``None`` pads short lists)."""
         Q, k = self._check_queries(queries, k, model_id)
         n = len(self)
-        return self._padded(self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))], k)
+        return padded(self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))], k, self.metric)
 
     def search_without(self, Q: np.ndarray, k: int, other: DbStore) -> tuple[np.ndarray, np.ndarray]:
         """``(D, I)`` over this model's items whose id ``other`` (another model's view of the same database)
@@ -301,15 +301,6 @@ class DbStore(IdStoreMixin):
                 if len(keep) < k and kk < cap:
                     short.append(r)
             rows, kk = np.array(short, dtype=np.int64), min(cap, 2 * kk)
-        return D, I
-
-    def _padded(self, hits: Hits, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``hits`` as FAISS-style ``(D, I)`` of width ``k``: the worst score and ``None`` pad short rows."""
-        D = np.full((len(hits), k), -np.inf if self.metric == "ip" else np.inf, dtype=np.float32)
-        I = np.full((len(hits), k), None, dtype=object)
-        for r, row in enumerate(hits):
-            for c, (i, score) in enumerate(row[:k]):
-                D[r, c], I[r, c] = score, i
         return D, I
 
     @_serialised

@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, ModelMismatchError, UnknownIdError
-from hotswap.store.base import METRICS, IdStoreMixin
+from hotswap.errors import CorruptStoreError, DuplicateIdError, UnknownIdError
+from hotswap.store.base import METRICS, IdStoreMixin, padded
+from hotswap.store.db.common import find_model
 from hotswap.store.pg.server import Client, Target, connect, release, target
 
 OPERATOR = {"ip": "<#>", "l2": "<->"}
@@ -116,14 +117,6 @@ def _write_state(conn: Any, t: Target, state: dict[str, Any]) -> None:
                  "SET state = EXCLUDED.state", (t.name, json.dumps(state)))
 
 
-def _find(state: dict[str, Any], model_id: str, t: Target, fix: str) -> dict[str, Any]:
-    for m in state["models"]:
-        if m["model_id"] == model_id:
-            return m
-    raise ModelMismatchError(f"store {t.uri} holds no vectors of model {model_id!r} (it has "
-                             f"{[m['model_id'] for m in state['models']]}); {fix}")
-
-
 @contextmanager
 def _transaction(t: Target) -> Iterator[tuple[Any, dict[str, Any] | None]]:
     """A transaction on ``t``'s database holding its state row (``FOR UPDATE``); the yielded state may be
@@ -159,7 +152,7 @@ class PgStore(IdStoreMixin):
                 raise CorruptStoreError(f"there is no hotswap store {self.target.name!r} in the database of "
                                         f"{self.target.uri}; create it, or adopt an existing table with "
                                         "'hotswap adopt'")
-            self._entry = _find(state, model_id or state["serving"], self.target,
+            self._entry = find_model(state, model_id or state["serving"], self.target,
                                 "open one of those models, or add this one first")
             self.verify(count=False)
         except BaseException:
@@ -194,7 +187,7 @@ class PgStore(IdStoreMixin):
             state = _read_state(c.conn, self.target)
         if state is None:
             raise CorruptStoreError(f"the hotswap store {self.target.uri} is gone from its database")
-        self._entry = _find(state, self._entry["model_id"], self.target, "it was dropped (rolled back)")
+        self._entry = find_model(state, self._entry["model_id"], self.target.uri, "it was dropped (rolled back)")
         return self._entry
 
     model_id = property(lambda self: self._entry["model_id"])
@@ -233,7 +226,7 @@ class PgStore(IdStoreMixin):
     def refresh(self) -> None:
         """Count the table again (writes made around hotswap, e.g. to an adopted table) and forget cached ids."""
         with _transaction(self.target) as (conn, state):
-            m = _find(state, self.model_id, self.target, "it was dropped (rolled back)")
+            m = find_model(state, self.model_id, self.target.uri, "it was dropped (rolled back)")
             n = conn.execute(_sql("SELECT count(*) FROM {t}", **self._cols())).fetchone()[0]
             if n != m["count"]:
                 m.update(count=int(n), version=m["version"] + 1)
@@ -268,7 +261,7 @@ class PgStore(IdStoreMixin):
         version and keeps the cached ids when they were current."""
         self.client  # noqa: B018 - raises once closed
         with _transaction(self.target) as (conn, state):
-            m = _find(state, self.model_id, self.target, "it was dropped (rolled back)")
+            m = find_model(state, self.model_id, self.target.uri, "it was dropped (rolled back)")
             fresh = self._pos is not None and self._seen == m["version"]
             yield conn, m
             m["version"] += 1
@@ -370,19 +363,11 @@ class PgStore(IdStoreMixin):
                 out.append([(i, -d if self.metric == "ip" else d * d) for i, d in rows])
         return out
 
-    def _padded(self, hits: Hits, k: int) -> tuple[np.ndarray, np.ndarray]:
-        D = np.full((len(hits), k), -np.inf if self.metric == "ip" else np.inf, dtype=np.float32)
-        I = np.full((len(hits), k), None, dtype=object)
-        for r, row in enumerate(hits):
-            for col, (i, score) in enumerate(row[:k]):
-                D[r, col], I[r, col] = score, i
-        return D, I
-
     def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """FAISS-style ``(D, I)``: float32 [nq, k] best first, string ids [nq, k] (``None`` pads short lists)."""
         Q, k = self._check_queries(queries, k, model_id)
         n = len(self)
-        return self._padded(self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))], k)
+        return padded(self._query(Q, min(k, n)) if n and len(Q) else [[] for _ in range(len(Q))], k, self.metric)
 
     def search_without(self, Q: np.ndarray, k: int, other: PgStore) -> tuple[np.ndarray, np.ndarray]:
         """``(D, I)`` over this model's items whose id ``other``'s table lacks: an upgrade's old partition,
@@ -391,12 +376,12 @@ class PgStore(IdStoreMixin):
         n, done = len(self), len(other)
         want = min(k, max(0, n - done))
         if not len(Q) or not want:
-            return self._padded([[] for _ in range(len(Q))], k)
+            return padded([[] for _ in range(len(Q))], k, self.metric)
         hits = self._query(Q, want, without=other, ef=int(np.ceil(EF_SEARCH * n / (n - done))))
         if self.index == "hnsw" and (short := [r for r, h in enumerate(hits) if len(h) < want]):
             for r, h in zip(short, self._query(Q[short], want, without=other, exact=True)):
                 hits[r] = h
-        return self._padded(hits, k)
+        return padded(hits, k, self.metric)
 
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 ``[len(ids), dim]`` rows in the order asked; unknown ids raise ``UnknownIdError``."""
@@ -492,7 +477,7 @@ def add_model_table(location: str | Path | Target, model_id: str, dim: int, metr
     with _transaction(t) as (conn, state):
         if state is None:
             raise CorruptStoreError(f"there is no hotswap store at {t.uri}")
-        first = _find(state, state["serving"], t, "")
+        first = find_model(state, state["serving"], t, "")
         metric = metric or first["metric"]
         _check_args(model_id, dim, metric, first["index"])
         if any(m["model_id"] == model_id for m in state["models"]):
@@ -513,7 +498,7 @@ def drop_model_table(location: str | Path | Target, model_id: str) -> bool:
         if state["serving"] == model_id:
             raise ValueError(f"{model_id!r} is the serving model of store {t.uri}; it cannot be removed, only "
                              "models added after it can")
-        entry = _find(state, model_id, t, "")
+        entry = find_model(state, model_id, t, "")
         state["models"] = [m for m in state["models"] if m["model_id"] != model_id]
         if not entry.get("adopted"):
             conn.execute(_sql("DROP TABLE IF EXISTS {t}", t=entry["table"]))
@@ -526,7 +511,7 @@ def set_serving_model(location: str | Path | Target, model_id: str) -> None:
     with _transaction(t) as (conn, state):
         if state is None:
             raise CorruptStoreError(f"there is no hotswap store at {t.uri}")
-        _find(state, model_id, t, "add it first")
+        find_model(state, model_id, t, "add it first")
         state["serving"] = model_id
 
 
