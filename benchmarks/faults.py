@@ -116,7 +116,7 @@ def main() -> int:
     p.add_argument("--new", default="minilm")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="faiss", choices=("faiss", "qdrant", "milvus", "postgres"))
+    p.add_argument("--backend", default="faiss", choices=("faiss", "qdrant", "milvus", "postgres", "pg"))
     p.add_argument("--toy", action="store_true", help="toy encoders (tests.serve.toy)")
     p.add_argument("--toy-delay", type=float, default=0.05)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "faults.json")

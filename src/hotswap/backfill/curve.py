@@ -18,6 +18,7 @@ import numpy as np
 from hotswap.errors import HotswapError
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import Searcher
+from hotswap.upgrade import Upgrade
 
 CURVE_METRICS = ("ndcg@10", "recall@10")
 Evaluate = Callable[[Any], dict[str, dict[str, float]]]  # upgrade -> {mode: {metric: value}}
@@ -61,7 +62,7 @@ class QrelsEvaluator:
     def _queries(self, mode: str) -> Any:
         return (self.Q_new, self.Q_old) if mode in ("merged", "calibrated") else self.Q_new
 
-    def __call__(self, upgrade: Any) -> dict[str, dict[str, float]]:
+    def __call__(self, upgrade: Upgrade) -> dict[str, dict[str, float]]:
         searcher = Searcher.for_upgrade(upgrade, adapter=self.adapter, calibration=self.calibration)
         if self._old_run is None:
             self._old_run = run_from_search(self.qids, searcher.search(self.Q_old, self.k, "old",

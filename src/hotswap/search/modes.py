@@ -38,6 +38,8 @@ import numpy as np
 from hotswap.errors import HotswapError, ModelMismatchError
 from hotswap.search.cascade import CascadeTotals, search_cascade
 from hotswap.search.rank_merge import rank_merge
+from hotswap.store import Searchable
+from hotswap.upgrade import Upgrade
 
 SearchResult = tuple[np.ndarray, np.ndarray]
 
@@ -46,11 +48,11 @@ SearchResult = tuple[np.ndarray, np.ndarray]
 class Partitions:
     """What a searcher can reach: the old index, optionally a new index and a fitted adapter."""
 
-    old: Any
-    new: Any | None = None
+    old: Searchable
+    new: Searchable | None = None
     adapter: Any | None = None
     blend: Any | None = None  # a QueryBlend, for mode "blended"
-    upgrade: Any | None = None  # an Upgrade, for the merging modes during a backfill
+    upgrade: Upgrade | None = None  # for the merging modes during a backfill
     calibration: Any | None = None  # a ScoreCalibration, for mode "calibrated"
     write_back: Any | None = None  # a WriteBack (new encoder + texts), for mode "cascade"
     cascade_counts: CascadeTotals = field(default_factory=CascadeTotals)

@@ -13,6 +13,8 @@ from hotswap.errors import HotswapError
 from hotswap.search.cascade import needs_old_queries
 from hotswap.search.modes import MODE_OPTIONS, MODES, Partitions, SearchResult
 from hotswap.search.write_back import Texts, WriteBack
+from hotswap.store import Searchable
+from hotswap.upgrade import Upgrade
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +39,9 @@ class Searcher:
     BLAS alone. The cap costs about 6 µs per call and is lifted when the call returns.
     """
 
-    def __init__(self, old_store: Any, *, adapter: Any | None = None, new_store: Any | None = None,
+    def __init__(self, old_store: Searchable, *, adapter: Any | None = None, new_store: Searchable | None = None,
                  blend: Any | None = None, old_encoder: Any | None = None, new_encoder: Any | None = None,
-                 blas_threads: int | None = 1, upgrade: Any | None = None, calibration: Any | None = None,
+                 blas_threads: int | None = 1, upgrade: Upgrade | None = None, calibration: Any | None = None,
                  write_back: WriteBack | None = None) -> None:
         self.partitions = Partitions(old=old_store, new=new_store, adapter=adapter, blend=blend, upgrade=upgrade,
                                      calibration=calibration, write_back=write_back)
@@ -61,7 +63,7 @@ class Searcher:
             return MODES[mode](self.partitions, queries, k, model_id, **options)
 
     @classmethod
-    def for_upgrade(cls, upgrade: Any, *, texts: Texts | None = None, flush_every: int = 256,
+    def for_upgrade(cls, upgrade: Upgrade, *, texts: Texts | None = None, flush_every: int = 256,
                     persist: bool = True, **kwargs: Any) -> Searcher:
         """A searcher over an upgrade mid-backfill: ``old`` searches the whole old index, ``new`` the new
         partition, and ``merged`` / ``calibrated`` / ``adapted`` / ``cross`` merge both partitions.

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from hotswap.store.demand_log import DemandLog
+from hotswap.upgrade import Upgrade
 
 Texts = Callable[[Sequence[str]], Sequence[str]]
 
@@ -45,7 +46,7 @@ class WriteBackCounts:
 class WriteBack:
     """Encode items with ``encoder`` (texts from ``texts(ids)``) once, and commit them to ``upgrade``."""
 
-    def __init__(self, upgrade: Any, encoder: Any, texts: Texts, flush_every: int = 256,
+    def __init__(self, upgrade: Upgrade, encoder: Any, texts: Texts, flush_every: int = 256,
                  persist: bool = True) -> None:
         if getattr(encoder, "id", None) != upgrade.new_model_id:
             raise ValueError(f"the write-back encodes with {getattr(encoder, 'id', None)!r} but the upgrade is to "

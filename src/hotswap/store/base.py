@@ -47,6 +47,24 @@ def padded(hits: list[list[tuple[str, float]]], k: int, metric: str) -> tuple[np
 
 
 @runtime_checkable
+class Searchable(Protocol):
+    """What a search mode needs of an index: a store, or one partition of an upgrade (``PartitionView``)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def metric(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def search(self, queries: np.ndarray, k: int, model_id: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
 class VectorStore(Protocol):
     """A versioned vector collection addressed by string ids, searched FAISS-style."""
 

@@ -1,11 +1,12 @@
 """The backend registry: one string (a store URI) names a backend and a folder, so callers never import one.
 
 ``faiss://PATH`` (FAISS files), ``qdrant://PATH`` (qdrant local), ``milvus://PATH`` (milvus-lite),
-``pg://PATH`` (PostgreSQL + pgvector on an embedded server in the folder), ``postgres://user@host:port/db?table=NAME``
-(a store in a user's PostgreSQL, ``postgresql://`` too); a plain path with no ``scheme://`` means faiss. ``PATH`` is taken as written: ``qdrant://data/gal`` is the relative folder ``data/gal``,
-``qdrant:///srv/gal`` the absolute ``/srv/gal``. A backend's package is imported on first use (qdrant, milvus
-and pg need the optional ``serve`` extra). Adding a backend is one sub-package with a ``BACKEND``
-(``hotswap.store.base.Backend``) and one line in ``BACKENDS``.
+``pg://PATH`` (PostgreSQL + pgvector on an embedded server in the folder),
+``postgres://user@host:port/db?table=NAME`` (a store in a user's PostgreSQL, ``postgresql://`` too); a plain
+path with no ``scheme://`` means faiss. ``PATH`` is taken as written: ``qdrant://data/gal`` is the relative
+folder ``data/gal``, ``qdrant:///srv/gal`` the absolute ``/srv/gal``. A backend's package is imported on first
+use (qdrant, milvus and pg need the optional ``serve`` extra). Adding a backend is one sub-package with a
+``BACKEND`` (``hotswap.store.base.Backend``) and one line in ``BACKENDS``.
 
 Database stores hold a client until ``close()``; every store is a context manager.
 """

@@ -207,8 +207,8 @@ class UpgradeCommon:
         return removed
 
     def check_consistent(self) -> None:
-        """Called on opening: refuse an upgrade whose old index lacks backfilled items (restored from an older copy, or replaced):
-        writes keep every backfilled id in the old index, so anything else is damage."""
+        """Called on opening: refuse an upgrade whose old index lacks backfilled items (restored from an older
+        copy, or replaced): writes keep every backfilled id in the old index, so anything else is damage."""
         old = self.old.id_map()
         if lost := [i for i in self.new.ids if i not in old]:
             raise CorruptStoreError(f"the old index {self.old.path} lost {len(lost)} backfilled item(s) of upgrade "

@@ -1,32 +1,33 @@
-"""``DbUpgrade``: an upgrade in progress over a database store (qdrant, milvus, pg), used like ``FaissUpgrade``.
+"""``DbUpgrade``: an upgrade in progress over a database store (qdrant, milvus, PostgreSQL), used like
+``FaissUpgrade``.
 
 Layout::
 
-    <db folder>/            the old store's database; the new model goes into *the same folder*: a second named
-                            vector on the same points (qdrant), a second collection (milvus) or table (pg),
-                            added by the backend's ``add_model``; its store file counts each model's committed rows
-    upgrade/upgrade.json    backend, db folder (relative to upgrade/), both model ids and dims, metric, old count
+    <database>              the old store's database; the new model goes into *the same database*: a second named
+                            vector on the same points (qdrant), a second collection (milvus) or table (PostgreSQL),
+                            added by the backend's ``add_model``
+    upgrade/upgrade.json    backend, the old store (its folder relative to upgrade/, or a server store's URI),
+                            both model ids and dims, metric, old count
     upgrade/...             the runner's plan.json, checkpoint.json, PAUSE and .run.lock
 
-Partitions: the **new partition** is the new model's store; it holds exactly the backfilled ids, and its count
-in the store file is the commit point of each ``add_backfilled``. The **old partition** is the old model's
-store minus those ids, searched in the database (no copy in memory) by the old store's ``search_without``: qdrant
-and milvus post-filter ``k'`` results and re-ask short rows (``VectorStore.search_without``: ``k'`` about
+Partitions: the **new partition** is the new model's store; it holds exactly the backfilled ids, and its
+committed count is the commit point of each ``add_backfilled``. The **old partition** is the old model's store
+minus those ids, searched in the database (no copy in memory) by the old store's ``search_without``: qdrant and
+milvus post-filter ``k'`` results and re-ask short rows (``DbStore.search_without``: ``k'`` about
 ``k / (1 - f)``, ``f`` the fraction backfilled; milvus-lite accepts any ``k'``, a Milvus server caps it at
-16,384 by default); pg filters in SQL.
+16,384 by default); PostgreSQL filters in SQL (``PgStore.search_without``).
 
-Crash safety: a batch is one ``VectorStore.add`` of the new model (rows, then the store file, atomically). A SIGKILL
-mid-batch leaves part of the batch in the database (qdrant: points with the new vector and a seq at or past the
-count; milvus: rows of the new collection) under the old count. No reader sees them: searches in the writing
-process wait on ``reading()``, no other process can open the locked folder, and the next open (the new view's
-``VectorStore._recover``) deletes them; the runner then redoes the batch. A kill inside ``create_db_upgrade``
-(model added, no upgrade.json) leaves an empty model the next call adopts; one inside a rollback (``hotswap.store.drop_model``)
-is finished by calling it again.
+Crash safety: a batch is one ``add`` of the new model. On qdrant and milvus (``DbStore``: rows, then the store
+file, atomically) a SIGKILL mid-batch leaves part of the batch in the database under the old count; no reader
+sees it (searches in the writing process wait on ``reading()``, no other process can open the locked folder)
+and the next open deletes it. On PostgreSQL the batch is one transaction: a kill leaves nothing. The runner then
+redoes the batch. A kill inside ``create_db_upgrade`` (model added, no upgrade.json) leaves an empty model the
+next call adopts; one inside a rollback (``hotswap.store.drop_model``) is finished by calling it again.
 
 Threads: the qdrant local and milvus-lite clients are not safe for a write concurrent with a read, so
 ``reading()`` is one RLock held by ``add_backfilled``, ``refresh`` and every partition search of this process
-(the runner commits from a thread; a search waits for at most one batch). Another process cannot open the
-folder while this one holds it: ``refresh()`` re-reads the store file for what one committed before.
+(the runner commits from a thread; a search waits for at most one batch). ``refresh()`` sees what another
+process committed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _close(*views: VectorStore) -> None:
 
 
 class DbUpgrade(UpgradeCommon):
-    """An upgrade of a ``VectorStore`` in progress; build with ``hotswap.upgrade.create_upgrade`` / ``open_upgrade``."""
+    """An upgrade of a database store in progress; build with ``hotswap.upgrade.create_upgrade`` / ``open_upgrade``."""
 
     def __init__(self, path: str | Path, config: dict, old: VectorStore, new: VectorStore) -> None:
         self.path, self.config, self.old, self.new = Path(path), config, old, new

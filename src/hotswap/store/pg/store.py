@@ -118,6 +118,16 @@ def _write_state(conn: Any, t: Target, state: dict[str, Any]) -> None:
 
 
 @contextmanager
+def _held(t: Target) -> Iterator[None]:
+    """Hold a reference to ``t``'s client (an embedded server stays up between the steps of the body)."""
+    connect(t)
+    try:
+        yield
+    finally:
+        release(t)
+
+
+@contextmanager
 def _transaction(t: Target) -> Iterator[tuple[Any, dict[str, Any] | None]]:
     """A transaction on ``t``'s database holding its state row (``FOR UPDATE``); the yielded state may be
     changed in place and is written back at the end (``None``: no store of that name yet)."""
@@ -152,8 +162,8 @@ class PgStore(IdStoreMixin):
                 raise CorruptStoreError(f"there is no hotswap store {self.target.name!r} in the database of "
                                         f"{self.target.uri}; create it, or adopt an existing table with "
                                         "'hotswap adopt'")
-            self._entry = find_model(state, model_id or state["serving"], self.target,
-                                "open one of those models, or add this one first")
+            self._entry = find_model(state, model_id or state["serving"], self.target.uri,
+                                     "open one of those models, or add this one first")
             self.verify(count=False)
         except BaseException:
             self.close()
@@ -224,13 +234,16 @@ class PgStore(IdStoreMixin):
             return self._pos
 
     def refresh(self) -> None:
-        """Count the table again (writes made around hotswap, e.g. to an adopted table) and forget cached ids."""
+        """See writes made around hotswap: an adopted table is counted again (and its cached ids dropped when the
+        count moved). Writes through hotswap, from any process, need nothing: each view checks the model's
+        version before trusting what it cached."""
+        if not self._entry.get("adopted"):
+            return
         with _transaction(self.target) as (conn, state):
             m = find_model(state, self.model_id, self.target.uri, "it was dropped (rolled back)")
             n = conn.execute(_sql("SELECT count(*) FROM {t}", **self._cols())).fetchone()[0]
             if n != m["count"]:
                 m.update(count=int(n), version=m["version"] + 1)
-        self._pos = None
 
     def verify(self, count: bool = True) -> None:
         """Check the table and its vector column (``vector(dim)``), and with ``count`` its row count against the
@@ -451,14 +464,15 @@ def create_pg_store(location: str | Path | Target, model_id: str, dim: int, metr
                               "or choose a new folder")
     if t.folder is not None:
         t.folder.mkdir(parents=True, exist_ok=True)
-    with _transaction(t) as (conn, state):
-        if state is not None:
-            raise FileExistsError(f"store {t.uri} already exists; open it, or choose another table name")
-        entry = _entry(model_id, t.name, dim, metric, index)
-        _create_table(conn, entry)
-        _write_state(conn, t, {"format_version": FORMAT_VERSION, "backend": "postgres", "serving": model_id,
-                               "models": [entry]})
-    return PgStore(t, model_id)
+    with _held(t):
+        with _transaction(t) as (conn, state):
+            if state is not None:
+                raise FileExistsError(f"store {t.uri} already exists; open it, or choose another table name")
+            entry = _entry(model_id, t.name, dim, metric, index)
+            _create_table(conn, entry)
+            _write_state(conn, t, {"format_version": FORMAT_VERSION, "backend": "postgres", "serving": model_id,
+                                   "models": [entry]})
+        return PgStore(t, model_id)
 
 
 def open_pg_store(location: str | Path | Target, model_id: str | None = None) -> PgStore:
@@ -474,18 +488,19 @@ def add_model_table(location: str | Path | Target, model_id: str, dim: int, metr
     """Add an empty table for ``model_id`` to the store (``metric`` and index default to the served model's)
     and return its view; one transaction."""
     t = target(location)
-    with _transaction(t) as (conn, state):
-        if state is None:
-            raise CorruptStoreError(f"there is no hotswap store at {t.uri}")
-        first = find_model(state, state["serving"], t, "")
-        metric = metric or first["metric"]
-        _check_args(model_id, dim, metric, first["index"])
-        if any(m["model_id"] == model_id for m in state["models"]):
-            raise FileExistsError(f"store {t.uri} already holds model {model_id!r}; open it")
-        entry = _entry(model_id, table_for(t.name, model_id), dim, metric, first["index"])
-        _create_table(conn, entry)
-        state["models"].append(entry)
-    return PgStore(t, model_id)
+    with _held(t):
+        with _transaction(t) as (conn, state):
+            if state is None:
+                raise CorruptStoreError(f"there is no hotswap store at {t.uri}")
+            first = find_model(state, state["serving"], t, "")
+            metric = metric or first["metric"]
+            _check_args(model_id, dim, metric, first["index"])
+            if any(m["model_id"] == model_id for m in state["models"]):
+                raise FileExistsError(f"store {t.uri} already holds model {model_id!r}; open it")
+            entry = _entry(model_id, table_for(t.name, model_id), dim, metric, first["index"])
+            _create_table(conn, entry)
+            state["models"].append(entry)
+        return PgStore(t, model_id)
 
 
 def drop_model_table(location: str | Path | Target, model_id: str) -> bool:
@@ -527,35 +542,36 @@ def adopt_table(location: str | Path | Target, model_id: str, vector_column: str
     for col in (vector_column, id_column, *([text_column] if text_column else [])):
         if not NAME_COLUMN.fullmatch(col):
             raise ValueError(f"column name {col!r} is not a plain identifier (letters, digits, _)")
-    with _transaction(t) as (conn, state):
-        if state is not None:
-            raise FileExistsError(f"store {t.uri} is already registered (model {state['serving']}); open it")
-        if conn.execute("SELECT to_regclass(%s)", (t.name,)).fetchone()[0] is None:
-            raise FileNotFoundError(f"there is no table {t.name} in the database of {t.uri}")
-        types = dict(conn.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = "
-            "to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (t.name,)).fetchall())
-        for col in (vector_column, id_column, *([text_column] if text_column else [])):
-            if col not in types:
-                raise ValueError(f"table {t.name} has no column {col!r}; it has {sorted(types)}")
-        dims = re.fullmatch(r"vector\((\d+)\)", types[vector_column])
-        if dims is None:
-            raise ValueError(f"column {vector_column} of {t.name} is {types[vector_column]}, not a pgvector "
-                             "vector(d) with a fixed dimension")
-        _check_args(model_id, int(dims.group(1)), metric)
-        n, distinct = conn.execute(_sql("SELECT count(*), count(DISTINCT {id}) FROM {t}", t=t.name,
-                                        id=id_column)).fetchone()
-        if n != distinct:
-            raise ValueError(f"column {id_column} of {t.name} holds {n - distinct} repeated or NULL ids; adopt a "
-                             "table whose id column is unique")
-        hnsw = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s AND indexdef ILIKE %s",
-                            (t.name.rpartition(".")[2], f"%USING hnsw ({vector_column} %")).fetchone()[0]
-        entry = _entry(model_id, t.name, int(dims.group(1)), metric, "hnsw" if hnsw else "flat", id_column=id_column,
-                       vector_column=vector_column, order_column=id_column, text_column=text_column, adopted=True,
-                       count=int(n))
-        _write_state(conn, t, {"format_version": FORMAT_VERSION, "backend": "postgres", "serving": model_id,
-                               "models": [entry]})
-        if check is not None:
-            with PgStore(t, model_id) as view:  # the same connection: sees the registration not yet committed
-                check(view)
-    return PgStore(t, model_id)
+    with _held(t):
+        with _transaction(t) as (conn, state):
+            if state is not None:
+                raise FileExistsError(f"store {t.uri} is already registered (model {state['serving']}); open it")
+            if conn.execute("SELECT to_regclass(%s)", (t.name,)).fetchone()[0] is None:
+                raise FileNotFoundError(f"there is no table {t.name} in the database of {t.uri}")
+            types = dict(conn.execute(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = "
+                "to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (t.name,)).fetchall())
+            for col in (vector_column, id_column, *([text_column] if text_column else [])):
+                if col not in types:
+                    raise ValueError(f"table {t.name} has no column {col!r}; it has {sorted(types)}")
+            dims = re.fullmatch(r"vector\((\d+)\)", types[vector_column])
+            if dims is None:
+                raise ValueError(f"column {vector_column} of {t.name} is {types[vector_column]}, not a pgvector "
+                                 "vector(d) with a fixed dimension")
+            _check_args(model_id, int(dims.group(1)), metric)
+            n, distinct = conn.execute(_sql("SELECT count(*), count(DISTINCT {id}) FROM {t}", t=t.name,
+                                            id=id_column)).fetchone()
+            if n != distinct:
+                raise ValueError(f"column {id_column} of {t.name} holds {n - distinct} repeated or NULL ids; adopt a "
+                                 "table whose id column is unique")
+            hnsw = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s AND indexdef ILIKE %s",
+                                (t.name.rpartition(".")[2], f"%USING hnsw ({vector_column} %")).fetchone()[0]
+            entry = _entry(model_id, t.name, int(dims.group(1)), metric, "hnsw" if hnsw else "flat",
+                           id_column=id_column, vector_column=vector_column, order_column=id_column,
+                           text_column=text_column, adopted=True, count=int(n))
+            _write_state(conn, t, {"format_version": FORMAT_VERSION, "backend": "postgres", "serving": model_id,
+                                   "models": [entry]})
+            if check is not None:
+                with PgStore(t, model_id) as view:  # the same connection: sees the registration not yet committed
+                    check(view)
+        return PgStore(t, model_id)
