@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python benchmarks/faults.py
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/write_faults.py
+	$(BIN)/python benchmarks/backend_scale.py --n 500000
 	$(BIN)/python benchmarks/upgrade_chain.py --kind procrustes
 	$(BIN)/python benchmarks/upgrade_chain.py --kind affine --out results/upgrade_chain_affine.json
 	$(BIN)/python benchmarks/cascade_cost.py
