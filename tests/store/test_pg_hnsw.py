@@ -43,7 +43,8 @@ def test_hnsw_search_matches_exact_search(gallery, tmp_path):
     np.testing.assert_allclose(D_, top, rtol=1e-5, atol=1e-5)
     assert all(np.all(np.diff(row) <= 1e-6) for row in D_)  # best first
     store.close()
-    assert open_store(f"pg://{tmp_path / 'g'}").index == "hnsw"  # the setting is kept
+    with open_store(f"pg://{tmp_path / 'g'}") as again:
+        assert again.index == "hnsw"  # the setting is kept
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.95, 0.99])
@@ -62,3 +63,25 @@ def test_filtered_old_partition_is_full_and_exact_enough(gallery, tmp_path, frac
         assert _recall(I[:, :want.shape[1]], want) >= 0.95
     finally:
         up.close()
+
+
+def test_set_index_builds_and_drops_the_hnsw_index(tmp_path):
+    rng = np.random.default_rng(1)
+    ids, X, Q = [f"d{i}" for i in range(N)], _unit(rng, N, D), _unit(rng, 5, D)
+    store = create_store(f"pg://{tmp_path / 'g'}", OLD, D, "ip")
+    try:
+        store.add(ids, X, OLD)
+        exact = store.search(Q, 10, OLD)[1]
+        store.set_index("hnsw")  # a bulk build over the rows there
+        with open_store(f"pg://{tmp_path / 'g'}") as again:
+            assert store.index == again.index == "hnsw"
+        plan = " ".join(r[0] for r in store.client.conn.execute(
+            f"EXPLAIN SELECT id FROM {store.table} ORDER BY vec <#> %s LIMIT 10", (Q[0],)).fetchall())
+        assert "hnsw" in plan
+        assert _recall(store.search(Q, 10, OLD)[1], exact) >= 0.95
+        store.set_index("flat")
+        assert store.index == "flat" and (store.search(Q, 10, OLD)[1] == exact).all()
+        with pytest.raises(ValueError, match="unknown pg index"):
+            store.set_index("ivfflat")
+    finally:
+        store.close()

@@ -16,7 +16,8 @@ Search orders by pgvector's distance (``vec <#> q`` for "ip": the negative inner
 for "l2": Euclidean distance, squared to match FAISS). ``index="flat"`` (default) has no vector index: an exact
 scan, equal to FAISS's "Flat" store. ``index="hnsw"`` adds pgvector's HNSW index (``vector_ip_ops`` /
 ``vector_l2_ops``, pgvector's defaults m=16, ef_construction=64), kept up to date by every insert; a search
-reads ``ef_search`` candidates (``EF_SEARCH``, at least k; pgvector caps it at 1000).
+reads ``ef_search`` candidates (``EF_SEARCH``, at least k; pgvector caps it at 1000). ``set_index`` switches a
+table between the two (a large load goes faster flat, then one bulk ``CREATE INDEX``).
 
 An upgrade's old partition (``search_without``) is the old table filtered in SQL by an anti-join with the new
 model's table (``WHERE NOT EXISTS (... n.id = o.id)``), not a post-filter. With HNSW, pgvector applies that
@@ -412,6 +413,22 @@ class PgStore(IdStoreMixin):
             out[r] = found[i]
         return out
 
+    def set_index(self, index: str, maintenance_work_mem: str = "1GB") -> None:
+        """Switch this model's table to ``index`` ("flat" drops the HNSW index, "hnsw" builds it over the rows
+        there): loading a large table flat and building once is several times faster than the row-by-row upkeep
+        of an index that exists while rows arrive. One transaction; an adopted table is left as it is."""
+        _check_args(self.model_id, self.dim, self.metric, index)
+        if self._entry.get("adopted"):
+            raise ValueError(f"table {self.table} was adopted: manage its indexes in PostgreSQL")
+        name = f"{self.table}_hnsw"
+        with self._writing() as (conn, m):
+            conn.execute(_sql("DROP INDEX IF EXISTS {i}", i=name))
+            if index == "hnsw":
+                conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
+                conn.execute(_sql("CREATE INDEX {i} ON {t} USING hnsw ({vec} {ops})", i=name.rpartition(".")[2],
+                                  ops=_raw(OPS[self.metric]), **self._cols()))
+            m["index"] = index
+
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """``{id: text}`` from the table's text column (an adopted table's); ``ValueError`` when it has none."""
         if not self.text_column:
@@ -437,8 +454,8 @@ def _create_table(conn: Any, entry: dict[str, Any]) -> None:
     conn.execute(_sql("CREATE TABLE {t} (id text PRIMARY KEY, seq bigint GENERATED ALWAYS AS IDENTITY, "
                       "vec vector({d}) NOT NULL)", t=entry["table"], d=_literal(entry["dim"])))
     if entry["index"] == "hnsw":
-        conn.execute(_sql("CREATE INDEX ON {t} USING hnsw (vec {ops})", t=entry["table"],
-                          ops=_raw(OPS[entry["metric"]])))
+        conn.execute(_sql("CREATE INDEX {i} ON {t} USING hnsw (vec {ops})", t=entry["table"],
+                          i=entry["table"].rpartition(".")[2] + "_hnsw", ops=_raw(OPS[entry["metric"]])))
 
 
 def _literal(v: Any) -> Any:
