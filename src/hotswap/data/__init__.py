@@ -2,6 +2,10 @@
 
 ``debian`` is bundled: Debian 12 package descriptions (short description -> long description, Section as the
 domain), built by ``scripts/build_debian_dataset.py``; 60,190 documents, 35,628 train / 23,632 test queries.
+Four more real sources, built by ``scripts/build_text_sources.py`` from Debian 12 packages (the query a term or
+a summary line, the document its definition or description): ``foldoc`` (dict-foldoc, 10,524 documents),
+``jargon`` (dict-jargon, the Jargon File, 2,082), ``gcide`` (dict-gcide, a seeded 12,000-headword sample,
+14,467) and ``pydoc`` (python3.11-doc: an API entry's summary line -> its signature and description, 5,424).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from hotswap.data.beir import load_beir_folder
 from hotswap.data.dataset import Qrels, RetrievalDataset
 from hotswap.errors import AssetMissingError
 
-BUNDLED = ("debian",)
+BUNDLED = ("debian", "foldoc", "jargon", "gcide", "pydoc")
 
 
 def bundled_path(name: str) -> Path:
