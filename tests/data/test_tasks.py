@@ -146,3 +146,24 @@ def test_component_prefix_is_normalised():
     assert train_pairs(games) == [("more games", "another game")]
     assert train_pairs(libs) == [("link a library", "a shared library")]
     assert games.data.name == "toy/games" and not libs.data.queries
+
+
+def test_source_sequence_is_five_real_sources_with_disjoint_prefixed_ids():
+    from hotswap.data.tasks import SOURCES, load_source_sequence
+
+    tasks = load_source_sequence(max_docs_per_task=300, max_train_queries=100, max_test_queries=50, seed=3)
+    assert [t.name for t in tasks] == list(SOURCES) == ["debian", "foldoc", "jargon", "gcide", "pydoc"]
+    seen: set[str] = set()
+    for t in tasks:
+        d = t.data
+        assert len(d.corpus) == 300 and 0 < len(d.train_queries) <= 100 and 0 < len(d.queries) <= 50
+        assert all(i.startswith(f"{t.name}/") for i in [*d.corpus, *d.queries, *d.train_queries])
+        assert all(doc in d.corpus for rel in (*d.qrels.values(), *d.train_qrels.values()) for doc in rel)
+        assert not set(d.queries) & set(d.train_queries) and t.available_docs > 300
+        assert not seen & set(d.corpus)
+        seen |= set(d.corpus)
+    again = load_source_sequence(("jargon",), max_docs_per_task=300, max_train_queries=100, max_test_queries=50,
+                                 seed=3)
+    assert again[0].data.corpus == tasks[2].data.corpus  # a source's sample does not depend on the others
+    with pytest.raises(ValueError, match="distinct"):
+        load_source_sequence(("jargon", "jargon"))

@@ -27,6 +27,20 @@ def test_results_shape(result):
         assert r["avg_ndcg@10"] == pytest.approx(float(np.mean(r["matrix"][-1])))
     assert len(result["drift_norms"]) == 2 and all(v > 0 for v in result["drift_norms"])
     assert result["wall_s"] > 0
+    assert result["setting"] == "debian-sections" and {r["setting"] for r in result["rows"]} == {"debian-sections"}
+    ft = result["rows"][0]["matrix"]
+    assert result["forgetting"] == [0.0, pytest.approx(ft[0][0] - ft[1][0])]
+
+
+def test_five_sources_sequence_runs_end_to_end(tmp_path):
+    cfg = QDCConfig(scale="tiny", sequence="sources", tasks=("jargon", "pydoc"), workdir=str(tmp_path / "runs"),
+                    cache_dir=str(tmp_path / "cache"), lr=1e-4, batch_size=16)
+    result = run_qdc_experiment(cfg, progress=False)
+    assert result["tasks"] == ["jargon", "pydoc"] and result["setting"] == "five-sources"
+    assert [s["task"] for s in result["task_sizes"]] == ["jargon", "pydoc"]
+    ft = result["rows"][0]["matrix"]
+    assert result["forgetting"] == [0.0, pytest.approx(ft[0][0] - ft[1][0])]
+    assert all(0 < r["avg_ndcg@10"] <= 1 for r in result["rows"])
 
 
 def test_methods_agree_after_task_one_and_qdc_moves_queries_after_task_two(result):

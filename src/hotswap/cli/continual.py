@@ -53,16 +53,21 @@ def qdc(
     scale: str = typer.Option("default", help=f"{', '.join(SCALES)} (paper: the paper's sizes, for a GPU)"),
     workdir: Path = typer.Option(Path("runs/qdc"), help="where the trained models go (resumable)"),
     out: Path = typer.Option(Path("results"), help="folder for qdc.json and qdc.png"),
+    sequence: str = typer.Option("sections", help="sections: five Debian-Section tasks (qdc.json); sources: "
+                                 "Debian, FOLDOC, Jargon, GCIDE, Python docs (qdc_five_sources.json)"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Train FT, FT+KD and joint on 5 Debian-Section tasks and evaluate every method's T x T nDCG@10 matrix.
+    """Train FT, FT+KD and joint on 5 tasks and evaluate every method's T x T nDCG@10 matrix.
 
-    Example: hotswap experiment qdc --scale default
+    Example: hotswap experiment qdc --scale default   (five sources: --sequence sources)
     """
-    result = run_qdc_experiment(QDCConfig(scale=scale, workdir=str(workdir), seed=seed))
+    result = run_qdc_experiment(QDCConfig(scale=scale, workdir=str(workdir), seed=seed, sequence=sequence))
     console.print(qdc_table(result))
     console.print("drift norms |delta_t| (FT): " + ", ".join(f"{v:.4f}" for v in result["drift_norms"]))
-    atomic_write_json(out / "qdc.json", result)
-    plot_matrices(result, out / "qdc.png")
-    console.print(f"wrote {out / 'qdc.json'} and {out / 'qdc.png'} in {result['wall_s']:.0f} s (training, over all "
-                  f"runs of this workdir: {result['training_wall_s']:.0f} s; evaluation {result['timings_s']['evaluate']:.0f} s)")
+    console.print("FT's forgetting of task 1 after each task: " + ", ".join(f"{v:.3f}" for v in result["forgetting"]))
+    name = "qdc" if sequence == "sections" else "qdc_five_sources"
+    atomic_write_json(out / f"{name}.json", result)
+    plot_matrices(result, out / f"{name}.png")
+    console.print(f"wrote {out / name}.json and .png in {result['wall_s']:.0f} s (training, over all "
+                  f"runs of this workdir: {result['training_wall_s']:.0f} s; "
+                  f"evaluation {result['timings_s']['evaluate']:.0f} s)")

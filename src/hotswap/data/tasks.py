@@ -35,6 +35,10 @@ Per task:
 Tasks are disjoint (no Section, hence no document or query, in two tasks). In the QDC protocol the documents
 of **every** task are embedded once, by the first model, and never re-embedded: later models only encode
 queries, whose drift is compensated at search time.
+
+``load_source_sequence`` builds the other sequence, closer to the paper's five datasets: one task per bundled
+real text source (``SOURCES``: Debian descriptions, FOLDOC, the Jargon File, GCIDE, Python's documentation),
+each capped the same way; ids are prefixed with the source (``foldoc/spaghetti-code``) so no two tasks share one.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ TASK_DOMAINS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class TaskData:
-    """One task of the sequence: its name, its Debian Sections and its own ``RetrievalDataset``."""
+    """One task of the sequence: its name, its Debian Sections (or its source) and its own ``RetrievalDataset``."""
 
     name: str
     sections: tuple[str, ...]
@@ -145,6 +149,46 @@ def load_task_sequence(
     return out
 
 
+SOURCES = ("debian", "foldoc", "jargon", "gcide", "pydoc")
+
+
+def _prefixed(ds: RetrievalDataset, prefix: str) -> RetrievalDataset:
+    """``ds`` with every document and query id written ``prefix/id``."""
+    def ids(m: Mapping[str, str]) -> dict[str, str]:
+        return {f"{prefix}/{k}": v for k, v in m.items()}
+
+    def rels(q: Qrels) -> Qrels:
+        return {f"{prefix}/{k}": {f"{prefix}/{d}": g for d, g in r.items()} for k, r in q.items()}
+    return replace(ds, corpus=ids(ds.corpus), queries=ids(ds.queries), qrels=rels(ds.qrels),
+                   train_queries=ids(ds.train_queries), train_qrels=rels(ds.train_qrels), domains=ids(ds.domains))
+
+
+def load_source_sequence(
+    sources: tuple[str, ...] = SOURCES,
+    max_docs_per_task: int | None = 3000,
+    max_train_queries: int | None = 2000,
+    max_test_queries: int | None = 500,
+    seed: int = 0,
+) -> list[TaskData]:
+    """One task per real text source, in order: each a seeded sample of ``max_docs_per_task`` of the source's
+    documents, its queries with a relevant document among them (the source's train / test split kept), each
+    split capped; ids prefixed with the source name. Unknown or repeated sources raise ``ValueError``."""
+    if not sources or len(set(sources)) != len(sources):
+        raise ValueError(f"need distinct sources, in order; got {sources!r}")
+    out = []
+    for name in sources:
+        ds = load_dataset(name)  # AssetMissingError names the known ones
+        rng = _task_rng(seed, name)
+        doc_ids = sorted(ds.corpus)
+        available = len(doc_ids)
+        if max_docs_per_task is not None and max_docs_per_task < available:
+            doc_ids = sorted(rng.choice(doc_ids, size=max_docs_per_task, replace=False).tolist())
+        data = _prefixed(ds.restrict(doc_ids, max_train_queries, max_test_queries, rng), name)
+        note = f"source {name}: {len(doc_ids)} of {available} docs (seed {seed})"
+        out.append(TaskData(name, (name,), replace(data, name=name, note=note), available))
+    return out
+
+
 def train_pairs(task: TaskData) -> list[tuple[str, str]]:
     """``(query text, positive document text)`` for each train query and each of its relevant documents."""
     d = task.data
@@ -160,4 +204,5 @@ def describe_tasks(tasks: list[TaskData]) -> list[dict]:
              "test_queries": len(t.data.queries)} for t in tasks]
 
 
-__all__ = ["TASK_DOMAINS", "TaskData", "describe_tasks", "load_task_sequence", "normalise_section", "train_pairs"]
+__all__ = ["SOURCES", "TASK_DOMAINS", "TaskData", "describe_tasks", "load_source_sequence", "load_task_sequence",
+           "normalise_section", "train_pairs"]

@@ -34,7 +34,7 @@ import numpy as np
 
 from hotswap.adapters import make_adapter
 from hotswap.adapters.drift_compensation import DriftCompensation
-from hotswap.data.tasks import TASK_DOMAINS, TaskData, load_task_sequence
+from hotswap.data.tasks import SOURCES, TASK_DOMAINS, TaskData, load_source_sequence, load_task_sequence
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.experiments.provenance import StageTimer, hardware, versions
@@ -57,7 +57,8 @@ class QDCConfig:
     dataset: str = "debian"
     model: str = "minilm"
     scale: str = "default"
-    tasks: tuple[str, ...] | None = None  # a subset of hotswap.data.tasks.TASK_DOMAINS, in order (None: all five)
+    sequence: str = "sections"  # "sections": Debian Sections as tasks; "sources": five real text sources
+    tasks: tuple[str, ...] | None = None  # a subset of TASK_DOMAINS (or of SOURCES), in order (None: all five)
     batch_size: int = 32
     hard_negatives: int = 1
     lr: float = 2e-5
@@ -151,14 +152,28 @@ def evaluate_runs(emb: _Embeddings, ft: dict, kd: dict, cfg: QDCConfig) -> dict[
     return rows
 
 
+SETTINGS = {"sections": "debian-sections", "sources": "five-sources"}
+
+
+def forgetting(matrix: list[list[float]]) -> list[float]:
+    """How much of task 1 a method has forgotten after each task: ``M[0][0] - M[i][0]`` (nDCG@10 on task 1's
+    test queries against its index, after training on task 1 and after each later task)."""
+    return [float(matrix[0][0] - row[0]) for row in matrix]
+
+
 def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
     """Train FT, FT+KD and joint, evaluate every method; returns the ``results/qdc.json`` dict."""
     timer, started, lim = StageTimer(), time.perf_counter(), cfg.limits()
     with timer("load tasks"):
-        domains = TASK_DOMAINS if cfg.tasks is None else {t: TASK_DOMAINS[t] for t in cfg.tasks}
-        tasks = load_task_sequence(cfg.dataset, domains, max_docs_per_task=lim["max_docs_per_task"],
-                                   max_train_queries=lim["max_train_queries"],
-                                   max_test_queries=lim["max_test_queries"], seed=cfg.seed)
+        caps = {"max_docs_per_task": lim["max_docs_per_task"], "max_train_queries": lim["max_train_queries"],
+                "max_test_queries": lim["max_test_queries"], "seed": cfg.seed}
+        if cfg.sequence == "sources":
+            tasks = load_source_sequence(tuple(cfg.tasks or SOURCES), **caps)
+        elif cfg.sequence == "sections":
+            domains = TASK_DOMAINS if cfg.tasks is None else {t: TASK_DOMAINS[t] for t in cfg.tasks}
+            tasks = load_task_sequence(cfg.dataset, domains, **caps)
+        else:
+            raise ValueError(f"unknown task sequence {cfg.sequence!r}; use 'sections' or 'sources'")
     text_tasks = [text_task(t) for t in tasks]
     train_cfg = ContinualConfig(batch_size=cfg.batch_size, max_seq_length=lim["max_seq_length"],
                                 max_pairs=lim["max_pairs"], hard_negatives=cfg.hard_negatives, lr=cfg.lr,
@@ -179,10 +194,12 @@ def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
         matrices = evaluate_runs(emb, ft, kd, cfg)
         jf = joint["tasks"][0]["folder"]
         matrices["joint"] = [[_ndcg(emb.test(jf, j), emb.corpus(jf, j), tasks[j], cfg.k) for j in range(len(tasks))]]
+    setting = SETTINGS[cfg.sequence]
     rows = [{"method": m, "matrix": mat, "avg_ndcg@10": float(np.mean(mat[-1])),
-             "paper_avg_ndcg@10": PAPER_AVG_NDCG.get(m)} for m, mat in matrices.items()]
+             "paper_avg_ndcg@10": PAPER_AVG_NDCG.get(m), "setting": setting} for m, mat in matrices.items()]
     return {
-        "tasks": [t.name for t in tasks], "model": load_encoder(cfg.model).id, "rows": rows,
+        "tasks": [t.name for t in tasks], "model": load_encoder(cfg.model).id, "rows": rows, "setting": setting,
+        "forgetting": forgetting(matrices["FT"]),
         "drift_norms": [t["drift_norm"] for t in ft["tasks"]], "drift_norms_kd": [t["drift_norm"] for t in kd["tasks"]],
         "wall_s": round(time.perf_counter() - started, 1), "timings_s": timer.seconds,
         # training time of every task as recorded when it ran (a resumed run skips finished tasks, so wall_s
