@@ -41,9 +41,8 @@ import numpy as np
 
 from hotswap.encoders.progress import maybe_progress
 from hotswap.errors import HotswapError, ModelMismatchError
-from hotswap.io import atomic_write_json
+from hotswap.io import atomic_write_json, read_json_object, utc_now
 from hotswap.store.demand_log import DemandLog
-from hotswap.io import read_json_object, utc_now
 from hotswap.upgrade import Upgrade
 
 PLAN_NAME, CHECKPOINT_NAME, PAUSE_NAME, LOCK_NAME = "plan.json", "checkpoint.json", "PAUSE", ".run.lock"

@@ -19,8 +19,7 @@ import shutil
 from pathlib import Path
 
 from hotswap.errors import CorruptStoreError, HotswapError
-from hotswap.io import atomic_write_json
-from hotswap.io import sha256_file
+from hotswap.io import atomic_write_json, sha256_file
 
 ADAPTERS_DIR, CHECKSUMS = "adapters", "checksums.json"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -5,9 +5,9 @@ Layout of a collection folder (``hotswap serve --store PATH``)::
     PATH/serving.json        which index serves, built by which model; the upgrade in progress, if any; history
     PATH/texts.sqlite        every item's text (``hotswap.serve.docstore``): what a backfill re-encodes
     PATH/v1/                 the first index, built by ``Collection.create``: a ``FaissStore`` folder, or the
-                             qdrant / milvus database (``backend``) that later models' vectors join
+                             database (``backend``: qdrant, milvus, pg) that later models' vectors join
     PATH/upgrade-2-<tag>/    the upgrade (``hotswap.upgrade.create_upgrade``): plan, checkpoint, and for FAISS
-    PATH/upgrade-2-<tag>/new/ the version-2 index; after commit it is the serving index (for qdrant / milvus
+    PATH/upgrade-2-<tag>/new/ the version-2 index; after commit it is the serving index (for a database
                              the new vectors live in ``v1/``'s database and ``index`` stays ``v1``)
 
 ``serving.json`` is the single source of truth and is only ever replaced atomically (``atomic_write_json``):
@@ -43,10 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from hotswap.errors import CorruptStoreError, HotswapError
-from hotswap.io import atomic_write_json
+from hotswap.io import atomic_write_json, read_json_object, utc_now
 from hotswap.serve.docstore import DOCSTORE_NAME, DocStore
 from hotswap.store import create_store, open_store
-from hotswap.io import read_json_object, utc_now
 
 SERVING_NAME = "serving.json"
 LOCK_NAME = ".serve.lock"

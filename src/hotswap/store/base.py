@@ -110,6 +110,13 @@ class VectorStore(Protocol):
     def get(self, ids: Sequence[str]) -> np.ndarray:
         """float32 rows for ``ids`` in the order asked; unknown ids raise ``UnknownIdError``."""
 
+    @property
+    def uri(self) -> str:
+        """The store URI that opens this store again."""
+
+    def id_map(self) -> dict[str, int]:
+        """id -> the row or insertion number it is stored under (read-only)."""
+
     def refresh(self) -> None:
         """See what other processes committed since this view last looked."""
 

@@ -1,5 +1,5 @@
-"""Shared plumbing of the database-backed stores (``QdrantStore``, ``MilvusStore``): the store file, names
-derived from model ids, argument checks, and the per-process registry of database clients.
+"""Shared plumbing of the database stores with a store file (``QdrantStore``, ``MilvusStore``): the store file,
+names derived from model ids, argument checks, and the per-process registry of database clients.
 
 Each such folder holds ``hotswap-store.json`` (written with ``atomic_write_json``): the backend, and per model
 its ``model_id``, database name (``key``), ``dim``, ``metric``, committed row ``count`` and, once a ``delete``
@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from hotswap.errors import CorruptStoreError, ModelMismatchError
-from hotswap.io import atomic_write_json
-from hotswap.io import read_json_object
+from hotswap.io import atomic_write_json, read_json_object
 from hotswap.store.base import METRICS
 
 STORE_FILE = "hotswap-store.json"

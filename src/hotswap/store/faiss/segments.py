@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hotswap.errors import CorruptStoreError
-from hotswap.io import atomic_write_bytes
-from hotswap.io import sha256_bytes
+from hotswap.io import atomic_write_bytes, sha256_bytes
 from hotswap.store.faiss.manifest import Manifest, Segment
 
 
