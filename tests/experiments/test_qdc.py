@@ -54,3 +54,26 @@ def test_methods_agree_after_task_one_and_qdc_moves_queries_after_task_two(resul
 def test_report(result, tmp_path):
     assert qdc_table(result).row_count == 8
     assert plot_matrices(result, tmp_path / "qdc.png").stat().st_size > 0
+
+
+def test_recipe_search_chooses_on_validation_queries_only(tmp_path):
+    from hotswap.experiments.qdc import load_tasks
+    from hotswap.experiments.qdc_recipe import choose, run_recipe_search, split_validation
+
+    cfg = QDCConfig(scale="tiny", sequence="sources", tasks=("jargon", "pydoc"), workdir=str(tmp_path / "runs"),
+                    cache_dir=str(tmp_path / "cache"), batch_size=16)
+    task = load_tasks(cfg)[0]
+    train, val = split_validation(task)
+    assert set(val.data.queries) <= set(task.data.train_queries)
+    assert not set(val.data.queries) & set(train.data.train_queries)
+    assert not set(val.data.queries) & set(task.data.queries)  # test queries are never validation queries
+    assert set(train.data.train_queries) | set(val.data.queries) == set(task.data.train_queries)
+    result = run_recipe_search(cfg, [(1, 1e-5), (2, 1e-4)], progress=False)
+    a, b = result["candidates"]
+    assert (a["epochs"], b["epochs"]) == (1, 2) and b["steps_per_task"] == 2 * a["steps_per_task"]
+    assert all(c["forgetting"][0] == 0.0 and len(c["forgetting"]) == 2 for c in (a, b))
+    assert result["chosen"] == {"epochs": choose([a, b])["epochs"], "lr": choose([a, b])["lr"],
+                                "meets_gate": choose([a, b])["forgetting"][-1] >= 0.03}
+    cheap, long = {"steps_per_task": 2, "lr": 1e-4, "forgetting": [0, 0.05]}, {"steps_per_task": 8, "lr": 1e-5,
+                                                                                 "forgetting": [0, 0.09]}
+    assert choose([long, cheap]) is cheap and choose([{**cheap, "forgetting": [0, 0.01]}, long]) is long

@@ -71,3 +71,32 @@ def qdc(
     console.print(f"wrote {out / name}.json and .png in {result['wall_s']:.0f} s (training, over all "
                   f"runs of this workdir: {result['training_wall_s']:.0f} s; "
                   f"evaluation {result['timings_s']['evaluate']:.0f} s)")
+
+
+@experiment_app.command("qdc-recipe")
+def qdc_recipe(
+    scale: str = typer.Option("default", help=f"{', '.join(SCALES)}"),
+    sequence: str = typer.Option("sources", help="sources (five real text sources) or sections (Debian Sections)"),
+    recipes: str = typer.Option("1:2e-5,1:1e-4,4:1e-4", help="candidate EPOCHS:LR pairs, comma-separated"),
+    workdir: Path = typer.Option(Path("runs/qdc_recipe"), help="where the trained models go (resumable)"),
+    out: Path = typer.Option(Path("results/qdc_recipe.json")),
+    seed: int = typer.Option(0),
+) -> None:
+    """Choose how long and how fast FT trains per task so that it forgets task 1, on validation queries (a
+    held-out share of each task's train queries; test queries are never read).
+
+    Example: hotswap experiment qdc-recipe --recipes 1:2e-5,4:1e-4
+    """
+    from hotswap.experiments.qdc_recipe import run_recipe_search
+
+    try:
+        pairs = [(int(e), float(lr)) for e, lr in (r.split(":") for r in recipes.split(",") if r.strip())]
+    except ValueError:
+        raise typer.BadParameter(f"--recipes wants EPOCHS:LR pairs like 1:2e-5,4:1e-4; got {recipes!r}") from None
+    result = run_recipe_search(QDCConfig(scale=scale, sequence=sequence, workdir=str(workdir), seed=seed), pairs)
+    for c in result["candidates"]:
+        console.print(f"epochs {c['epochs']}, lr {c['lr']:g} ({c['steps_per_task']} steps/task): forgetting of task 1 "
+                      "on validation " + ", ".join(f"{v:+.3f}" for v in c["forgetting"]) + f" ({c['wall_s']:.0f} s)")
+    console.print(f"chosen: {result['chosen']}")
+    atomic_write_json(out, result)
+    console.print(f"wrote {out}")

@@ -62,6 +62,7 @@ class QDCConfig:
     batch_size: int = 32
     hard_negatives: int = 1
     lr: float = 2e-5
+    epochs: int = 1  # passes over each task's pairs
     adapter_docs: int = 500
     k: int = 100
     seed: int = 0
@@ -81,14 +82,15 @@ def text_task(task: TaskData) -> TextTask:
     return TextTask(task.name, pairs, d.corpus)
 
 
-def _ndcg(Q: np.ndarray, D: np.ndarray, task: TaskData, k: int) -> float:
+def task_ndcg(Q: np.ndarray, D: np.ndarray, task: TaskData, k: int) -> float:
+    """nDCG@10 of ``task``'s (test) queries ``Q`` searched exactly against its corpus vectors ``D``."""
     doc_ids = np.array(list(task.data.corpus), dtype=object)
     _, I = faiss.knn(np.ascontiguousarray(Q, np.float32), np.ascontiguousarray(D, np.float32), min(k, len(D)),
                      metric=faiss.METRIC_INNER_PRODUCT)
     return evaluate_run(task.data.qrels, run_from_search(list(task.data.queries), doc_ids[I]), ("ndcg@10",))["ndcg@10"]
 
 
-class _Embeddings:
+class TaskEmbeddings:
     """Cached encodings of each task's corpus / test queries / train queries by any saved model."""
 
     def __init__(self, tasks: list[TaskData], cfg: QDCConfig) -> None:
@@ -108,7 +110,7 @@ class _Embeddings:
         return encode_cached(self.encoder(folder), texts, self.cfg.cache_dir)[0]
 
 
-def _fit_adapters(emb: _Embeddings, folder: str, first: str, seen: int, cfg: QDCConfig) -> dict:
+def _fit_adapters(emb: TaskEmbeddings, folder: str, first: str, seen: int, cfg: QDCConfig) -> dict:
     """Procrustes and affine maps f_i -> f_1 on the seen tasks' train queries plus a document sample."""
     rng = np.random.default_rng(cfg.seed)
     X_new, X_old = [], []
@@ -123,7 +125,7 @@ def _fit_adapters(emb: _Embeddings, folder: str, first: str, seen: int, cfg: QDC
     return {name: make_adapter(name).fit(A, B) for name in ("procrustes", "affine")}
 
 
-def evaluate_runs(emb: _Embeddings, ft: dict, kd: dict, cfg: QDCConfig) -> dict[str, list[list[float]]]:
+def evaluate_runs(emb: TaskEmbeddings, ft: dict, kd: dict, cfg: QDCConfig) -> dict[str, list[list[float]]]:
     """The T x T matrices of every method but ``joint`` (see the module docstring)."""
     T = len(emb.tasks)
     first = ft["tasks"][0]["folder"]
@@ -141,14 +143,15 @@ def evaluate_runs(emb: _Embeddings, ft: dict, kd: dict, cfg: QDCConfig) -> dict[
             rows[name].append([])
         for j in range(T):
             Q, Qg = emb.test(f_i, j), emb.test(g_i, j)
-            rows["FT"][i].append(_ndcg(Q, index[j], emb.tasks[j], cfg.k))
-            rows["FT+reindex"][i].append(_ndcg(Q, emb.corpus(f_i, j), emb.tasks[j], cfg.k))
-            rows["FT+QDC"][i].append(_ndcg(qdc.transform(Q) if qdc else Q, index[j], emb.tasks[j], cfg.k))
-            rows["FT+KD"][i].append(_ndcg(Qg, index[j], emb.tasks[j], cfg.k))
-            rows["FT+KD+QDC"][i].append(_ndcg(qdc_kd.transform(Qg) if qdc_kd else Qg, index[j], emb.tasks[j], cfg.k))
+            rows["FT"][i].append(task_ndcg(Q, index[j], emb.tasks[j], cfg.k))
+            rows["FT+reindex"][i].append(task_ndcg(Q, emb.corpus(f_i, j), emb.tasks[j], cfg.k))
+            rows["FT+QDC"][i].append(task_ndcg(qdc.transform(Q) if qdc else Q, index[j], emb.tasks[j], cfg.k))
+            rows["FT+KD"][i].append(task_ndcg(Qg, index[j], emb.tasks[j], cfg.k))
+            rows["FT+KD+QDC"][i].append(task_ndcg(qdc_kd.transform(Qg) if qdc_kd else Qg, index[j], emb.tasks[j],
+                                                  cfg.k))
             for name in ("procrustes", "affine"):
                 mapped = adapters[name].transform(Q) if adapters else Q
-                rows[f"FT+{name}"][i].append(_ndcg(mapped, index[j], emb.tasks[j], cfg.k))
+                rows[f"FT+{name}"][i].append(task_ndcg(mapped, index[j], emb.tasks[j], cfg.k))
     return rows
 
 
@@ -161,23 +164,34 @@ def forgetting(matrix: list[list[float]]) -> list[float]:
     return [float(matrix[0][0] - row[0]) for row in matrix]
 
 
+def load_tasks(cfg: QDCConfig) -> list[TaskData]:
+    """The task sequence of ``cfg`` (Debian Sections or five sources), capped at its scale."""
+    lim = cfg.limits()
+    caps = {"max_docs_per_task": lim["max_docs_per_task"], "max_train_queries": lim["max_train_queries"],
+            "max_test_queries": lim["max_test_queries"], "seed": cfg.seed}
+    if cfg.sequence == "sources":
+        return load_source_sequence(tuple(cfg.tasks or SOURCES), **caps)
+    if cfg.sequence == "sections":
+        domains = TASK_DOMAINS if cfg.tasks is None else {t: TASK_DOMAINS[t] for t in cfg.tasks}
+        return load_task_sequence(cfg.dataset, domains, **caps)
+    raise ValueError(f"unknown task sequence {cfg.sequence!r}; use 'sections' or 'sources'")
+
+
+def train_config(cfg: QDCConfig) -> ContinualConfig:
+    """The trainer's settings for ``cfg`` (its scale's pair cap and sequence length)."""
+    lim = cfg.limits()
+    return ContinualConfig(batch_size=cfg.batch_size, max_seq_length=lim["max_seq_length"],
+                           max_pairs=lim["max_pairs"], hard_negatives=cfg.hard_negatives, lr=cfg.lr,
+                           epochs=cfg.epochs, seed=cfg.seed)
+
+
 def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
     """Train FT, FT+KD and joint, evaluate every method; returns the ``results/qdc.json`` dict."""
     timer, started, lim = StageTimer(), time.perf_counter(), cfg.limits()
     with timer("load tasks"):
-        caps = {"max_docs_per_task": lim["max_docs_per_task"], "max_train_queries": lim["max_train_queries"],
-                "max_test_queries": lim["max_test_queries"], "seed": cfg.seed}
-        if cfg.sequence == "sources":
-            tasks = load_source_sequence(tuple(cfg.tasks or SOURCES), **caps)
-        elif cfg.sequence == "sections":
-            domains = TASK_DOMAINS if cfg.tasks is None else {t: TASK_DOMAINS[t] for t in cfg.tasks}
-            tasks = load_task_sequence(cfg.dataset, domains, **caps)
-        else:
-            raise ValueError(f"unknown task sequence {cfg.sequence!r}; use 'sections' or 'sources'")
+        tasks = load_tasks(cfg)
     text_tasks = [text_task(t) for t in tasks]
-    train_cfg = ContinualConfig(batch_size=cfg.batch_size, max_seq_length=lim["max_seq_length"],
-                                max_pairs=lim["max_pairs"], hard_negatives=cfg.hard_negatives, lr=cfg.lr,
-                                seed=cfg.seed)
+    train_cfg = train_config(cfg)
     work = Path(cfg.workdir)
     with timer("train FT"):
         ft = ContinualTrainer(work / "ft", cfg.model, train_cfg, progress).fit(text_tasks)
@@ -189,11 +203,12 @@ def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
                               {d: x for t in text_tasks for d, x in t.corpus.items()})
         joint_cfg = replace(train_cfg, max_pairs=None if lim["max_pairs"] is None else lim["max_pairs"] * len(tasks))
         joint = ContinualTrainer(work / "joint", cfg.model, joint_cfg, progress).fit([joint_task])
-    emb = _Embeddings(tasks, cfg)
+    emb = TaskEmbeddings(tasks, cfg)
     with timer("evaluate"):
         matrices = evaluate_runs(emb, ft, kd, cfg)
         jf = joint["tasks"][0]["folder"]
-        matrices["joint"] = [[_ndcg(emb.test(jf, j), emb.corpus(jf, j), tasks[j], cfg.k) for j in range(len(tasks))]]
+        matrices["joint"] = [[task_ndcg(emb.test(jf, j), emb.corpus(jf, j), tasks[j], cfg.k)
+                              for j in range(len(tasks))]]
     setting = SETTINGS[cfg.sequence]
     rows = [{"method": m, "matrix": mat, "avg_ndcg@10": float(np.mean(mat[-1])),
              "paper_avg_ndcg@10": PAPER_AVG_NDCG.get(m), "setting": setting} for m, mat in matrices.items()]
