@@ -55,13 +55,16 @@ def qdc(
     out: Path = typer.Option(Path("results"), help="folder for qdc.json and qdc.png"),
     sequence: str = typer.Option("sections", help="sections: five Debian-Section tasks (qdc.json); sources: "
                                  "Debian, FOLDOC, Jargon, GCIDE, Python docs (qdc_five_sources.json)"),
+    lr: float = typer.Option(2e-5, help="learning rate per task (choose it with 'hotswap experiment qdc-recipe')"),
+    epochs: int = typer.Option(1, help="passes over each task's pairs (likewise)"),
     seed: int = typer.Option(0),
 ) -> None:
     """Train FT, FT+KD and joint on 5 tasks and evaluate every method's T x T nDCG@10 matrix.
 
     Example: hotswap experiment qdc --scale default   (five sources: --sequence sources)
     """
-    result = run_qdc_experiment(QDCConfig(scale=scale, workdir=str(workdir), seed=seed, sequence=sequence))
+    result = run_qdc_experiment(QDCConfig(scale=scale, workdir=str(workdir), seed=seed, sequence=sequence, lr=lr,
+                                          epochs=epochs))
     console.print(qdc_table(result))
     console.print("drift norms |delta_t| (FT): " + ", ".join(f"{v:.4f}" for v in result["drift_norms"]))
     console.print("FT's forgetting of task 1 after each task: " + ", ".join(f"{v:.3f}" for v in result["forgetting"]))
