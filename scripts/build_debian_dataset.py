@@ -75,7 +75,8 @@ def _long_text(raw: str) -> str:
     return "\n".join(p for p in paragraphs if p)
 
 
-def _split(qid: str) -> str:
+def split_of(qid: str) -> str:
+    """``"train"`` or ``"test"``: a fixed hash of the query id against ``TRAIN_SHARE``."""
     h = int(hashlib.sha1(qid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "train" if h < TRAIN_SHARE else "test"
 
@@ -114,17 +115,10 @@ def build(out: Path) -> dict:
         while qid in seen_qids:  # a package listed twice (two versions) can name two short descriptions
             qid += "~"
         seen_qids.add(qid)
-        split = _split(qid)
+        split = split_of(qid)
         queries.append({"_id": qid, "text": short, "split": split, "domain": corpus[docs[0]]["domain"]})
         qrels[split] += [(qid, d) for d in docs]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "qrels").mkdir(exist_ok=True)
-    _write_jsonl(out / "corpus.jsonl.gz", corpus.values())
-    _write_jsonl(out / "queries.jsonl.gz", queries)
-    for split, rows in qrels.items():
-        with open(out / "qrels" / f"{split}.tsv", "w") as f:
-            f.write("query-id\tcorpus-id\tscore\n")
-            f.writelines(f"{q}\t{d}\t1\n" for q, d in rows)
+    write_beir(out, corpus, queries, qrels)
     meta = {
         "name": "debian",
         "source": "Debian 12 bookworm main (amd64): Translation-en + Packages",
@@ -138,11 +132,24 @@ def build(out: Path) -> dict:
     return meta
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    # mtime=0 keeps the gzip bytes reproducible across rebuilds.
+def write_jsonl(path: Path, rows) -> None:
+    """Gzipped JSON lines; mtime=0 keeps the gzip bytes reproducible across rebuilds."""
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
         for row in rows:
             f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+
+
+def write_beir(out: Path, corpus: dict[str, dict], queries: list[dict], qrels: dict[str, list]) -> None:
+    """A bundled dataset's files in ``out``: ``corpus.jsonl.gz``, ``queries.jsonl.gz`` and
+    ``qrels/{split}.tsv`` (every pair relevant with score 1)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "qrels").mkdir(exist_ok=True)
+    write_jsonl(out / "corpus.jsonl.gz", corpus.values())
+    write_jsonl(out / "queries.jsonl.gz", queries)
+    for split, rows in qrels.items():
+        with open(out / "qrels" / f"{split}.tsv", "w") as f:
+            f.write("query-id\tcorpus-id\tscore\n")
+            f.writelines(f"{q}\t{d}\t1\n" for q, d in rows)
 
 
 if __name__ == "__main__":

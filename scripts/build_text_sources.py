@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
-import hashlib
 import json
 import os
 import random
@@ -63,6 +62,8 @@ import unicodedata
 from collections import defaultdict
 from html.parser import HTMLParser
 from pathlib import Path
+
+from build_debian_dataset import TRAIN_SHARE, split_of, write_beir  # the same split and file layout
 
 PACKAGES = {"foldoc": "dict-foldoc", "jargon": "dict-jargon", "gcide": "dict-gcide", "pydoc": "python3.11-doc"}
 LICENCES = {
@@ -84,25 +85,12 @@ MIN_QUERY_WORDS_PYDOC = 3
 MAX_QUERY_WORDS = 40
 MAX_DOC_WORDS = 400
 MAX_RELEVANT = 5
-TRAIN_SHARE = 0.6
 GCIDE_QUERIES = 12_000
 SEED = 0
 PYDOC_DIRS = ("library", "reference", "tutorial", "howto", "faq", "using", "extending", "c-api")
 
 
 # ----------------------------------------------------------------------------------------------- common
-
-def _split(qid: str) -> str:
-    h = int(hashlib.sha1(qid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "train" if h < TRAIN_SHARE else "test"
-
-
-def _write_jsonl(path: Path, rows) -> None:
-    # mtime=0 keeps the gzip bytes reproducible across rebuilds.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-        for row in rows:
-            f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-
 
 def _slug(text: str) -> str:
     return re.sub(r"\s+", "_", text.strip())
@@ -154,14 +142,7 @@ def _unbrace(text: str) -> str:
 
 def _finish(name: str, corpus: dict[str, dict], queries: list[dict], qrels: dict[str, list], out: Path,
             meta_extra: dict) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "qrels").mkdir(exist_ok=True)
-    _write_jsonl(out / "corpus.jsonl.gz", corpus.values())
-    _write_jsonl(out / "queries.jsonl.gz", queries)
-    for split, rows in qrels.items():
-        with open(out / "qrels" / f"{split}.tsv", "w") as f:
-            f.write("query-id\tcorpus-id\tscore\n")
-            f.writelines(f"{q}\t{d}\t1\n" for q, d in rows)
+    write_beir(out, corpus, queries, qrels)
     qwords = [len(q["text"].split()) for q in queries]
     dwords = [len(((r.get("title") or "") + " " + r["text"]).split()) for r in corpus.values()]
     meta = {
@@ -196,7 +177,7 @@ def _assemble(docs: list[tuple[str, str, dict]], query_docs: dict[str, tuple[str
         if not rel or len(rel) > MAX_RELEVANT:
             continue
         qid = _unique("q-" + _slug(qkey), taken)
-        split = _split(qid)
+        split = split_of(qid)
         row = {"_id": qid, "text": qtext, "split": split}
         if corpus[rel[0]].get("domain"):
             row["domain"] = corpus[rel[0]]["domain"]
