@@ -9,7 +9,7 @@ one sub-package each.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,6 +44,14 @@ def padded(hits: list[list[tuple[str, float]]], k: int, metric: str) -> tuple[np
         for c, (i, score) in enumerate(row[:k]):
             D[r, c], I[r, c] = score, i
     return D, I
+
+
+def in_order(rows: Mapping[str, np.ndarray], ids: Sequence[str], dim: int) -> np.ndarray:
+    """float32 ``[len(ids), dim]``: the vector of each of ``ids`` (repeats allowed) from ``rows``, in order."""
+    out = np.empty((len(ids), dim), dtype=np.float32)
+    for r, i in enumerate(ids):
+        out[r] = rows[i]
+    return out
 
 
 @runtime_checkable
@@ -237,7 +245,11 @@ class IdStoreMixin:
         """``ids`` as a list and the id map, or ``UnknownIdError`` naming the ids this store lacks."""
         ids = [ids] if isinstance(ids, str) else list(ids)
         pos = self._id_map()
-        if missing := [i for i in ids if i not in pos]:
+        self._refuse_unknown(ids, pos)
+        return ids, pos
+
+    def _refuse_unknown(self, ids: list[str], stored: Container[str]) -> None:
+        """``UnknownIdError`` naming the ids of ``ids`` that are not in ``stored``."""
+        if missing := [i for i in ids if i not in stored]:
             raise UnknownIdError(f"{len(missing)} id(s) not in store {self.path} (model {self.model_id}): "
                                  f"{missing[:5]}; check the ids, or add them first")
-        return ids, pos

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.base import IdStoreMixin, padded
+from hotswap.store.base import IdStoreMixin, in_order, padded
 from hotswap.store.db.common import (Handle, acquire, find_model, live_rows, read_store_file, release,
                                      with_model, write_store_file)
 
@@ -312,7 +312,4 @@ class DbStore(IdStoreMixin):
         if lost := [i for i in distinct if i not in rows][:5]:
             raise CorruptStoreError(f"the {self.backend} database in {self.path} lost the vectors of {lost} "
                                     f"(model {self.model_id}); restore the folder from a backup or rebuild it")
-        out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for r, i in enumerate(ids):
-            out[r] = rows[i]
-        return out
+        return in_order(rows, ids, self.dim)

@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from hotswap.errors import CorruptStoreError, DuplicateIdError, UnknownIdError
-from hotswap.store.base import METRICS, IdStoreMixin, padded
+from hotswap.errors import CorruptStoreError, DuplicateIdError
+from hotswap.store.base import METRICS, IdStoreMixin, in_order, padded
 from hotswap.store.db.common import find_model
 from hotswap.store.pg.server import Client, Target, connect, release, target
 
@@ -94,12 +94,13 @@ def _array(value: Any) -> np.ndarray:
 
 
 # ---- the state row -----------------------------------------------------------------------------------------
-def _read_state(conn: Any, t: Target, lock: bool = False) -> dict[str, Any] | None:
+def _read_state(conn: Any, t: Target, lock: bool = False, probe: bool = True) -> dict[str, Any] | None:
     """Store ``t``'s state row (``lock``: inside a transaction, ``FOR UPDATE``, creating the table if needed);
-    ``None`` if there is none."""
+    ``None`` if there is none. ``probe=False`` skips checking that the state table exists (an open store's
+    reads: it does)."""
     if lock:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name text PRIMARY KEY, state jsonb NOT NULL)")
-    elif conn.execute("SELECT to_regclass(%s)", (STATE_TABLE,)).fetchone()[0] is None:
+    elif probe and conn.execute("SELECT to_regclass(%s)", (STATE_TABLE,)).fetchone()[0] is None:
         return None
     row = conn.execute(f"SELECT state FROM {STATE_TABLE} WHERE name = %s{' FOR UPDATE' if lock else ''}",
                        (t.name,)).fetchone()
@@ -193,9 +194,14 @@ class PgStore(IdStoreMixin):
 
     def _model(self) -> dict[str, Any]:
         """This model's entry in the state row as the database has it now."""
+        from psycopg.errors import UndefinedTable
+
         c = self.client
-        with c.lock:
-            state = _read_state(c.conn, self.target)
+        try:
+            with c.lock:  # read on every len() and id check: one query, the state table exists since the open
+                state = _read_state(c.conn, self.target, probe=False)
+        except UndefinedTable:
+            state = None
         if state is None:
             raise CorruptStoreError(f"the hotswap store {self.target.uri} is gone from its database")
         self._entry = find_model(state, self._entry["model_id"], self.target.uri, "it was dropped (rolled back)")
@@ -405,13 +411,8 @@ class PgStore(IdStoreMixin):
             found = {i: _array(v) for i, v in c.conn.execute(
                 _sql("SELECT {id}::text, {vec} FROM {t} WHERE {id}::text = ANY(%s)", **self._cols()),
                 (list(dict.fromkeys(ids)),)).fetchall()}
-        if missing := [i for i in ids if i not in found]:
-            raise UnknownIdError(f"{len(missing)} id(s) not in store {self.target.uri} (model {self.model_id}): "
-                                 f"{missing[:5]}; check the ids, or add them first")
-        out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for r, i in enumerate(ids):
-            out[r] = found[i]
-        return out
+        self._refuse_unknown(ids, found)
+        return in_order(found, ids, self.dim)
 
     def set_index(self, index: str, maintenance_work_mem: str = "1GB") -> None:
         """Switch this model's table to ``index`` ("flat" drops the HNSW index, "hnsw" builds it over the rows
