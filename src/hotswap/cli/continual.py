@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 
 from hotswap.data.tasks import TASK_DOMAINS, load_task_sequence
-from hotswap.experiments.qdc import SCALES, QDCConfig, run_qdc_experiment, text_task
+from hotswap.experiments.qdc import SCALES, SETTINGS, QDCConfig, run_qdc_experiment, text_task
 from hotswap.experiments.qdc_report import plot_matrices, qdc_table
-from hotswap.io import atomic_write_json
+from hotswap.experiments.settings import merge_setting
+from hotswap.io import atomic_write_json, read_json_object
 from hotswap.training import ContinualConfig, ContinualTrainer
 
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -69,9 +70,15 @@ def qdc(
     console.print("drift norms |delta_t| (FT): " + ", ".join(f"{v:.4f}" for v in result["drift_norms"]))
     console.print("FT's forgetting of task 1 after each task: " + ", ".join(f"{v:.3f}" for v in result["forgetting"]))
     name = "qdc" if sequence == "sections" else "qdc_five_sources"
-    atomic_write_json(out / f"{name}.json", result)
+    if name != "qdc":
+        atomic_write_json(out / f"{name}.json", result)
+    merged = merge_setting(read_json_object(out / "qdc.json", "QDC results", "move it away to start a new file")
+                           if (out / "qdc.json").is_file() else None, result,
+                           headline=SETTINGS["sources"], legacy=SETTINGS["sections"])
+    atomic_write_json(out / "qdc.json", merged)
     plot_matrices(result, out / f"{name}.png")
-    console.print(f"wrote {out / name}.json and .png in {result['wall_s']:.0f} s (training, over all "
+    console.print(f"wrote {out / name}.json (merged by setting into qdc.json) and .png in {result['wall_s']:.0f} s "
+                  "(training, over all "
                   f"runs of this workdir: {result['training_wall_s']:.0f} s; "
                   f"evaluation {result['timings_s']['evaluate']:.0f} s)")
 

@@ -11,7 +11,8 @@ from hotswap.experiments.report import save_png
 
 def qdc_table(result: dict) -> Table:
     """Average nDCG@10 after the last task (x100, as the paper prints it), ours beside the paper's."""
-    table = Table(title=f"QDC on {len(result['tasks'])} Debian-Section tasks ({result['model']}): average nDCG@10 "
+    table = Table(title=f"QDC on {len(result['tasks'])} tasks ({', '.join(result['tasks'])}; {result['model']}): "
+                        "average nDCG@10 "
                         "after the last task", caption="paper: Goswami et al., CoLLAs 2025, 5 BEIR-style datasets, "
                         "nomic-embed 137M (not comparable in level; compare the ordering)")
     for col in ("method", "ours", "paper", *result["tasks"]):

@@ -267,15 +267,28 @@ QDC_LABELS = {"FT": "FT (new queries → f_1 index)", "FT+reindex": "FT + re-ind
               "joint": "joint (all tasks at once, own index)"}
 
 
-def qdc_section(data: dict, src: Source) -> Section:
-    """``qdc.json`` (``hotswap experiment qdc``): nDCG@10 after the last task, per method and per task."""
-    tasks = data["tasks"]
+def _qdc_table(setting: str, meta: dict, rows: list[dict]) -> Table:
+    tasks = meta["tasks"]
     header = ["method", f"ours: avg nDCG@10 after task {len(tasks)}", "paper"] + list(tasks)
-    rows = []
-    for r in data["rows"]:
+    cells = []
+    for r in rows:
         paper = r.get("paper_avg_ndcg@10", QDC_PAPER.get(r["method"]))
-        rows.append([QDC_LABELS.get(r["method"], r["method"]), pct(r["avg_ndcg@10"]), num(paper)]
-                    + [pct(v) for v in r["matrix"][-1]])
+        cells.append([QDC_LABELS.get(r["method"], r["method"]), pct(r["avg_ndcg@10"]), num(paper)]
+                     + [pct(v) for v in r["matrix"][-1]])
+    caption = (f"{setting}: " if setting else "") + "nDCG@10 (%) on each task's test queries after the last task"
+    if forgot := meta.get("forgetting"):
+        caption += "; FT's task-1 drop after each task " + ", ".join(f"{100 * v:.1f}" for v in forgot)
+    return Table(header, cells, paper_columns=(2,), caption=caption + "; paper: Goswami et al. (CoLLAs 2025), "
+                 "other data and model, so compare orderings, not levels")
+
+
+def qdc_section(data: dict, src: Source) -> Section:
+    """``qdc.json`` (``hotswap experiment qdc``): nDCG@10 after the last task, per method and per task, one
+    table per setting (five sources, Debian Sections) when the file holds several."""
+    settings = data.get("settings") or {"": data}
+    settings = dict(sorted(settings.items(), key=lambda kv: kv[0] != data.get("setting")))  # headline first
+    tables = [_qdc_table(name, meta, [r for r in data["rows"] if r.get("setting", name) == name or not name])
+              for name, meta in settings.items()]
     cfg = data.get("config", {})
     notes = []
     if norms := data.get("drift_norms"):
@@ -287,12 +300,11 @@ def qdc_section(data: dict, src: Source) -> Section:
                      f"JSON took {data.get('wall_s', 0):,.0f} s (wall_s; trained models are reused)")
     notes.append(_join(f"start model {data.get('model')}", f"scale {cfg.get('scale')}", _hardware(data)))
     command = f"hotswap experiment qdc --scale {cfg.get('scale', 'default')}"
+    if cfg.get("sequence", "sections") != "sections":
+        command += f" --sequence {cfg['sequence']} --lr {cfg.get('lr'):g} --epochs {cfg.get('epochs')}"
     if cfg.get("workdir") not in (None, "runs/qdc"):
         command += f" --workdir {cfg['workdir']}"
-    return Section(src.key, "Query Drift Compensation (QDC)", _with_out(command, src),
-                   [Table(header, rows, paper_columns=(2,),
-                          caption="nDCG@10 (%) on each task's test queries after the last task; paper: Goswami et "
-                                  "al. (CoLLAs 2025), other data and model, so compare orderings, not levels")],
+    return Section(src.key, "Query Drift Compensation (QDC)", _with_out(command, src), tables,
                    [n for n in notes if n], src.image, src.path)
 
 
