@@ -1,5 +1,6 @@
 """The online-backfill protocol: the merged curve equals per-partition search + rank merge, its ends are the
-old and new systems, and the CLI writes results/online_backfill.json in the issue's shape."""
+old and new systems, and the CLI writes results/online_backfill.json in the issue's shape: fixed-new rows share
+the independent new model, every relative gain is also given against it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from hotswap.experiments.online_backfill import merged_curve
+from hotswap.experiments.online_backfill import curve_summary, merged_curve, new_kind, row_specs
 from hotswap.metrics.model_compatibility import retrieval_scores
 from hotswap.search.rank_merge import rank_merge
 from tests.cli.helpers import ok
@@ -62,9 +63,24 @@ def test_cli_writes_the_results_file(tmp_path):
               "--out", str(tmp_path / "results")])
     r = json.loads((tmp_path / "results" / "online_backfill.json").read_text())
     assert isinstance(r["dataset"], str) and "AUC mAP" in out
-    assert {(row["method"], row["order"]) for row in r["rows"]} == {
-        (m, o) for m in ("merge", "bct", "merge+reverse", "merge+reverse+cmcl", "merge+reverse+cmcl+rho")
-        for o in ("random", "uncertainty")}
+    cmcl = ("merge+reverse+cmcl", "merge+reverse+cmcl+rho")
+    expected = {("merge", "fixed-new"), ("bct", "retrained-new"), ("merge+reverse", "fixed-new")} | {
+        (m, s) for m in cmcl for s in ("fixed-new", "retrained-new")}
+    assert {(row["method"], row["setting"], row["order"]) for row in r["rows"]} == {
+        (m, s, o) for m, s in expected for o in ("random", "uncertainty")}
+    shared = r["shared_new_model_map"]
+    merge_map = {row["new_model_map"] for row in r["rows"] if row["method"] == "merge"}
+    assert merge_map == {shared}
+    for row in r["rows"]:
+        gain = (row["auc_map"] - r["old_model_map"]) / (shared - r["old_model_map"])
+        assert row["relative_gain_shared_map"] == pytest.approx(gain)
+        own = (row["auc_map"] - r["old_model_map"]) / (row["new_model_map"] - r["old_model_map"])
+        assert row["relative_gain_map"] == pytest.approx(own)
+        if row["setting"] == "fixed-new":
+            assert row["new_model_map"] == shared and row["relative_gain_map"] == pytest.approx(gain)
+        assert row["stored_new_map"] == pytest.approx(row["curve"][-1]["map"])
+    fixed_rho = [row for row in r["rows"] if row["method"] == cmcl[1] and row["setting"] == "fixed-new"]
+    assert set(r["fixed_new_training"]) == set(cmcl) and len(fixed_rho) == 2
     for row in r["rows"]:
         assert [c["fraction"] for c in row["curve"]] == pytest.approx([i / 10 for i in range(11)])
         for c in row["curve"]:
@@ -72,3 +88,24 @@ def test_cli_writes_the_results_file(tmp_path):
         assert row["auc_map"] == pytest.approx(np.mean([c["map"] for c in row["curve"]]))
         assert row["auc_cmc"] == pytest.approx(np.mean([c["top1"] for c in row["curve"]]))
     assert (tmp_path / "results" / "online_backfill.png").stat().st_size > 10_000
+
+
+def test_rows_per_setting_and_the_model_each_runs_on():
+    specs = row_specs(("merge", "bct", "merge+reverse+cmcl+rho"), ("fixed-new",))
+    assert specs == [("merge", "fixed-new"), ("merge+reverse+cmcl+rho", "fixed-new")]
+    assert row_specs(("merge+reverse+cmcl",), ("fixed-new", "retrained-new")) == [
+        ("merge+reverse+cmcl", "retrained-new"), ("merge+reverse+cmcl", "fixed-new")]
+    assert {new_kind(m, s) for m, s in specs} == {"independent"}
+    assert new_kind("merge+reverse+cmcl+rho", "retrained-new") == "cmcl+rho"
+    assert new_kind("bct", "retrained-new") == "bct"
+
+
+def test_summary_gains_against_the_row_model_and_the_shared_one():
+    curve = [{"fraction": f, "map": m, "top1": m, "negative_flips": k}
+             for f, m, k in ((0.0, 60.0, 0), (0.5, 70.0, 3), (1.0, 85.0, 1))]
+    s = curve_summary(curve, m_old=60.0, m_new=85.0, m_new_shared=80.0)
+    assert s["auc_map"] == pytest.approx(215 / 3) and s["monotone_map"] and s["max_negative_flips"] == 3
+    assert s["relative_gain_map"] == pytest.approx((215 / 3 - 60) / 25)
+    assert s["relative_gain_shared_map"] == pytest.approx((215 / 3 - 60) / 20)
+    assert s["new_model_map"] == 85.0 and s["stored_new_map"] == 85.0
+    assert curve_summary(curve, 60.0, 60.0, 80.0)["relative_gain_map"] is None

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hotswap.losses.ndpp import NDPP
-from hotswap.losses.odpp import ODPP, odpp_objective, project_to_ball
+from hotswap.training.methods.ndpp import NDPP
+from hotswap.training.methods.odpp import ODPP, odpp_objective, project_to_ball
 from hotswap.losses.prototype_alignment import PrototypeAccumulator, PrototypeAlignment, class_prototypes
 
 

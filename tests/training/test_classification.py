@@ -144,7 +144,7 @@ def test_cmcl_trains_psi_with_the_model_and_saves_it(tmp_path):
 
 def test_cmcl_with_rho_trains_the_stored_embedding_layer():
     m0 = train_step(_config("independent", head="cosine"), X, Y, np.arange(len(Y)), name="m0")
-    m1 = train_step(_config("cmcl", seed=3, learnable_embedding=True), X, Y, np.arange(len(Y)), old=m0, name="m1")
+    m1 = train_step(_config("cmcl", seed=3, options={"learnable_embedding": True}), X, Y, np.arange(len(Y)), old=m0, name="m1")
     assert m1.net.rho is not None
     assert not torch.allclose(m1.net.rho.weight, torch.eye(16)), "rho must be trained"
     pre, post = m1.net.embed_pair(to_tensor(XQ[:4]))

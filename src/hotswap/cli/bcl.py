@@ -151,28 +151,41 @@ def dsimplex(
     out: Path = typer.Option(Path("results"), help="folder for dsimplex.json and dsimplex.png"),
     seed: int = typer.Option(42),
     data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
+    setting: str = typer.Option("seen-classes", help="seen-classes (evaluate on the 20 trained classes) or "
+                                "heldout-classes (6 classes no model trains on, as the paper's CIFAR-10)"),
 ) -> None:
     """Independent (ER), BCT and d-Simplex-HOC over a class-incremental chain with model replacements;
-    prints AC / AM beside the paper's and writes results/dsimplex.json + .png.
+    prints AC / AM beside the paper's and merges this setting's rows into results/dsimplex.json (the other
+    setting's rows are kept); writes dsimplex.png (seen-classes) or dsimplex-heldout-classes.png.
 
-    Example: hotswap experiment dsimplex --scale default
+    Example: hotswap experiment dsimplex --scale default --setting heldout-classes
     """
+    import json
+
     from hotswap.data.image_splits import incremental_tasks
     from hotswap.experiments.bcl_report import dsimplex_table, plot_dsimplex
-    from hotswap.experiments.dsimplex import DSimplexConfig, run_dsimplex_experiment
+    from hotswap.experiments.dsimplex import (SETTINGS, DSimplexConfig, merge_results, run_dsimplex_experiment,
+                                              status_split_summary)
 
+    if setting not in SETTINGS:
+        raise typer.BadParameter(f"--setting {setting!r}: choose one of {', '.join(SETTINGS)}")
     try:
-        incremental_tasks(list(range(20)), tasks)
+        incremental_tasks(list(range(20 if setting == SETTINGS[0] else 14)), tasks)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     cfg = DSimplexConfig(scale=scale, tasks=tasks, methods=comma_list(methods),
                          replace_at=None if replace_at is None else tuple(int(t) for t in replace_at.split(",")),
-                         workdir=str(workdir), seed=seed, data=None if data is None else str(data))
+                         workdir=str(workdir), seed=seed, data=None if data is None else str(data), setting=setting)
     result = run_dsimplex_experiment(cfg)
     console.print(dsimplex_table(result))
-    atomic_write_json(out / "dsimplex.json", result)
-    plot_dsimplex(result, out / "dsimplex.png")
-    console.print(f"wrote {out / 'dsimplex.json'} and {out / 'dsimplex.png'} in {result['wall_s']:.0f} s")
+    for line in status_split_summary(result):
+        console.print(line)
+    path = out / "dsimplex.json"
+    existing = json.loads(path.read_text()) if path.is_file() else None
+    atomic_write_json(path, merge_results(existing, result))
+    png = out / ("dsimplex.png" if setting == SETTINGS[0] else f"dsimplex-{setting}.png")
+    plot_dsimplex(result, png)
+    console.print(f"wrote {path} ({setting} rows) and {png} in {result['wall_s']:.0f} s")
 
 
 @experiment_app.command("perturbation")

@@ -17,13 +17,18 @@ def online_backfill(
     methods: str = typer.Option("merge,bct,merge+reverse,merge+reverse+cmcl,merge+reverse+cmcl+rho",
                                 help="comma-separated"),
     orders: str = typer.Option("random,uncertainty", help="backfill orders, comma-separated"),
+    settings: str = typer.Option("fixed-new,retrained-new",
+                                 help="comma-separated: fixed-new (psi / rho on the frozen independent new model) "
+                                      "and/or retrained-new (new model trained with the method)"),
     workdir: Path = typer.Option(Path("runs/online_backfill"), help="trained models (resumable)"),
     out: Path = typer.Option(Path("results"), help="folder for online_backfill.json and .png"),
     seed: int = typer.Option(42),
     data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
 ) -> None:
     """Old model on half the classes, new models on all: merged-search mAP / top-1 at every 10 % of a backfill
-    for plain merge, BCT, merge + reverse transform, merge + reverse + CMCL (+ rho); writes results/online_backfill.json.
+    for plain merge, BCT, merge + reverse transform, merge + reverse + CMCL (+ rho), the CMCL rows both on the
+    frozen independent new model (fixed-new) and with the new model retrained (retrained-new); writes
+    results/online_backfill.json.
 
     Example: hotswap experiment online-backfill --scale default
     """
@@ -31,7 +36,7 @@ def online_backfill(
     from hotswap.experiments.online_backfill_report import online_backfill_table, plot_online_backfill
 
     cfg = OnlineBackfillConfig(scale=scale, methods=comma_list(methods),
-                               orders=comma_list(orders), seed=seed,
+                               orders=comma_list(orders), settings=comma_list(settings), seed=seed,
                                workdir=str(workdir), data=None if data is None else str(data))
     try:
         cfg.limits()

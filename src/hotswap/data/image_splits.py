@@ -393,3 +393,40 @@ def query_gallery_split(y_test: np.ndarray, query_per_class: int, gallery_per_cl
     if gallery_per_class is not None:
         gallery = gallery[per_class_subset(y_test[gallery], gallery_per_class, seed)]
     return query, gallery
+
+
+# --- held-out evaluation classes -----------------------------------------------------------------------------
+
+DIGIT_CLASSES = tuple(range(10))       # MNIST digits; 10-19 are the Fashion-MNIST garments
+
+
+def heldout_classes(order: Sequence[int], n_digits: int = 3, n_garments: int = 3,
+                    digits: Sequence[int] = DIGIT_CLASSES) -> list[int]:
+    """The first ``n_digits`` digit classes and the first ``n_garments`` garment classes of ``order``, in order
+    of appearance: classes no model of a chain trains on, the stand-in for the d-Simplex code's CIFAR-10
+    evaluation set, disjoint from the CIFAR-100 training classes (miccunifi/iamcl2r, ``eval.py``).
+
+    Deterministic given the (seeded) order; ``ValueError`` when the order has too few classes of a kind.
+    """
+    classes = _check_order(order)
+    digit_set = {int(c) for c in digits}
+    chosen_digits = [c for c in classes if c in digit_set][:n_digits]
+    chosen_garments = [c for c in classes if c not in digit_set][:n_garments]
+    if len(chosen_digits) < n_digits or len(chosen_garments) < n_garments:
+        raise ValueError(f"the order has {len(chosen_digits)} digit and {len(chosen_garments)} garment classes "
+                         f"available; {n_digits} and {n_garments} were asked for")
+    chosen = set(chosen_digits) | set(chosen_garments)
+    return [c for c in classes if c in chosen]
+
+
+def without_classes(order: Sequence[int], removed: Iterable[int]) -> list[int]:
+    """``order`` with the ``removed`` classes taken out, the rest in their order."""
+    gone = {int(c) for c in removed}
+    return [c for c in _check_order(order) if c not in gone]
+
+
+def restrict_to_classes(indices: np.ndarray, labels: np.ndarray, classes: Iterable[int]) -> np.ndarray:
+    """The entries of ``indices`` whose label (``labels[index]``) is one of ``classes``, sorted int64."""
+    idx = np.asarray(indices, dtype=np.int64)
+    keep = np.isin(np.asarray(labels)[idx], np.asarray(sorted({int(c) for c in classes}), dtype=np.int64))
+    return np.sort(idx[keep]).astype(np.int64)

@@ -12,8 +12,15 @@ query is answered over both partitions merged by score:
 * ``bct``                 — BCT-trained new model; its query compared with both parts as they are;
 * ``merge+reverse``       — independent new model; ``psi(new query)`` -> old part, ``psi`` fitted after the fact
   on training images (adapter ``reverse``, both encoders frozen): one encoding;
-* ``merge+reverse+cmcl``  — new model trained with ``psi`` jointly (CE + regression + CMCL, method ``cmcl``);
+* ``merge+reverse+cmcl``  — ``psi`` trained with regression + CMCL; two settings (below);
 * ``merge+reverse+cmcl+rho`` — the same with the learnable new embedding ``rho`` (what the new part stores).
+
+Every row records its ``setting``, which new model it runs on. ``fixed-new``: the one frozen independent new
+model (``merge``, ``merge+reverse``, and the cmcl rows with ``psi`` / ``rho`` trained on top of it by
+:func:`hotswap.training.cmcl_fixed.train_cmcl_fixed`, both encoders frozen: the paper's setting, modules on
+top of a given new model). ``retrained-new``: a new model trained with the method (``bct``; the cmcl rows with
+the network retrained from scratch jointly with ``psi``, CE + regression + CMCL, method ``cmcl``), whose own
+new-model mAP differs from the independent one, so its gain mixes a better merge with a better model.
 
 A merged ranking over both parts equals one ranking over concatenated vectors (query ``[q_new, q_old]``,
 gallery item ``[g_new, 0]`` if backfilled else ``[0, g_old]``), which is how it is scored here: mAP over the
@@ -21,7 +28,11 @@ whole ranking and top-1 (CMC rank 1), with :func:`hotswap.metrics.model_compatib
 ``negative_flips`` counts queries the old system (old queries on the old gallery, what users had before the
 upgrade) got right at top-1 and the merged search gets wrong at ``f``. ``auc_map`` / ``auc_cmc`` are
 the means over the 11 points; ``relative_gain_map = (auc_map - M_old) / (M_new - M_old)`` (our reading of the
-paper's relative gain) with ``M_old`` the old model's own mAP and ``M_new`` the new model's.
+paper's relative gain) with ``M_old`` the old model's own mAP and ``M_new`` the row's new model's, and
+``relative_gain_shared_map`` the same against the one independent new model (``M_new_independent``) for every
+row, so rows of both settings compare on one scale. ``new_model_map`` is the row's new model's mAP (for
+``fixed-new`` rows the independent model's); ``stored_new_map`` the mAP of what the new partition stores
+(``rho``'s output for the ``+rho`` rows, else ``new_model_map``): the curve's end at ``f = 1``.
 """
 
 from __future__ import annotations
@@ -41,11 +52,22 @@ from hotswap.io import json_safe
 from hotswap.metrics.model_compatibility import retrieval_scores
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import BCLConfig, train_step
+from hotswap.training.cmcl_fixed import FixedCMCL, FixedCMCLConfig, train_cmcl_fixed, train_or_load_fixed
 from hotswap.training.model_cache import recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's CIFAR-100 / ImageNet)"
 METHODS = ("merge", "bct", "merge+reverse", "merge+reverse+cmcl", "merge+reverse+cmcl+rho")
 ORDERS = ("random", "uncertainty")
+SETTINGS = ("fixed-new", "retrained-new")
+SETTINGS_NOTE = ("fixed-new: the one frozen independent new model (merge, merge+reverse, and cmcl rows whose psi / "
+                 "rho are trained on top of it, encoders frozen); retrained-new: a new model trained with the "
+                 "method (bct; cmcl rows retrained jointly with psi). relative_gain_shared_map is against the "
+                 "independent new model for every row.")
+SETTINGS_OF = {"merge": ("fixed-new",), "bct": ("retrained-new",), "merge+reverse": ("fixed-new",),
+               "merge+reverse+cmcl": ("retrained-new", "fixed-new"),
+               "merge+reverse+cmcl+rho": ("retrained-new", "fixed-new")}
+NEEDS = {"merge": "independent", "merge+reverse": "independent", "bct": "bct", "merge+reverse+cmcl": "cmcl",
+         "merge+reverse+cmcl+rho": "cmcl+rho"}
 PAPER_ORDER = ("merge+reverse+cmcl (+rho) > merge+reverse > merge > BCT on AUC; untrained merge recovers 36-45 % "
                "of the old->new gap (Table 1, second-hand), BCT 4-27 %")
 SCALES = {
@@ -63,6 +85,7 @@ class OnlineBackfillConfig:
     scale: str = "default"
     methods: tuple[str, ...] = METHODS
     orders: tuple[str, ...] = ORDERS
+    settings: tuple[str, ...] = SETTINGS
     old_fraction: float = 0.5
     steps: int = 10
     seed: int = 42
@@ -96,8 +119,34 @@ def merged_curve(q_new: np.ndarray, g_new: np.ndarray, q_old: np.ndarray, g_old:
     return curve
 
 
+def row_specs(methods: tuple[str, ...], settings: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The ``(method, setting)`` rows to trace, in ``methods`` order (``SETTINGS_OF`` per method)."""
+    return [(m, s) for m in methods for s in SETTINGS_OF[m] if s in settings]
+
+
+def new_kind(method: str, setting: str) -> str:
+    """The trained new model a row runs on: the independent one for every ``fixed-new`` row."""
+    return "independent" if setting == "fixed-new" else NEEDS[method]
+
+
+def relative_gain(auc_map: float, m_old: float, m_new: float) -> float | None:
+    """``(auc_map - M_old) / (M_new - M_old)``; None when the two models tie."""
+    return (auc_map - m_old) / (m_new - m_old) if m_new != m_old else None
+
+
+def curve_summary(curve: list[dict], m_old: float, m_new: float, m_new_shared: float) -> dict:
+    """A row's AUCs, relative gains (own new model; the shared independent one), monotonicity, worst flips."""
+    auc_map = float(np.mean([c["map"] for c in curve]))
+    return {"auc_map": auc_map, "auc_cmc": float(np.mean([c["top1"] for c in curve])),
+            "relative_gain_map": relative_gain(auc_map, m_old, m_new),
+            "relative_gain_shared_map": relative_gain(auc_map, m_old, m_new_shared),
+            "monotone_map": all(b["map"] >= a["map"] - 1e-9 for a, b in zip(curve, curve[1:])),
+            "max_negative_flips": max(c["negative_flips"] for c in curve), "new_model_map": m_new,
+            "stored_new_map": curve[-1]["map"]}
+
+
 def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = True) -> dict:
-    """Train the old model and the new ones the methods need, trace every (method, order) curve; the results
+    """Train the old model and the new ones the methods need, trace every (method, setting, order) curve; the results
     dict (``results/online_backfill.json``)."""
     timer, started, lim = StageTimer(), time.perf_counter(), cfg.limits()
     for m in cfg.methods:
@@ -106,6 +155,9 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
     for o in cfg.orders:
         if o not in ORDERS:
             raise ValueError(f"unknown order {o!r}; choose from {', '.join(ORDERS)}")
+    for st in cfg.settings:
+        if st not in SETTINGS:
+            raise ValueError(f"unknown setting {st!r}; choose from {', '.join(SETTINGS)}")
     work = Path(cfg.workdir)
     with timer("load data"):
         ds = load_image_dataset(cfg.data)
@@ -117,17 +169,28 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
         idx = pool[np.isin(ds.y_train[pool], classes)]
         tc = BCLConfig(method=kind.split("+")[0], head="cosine", arch=lim["arch"], width=lim["width"],
                        embed_dim=lim["embed_dim"], n_classes=ds.n_classes, epochs=lim["epochs"],
-                       batch_size=lim["batch_size"], lr=lim["lr"], seed=seed, learnable_embedding=kind.endswith("+rho"))
+                       batch_size=lim["batch_size"], lr=lim["lr"], seed=seed,
+                       options={"learnable_embedding": True} if kind.endswith("+rho") else None)
         key = recipe_key(config=tc.recipe(), data=idx, old=None if old is None else old.info.get("recipe_key"))
         return train_or_load(work / name, key, lambda: train_step(tc, ds.x_train, ds.y_train, idx, old=old,
                                                                   name=name, progress=progress))[0]
 
+    def fixed_modules(method: str, new: BCLModel, old: BCLModel) -> FixedCMCL:
+        idx = pool[np.isin(ds.y_train[pool], all_classes)]          # the new model's own training images
+        fc = FixedCMCLConfig(rho=method.endswith("+rho"), epochs=lim["epochs"], batch_size=lim["batch_size"],
+                             lr=lim["lr"], seed=cfg.seed + 1)
+        key = recipe_key(config=asdict(fc), data=idx, new=new.info.get("recipe_key"), old=old.info.get("recipe_key"))
+        return train_or_load_fixed(work / f"fixed-{method}", key, lambda: train_cmcl_fixed(
+            fc, new, old, ds.x_train, ds.y_train, idx, progress=progress, name=f"fixed-{method}"))[0]
+
+    specs = row_specs(cfg.methods, cfg.settings)
     with timer("train"):
         old = model("old", "independent", old_classes, cfg.seed)
-        needs = {"merge": "independent", "merge+reverse": "independent", "bct": "bct", "merge+reverse+cmcl": "cmcl",
-                 "merge+reverse+cmcl+rho": "cmcl+rho"}
         news = {kind: model(f"new-{kind}", kind, all_classes, cfg.seed + 1, None if kind == "independent" else old)
-                for kind in sorted({needs[m] for m in cfg.methods})}
+                for kind in sorted({"independent"} | {new_kind(m, st) for m, st in specs})}
+    with timer("train fixed-new psi / rho"):
+        fixed = {m: fixed_modules(m, news["independent"], old) for m, st in specs
+                 if st == "fixed-new" and m.startswith("merge+reverse+cmcl")}
     yq, yg = ds.y_test[query], ds.y_test[gallery]
     xq, xg = ds.x_test[query], ds.x_test[gallery]
     with timer("encode"):
@@ -136,11 +199,13 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
         old_system = retrieval_scores(q_old, yq, g_old, yg)
         m_old = 100 * old_system["map"]
         m_new = {kind: 100 * retrieval_scores(q, yq, g, yg)["map"] for kind, (q, g) in enc.items()}
+        stored = {m: tuple(mod.stored_new(v) for v in enc["independent"]) for m, mod in fixed.items()}
     rows = []
-    for method in cfg.methods:
-        kind = needs[method]
-        q_new, g_new = enc[kind]
-        with timer(f"curves {method}"):
+    for method, setting in specs:
+        kind = new_kind(method, setting)
+        on_fixed = setting == "fixed-new" and method in fixed
+        q_new, g_new = stored[method] if on_fixed else enc[kind]
+        with timer(f"curves {method}" + (" (fixed-new)" if on_fixed else "")):
             if method == "merge":
                 q_back = q_old                                       # a second encoding, by the old model
             elif method == "bct":
@@ -149,6 +214,8 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
                 probe = pool[:: max(1, len(pool) // lim["psi_pairs"])]
                 psi = make_adapter("reverse").fit(news[kind].encode(ds.x_train[probe]), old.encode(ds.x_train[probe]))
                 q_back = psi.transform(q_new)
+            elif on_fixed:
+                q_back = fixed[method].reverse(q_new)                # psi trained on the frozen new model
             else:
                 q_back = Reverse.from_module(news[kind].psi, new_model_id=None, old_model_id=None).transform(q_new)
             for order_name in cfg.orders:
@@ -157,16 +224,12 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
                                       new_vectors=lambda s, g=g_new: g[[int(i) for i in s]], seed=cfg.seed)
                 order = np.array([int(i) for i in backfill_order(order_name, ctx)], dtype=np.int64)
                 curve = merged_curve(q_new, g_new, q_back, g_old, yq, yg, order, cfg.steps, old_system["correct"])
-                auc_map = float(np.mean([c["map"] for c in curve]))
-                rows.append({"method": method, "order": order_name, "curve": curve, "auc_map": auc_map,
-                             "auc_cmc": float(np.mean([c["top1"] for c in curve])),
-                             "relative_gain_map": (auc_map - m_old) / (m_new[kind] - m_old)
-                             if m_new[kind] != m_old else None,
-                             "monotone_map": all(b["map"] >= a["map"] - 1e-9 for a, b in zip(curve, curve[1:])),
-                             "max_negative_flips": max(c["negative_flips"] for c in curve),
-                             "new_model_map": m_new[kind]})
+                rows.append({"method": method, "setting": setting, "order": order_name, "curve": curve,
+                             **curve_summary(curve, m_old, m_new[kind], m_new["independent"])})
     return json_safe({
         "dataset": DATASET, "rows": rows, "old_model_map": m_old, "old_classes": old_classes,
+        "shared_new_model_map": m_new["independent"], "settings_note": SETTINGS_NOTE,
+        "fixed_new_training": {m: mod.info for m, mod in fixed.items()},
         "queries": int(len(query)), "gallery_images": int(len(gallery)), "paper_ordering": PAPER_ORDER,
         "wall_s": round(time.perf_counter() - started, 1), "timings_s": timer.seconds, "config": asdict(cfg),
         "scale_limits": lim, "versions": versions(), "hardware": hardware(),

@@ -11,20 +11,30 @@ from hotswap.experiments.report import save_png
 
 def online_backfill_table(result: dict) -> Table:
     table = Table(title=f"Online backfill with rank merge: {result['dataset']}",
-                  caption=f"old model mAP {result['old_model_map']:.1f}; paper (Seo et al. WACV 2025; second-hand): "
-                          f"{result['paper_ordering']}")
-    for col in ("method", "order", "AUC mAP", "AUC CMC", "rel. gain", "monotone", "max neg. flips", "new mAP"):
-        table.add_column(col, justify="left" if col in ("method", "order") else "right")
+                  caption=f"old model mAP {result['old_model_map']:.1f}; {_shared(result)}"
+                          f"paper (Seo et al. WACV 2025; second-hand): {result['paper_ordering']}")
+    for col in ("method", "setting", "order", "AUC mAP", "AUC CMC", "rel. gain", "rel. gain (shared new)",
+                "monotone", "max neg. flips", "new mAP", "stored new mAP"):
+        table.add_column(col, justify="left" if col in ("method", "setting", "order") else "right")
     for r in result["rows"]:
-        gain = r["relative_gain_map"]
-        table.add_row(r["method"], r["order"], f"{r['auc_map']:.1f}", f"{r['auc_cmc']:.1f}",
-                      "-" if gain is None else f"{100 * gain:.0f} %", "yes" if r["monotone_map"] else "no",
-                      str(r["max_negative_flips"]), f"{r['new_model_map']:.1f}")
+        table.add_row(r["method"], r.get("setting", "-"), r["order"], f"{r['auc_map']:.1f}", f"{r['auc_cmc']:.1f}",
+                      _percent(r["relative_gain_map"]), _percent(r.get("relative_gain_shared_map")),
+                      "yes" if r["monotone_map"] else "no", str(r["max_negative_flips"]), f"{r['new_model_map']:.1f}",
+                      f"{r.get('stored_new_map', r['new_model_map']):.1f}")
     return table
 
 
+def _shared(result: dict) -> str:
+    m = result.get("shared_new_model_map")
+    return "" if m is None else f"independent (shared) new model mAP {m:.1f}; "
+
+
+def _percent(gain: float | None) -> str:
+    return "-" if gain is None else f"{100 * gain:.0f} %"
+
+
 def plot_online_backfill(result: dict, path: str | Path) -> Path:
-    """mAP (left) and top-1 (right) against the backfilled fraction, one line per (method, order)."""
+    """mAP (left) and top-1 (right) against the backfilled fraction, one line per (method, setting, order)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,7 +45,8 @@ def plot_online_backfill(result: dict, path: str | Path) -> Path:
         x = [c["fraction"] for c in r["curve"]]
         style = "-" if r["order"] == "random" else "--"
         for ax, key in zip(axes, ("map", "top1")):
-            ax.plot(x, [c[key] for c in r["curve"]], style, marker="o", ms=3, label=f"{r['method']} ({r['order']})")
+            label = f"{r['method']} [{r.get('setting', '-')}] ({r['order']})"
+            ax.plot(x, [c[key] for c in r["curve"]], style, marker="o", ms=3, label=label)
     axes[0].axhline(result["old_model_map"], color="grey", lw=0.8, label="old model alone")
     for ax, name in zip(axes, ("mAP (%)", "top-1 (%)")):
         ax.set_xlabel("fraction of the gallery backfilled")

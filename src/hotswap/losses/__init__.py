@@ -9,11 +9,9 @@ from hotswap.losses.cmcl import CMCL, cmcl_loss
 from hotswap.losses.distillation import EmbeddingDistillation
 from hotswap.losses.hoc import HOCLoss, hoc_infonce
 from hotswap.losses.infonce import InfoNCE
-from hotswap.losses.ndpp import NDPP
-from hotswap.losses.odpp import ODPP
 from hotswap.losses.prototype_alignment import PrototypeAlignment, class_prototypes
 from hotswap.losses.simplex import SimplexClassifier, simplex_vertices
 
-__all__ = ["BCTInfluence", "CMCL", "EmbeddingDistillation", "HOCLoss", "InfoNCE", "NDPP", "ODPP",
+__all__ = ["BCTInfluence", "CMCL", "EmbeddingDistillation", "HOCLoss", "InfoNCE",
            "PrototypeAlignment", "SimplexClassifier", "class_prototypes", "cmcl_loss", "hoc_infonce",
            "simplex_vertices"]

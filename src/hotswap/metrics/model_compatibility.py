@@ -425,3 +425,44 @@ class CompatibilityMatrix:
 
     def summarise(self, zeros_as_missing: bool = False) -> dict[str, Any]:
         return {"metric": self.metric, **summarise(self.values, zeros_as_missing)}
+
+
+# ------------------------------------------------------------------------------------ training-status split
+
+
+def status_changed(trained: Sequence[Sequence[int]], i: int, j: int, classes: Sequence[int]) -> np.ndarray:
+    """Bool per class of ``classes``: True iff exactly one of models i and j trained on it (``trained[t]`` = the
+    classes model t was trained on)."""
+    a, b = {int(c) for c in trained[i]}, {int(c) for c in trained[j]}
+    return np.array([(int(c) in a) != (int(c) in b) for c in classes], dtype=bool)
+
+
+def status_split_matrix(query_embs: Sequence[np.ndarray], gallery_embs: Sequence[np.ndarray],
+                        query_labels: np.ndarray, gallery_labels: np.ndarray,
+                        trained: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+    """The template top-1 matrix (``compatibility_matrix(..., "template_top1")``, lower triangle) split by the
+    queries' class training status: ``"changed"`` cells average only the queries whose class was trained by
+    exactly one of models i and j, ``"same"`` cells the queries whose class both or neither trained on.
+
+    A diagnostic for the d-Simplex protocol (Biondi et al., CVPR 2024, Sec. 5): the authors evaluate on classes
+    no model trains on (CIFAR-10), so every class keeps its status; when the evaluation classes are among the
+    trained ones, a class a newer model learnt but the older did not may be where the ECC fails. The search
+    itself is unchanged (every query against all gallery templates); only the averaging is split. Cells with no
+    query of that kind, and cells j > i, are NaN. ``trained[t]`` lists model t's training classes.
+    """
+    T = len(query_embs)
+    if len(gallery_embs) != T or len(trained) != T:
+        raise ValueError(f"got query features of {T} models, gallery features of {len(gallery_embs)} and "
+                         f"training classes of {len(trained)}")
+    yq = np.asarray(query_labels)
+    classes = np.unique(yq)
+    out = {"same": np.full((T, T), np.nan), "changed": np.full((T, T), np.nan)}
+    for i in range(T):
+        for j in range(i + 1):
+            correct = template_correct(query_embs[i], yq, gallery_embs[j], gallery_labels)
+            changed_classes = classes[status_changed(trained, i, j, classes)]
+            changed = np.isin(yq, changed_classes)
+            for name, mask in (("same", ~changed), ("changed", changed)):
+                if mask.any():
+                    out[name][i, j] = float(correct[mask].mean())
+    return out

@@ -320,20 +320,25 @@ def dsimplex_section(data: dict, src: Source) -> Section:
     suffix = "" if paper_tasks == n_tasks else f" ({paper_tasks} tasks)"
     header = ["method", "AC", f"paper AC{suffix}", "AM (%)", f"paper AM{suffix}", "last model self-test (%)",
               "mean NFR, consecutive models (%)"]
+    settings = [r["setting"] for r in data["rows"] if r.get("setting")]
+    if len(set(settings)) > 1:
+        header = ["setting"] + header
     rows, matrices = [], []
     for r in data["rows"]:
+        lead = [r.get("setting", "")] if len(set(settings)) > 1 else []
         fallback = DSIMPLEX_PAPER[paper_tasks].get(r["method"], (None, None))
         p_ac = r["paper_AC"] if "paper_AC" in r else fallback[0]
         p_am = r["paper_AM"] if "paper_AM" in r else fallback[1]
         nfr = r.get("negative_flip_rates") or []
         last_self = r["matrix"][-1][-1]
-        rows.append([DSIMPLEX_LABELS.get(r["method"], r["method"]), num(r["AC"], 2), num(p_ac, 2), num(r["AM"], 2),
+        rows.append(lead + [DSIMPLEX_LABELS.get(r["method"], r["method"]), num(r["AC"], 2), num(p_ac, 2), num(r["AM"], 2),
                      num(p_am, 2), num(last_self), pct(sum(nfr) / len(nfr)) if nfr else DASH])
         if n_tasks <= 8:
             matrices.append(Table(["query i / gallery j"] + [str(j) for j in range(n_tasks)],
                                   [[str(i)] + ["" if v is None else num(v) for v in row]
                                    for i, row in enumerate(r["matrix"])],
-                                  caption=f"{DSIMPLEX_LABELS.get(r['method'], r['method'])}: top-1 (%) of model i's "
+                                  caption=f"{' '.join(lead)} {DSIMPLEX_LABELS.get(r['method'], r['method'])}: "
+                                          "top-1 (%) of model i's "
                                           "queries on model j's gallery", compact=True))
     notes = [data.get("paper_reference"), _join(data.get("dataset"), data.get("metric")),
              _join(f"replacements at tasks {', '.join(map(str, data.get('replacement_tasks', [])))}",
@@ -351,7 +356,7 @@ def dsimplex_section(data: dict, src: Source) -> Section:
     if paper_tasks != n_tasks:
         title += f" (stands in for the paper's {paper_tasks})"
     return Section(src.key, title, _with_out(command, src),
-                   [Table(header, rows, paper_columns=(2, 4),
+                   [Table(header, rows, paper_columns=(3, 5) if len(set(settings)) > 1 else (2, 4),
                           caption="AC = share of pairs j < i with C[i][j] > C[j][j]; AM = mean of the lower triangle")]
                    + matrices, [n for n in notes if n], src.image, src.path)
 

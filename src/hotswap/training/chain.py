@@ -30,6 +30,7 @@ import numpy as np
 from hotswap.data.image_splits import RehearsalMemory
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import BCLConfig, train_step
+from hotswap.training.methods import get_method
 from hotswap.training.model_cache import encode_and_keep, recipe_key, train_or_load
 
 
@@ -41,12 +42,8 @@ class ChainResult:
 
 
 def old_model_for(method: str, replaced: bool, previous: BCLModel | None, init: BCLModel | None) -> BCLModel | None:
-    """The table in the module docstring."""
-    if method == "independent":
-        return None
-    if method == "dsimplex" and replaced:
-        return init
-    return previous
+    """The table in the module docstring (each method's ``old_at_replacement``)."""
+    return get_method(method).old_model(replaced, previous, init)
 
 
 def train_chain(method: str, tasks: list[list[int]], images: np.ndarray, labels: np.ndarray, train_pool: np.ndarray,

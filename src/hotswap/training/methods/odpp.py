@@ -1,4 +1,5 @@
-"""ODPP: optimisation-driven prototype perturbation (Zhou et al., arXiv 2503.14824, Sec. "ODPP").
+"""ODPP: optimisation-driven prototype perturbation (Zhou et al., arXiv 2503.14824, Sec. "ODPP"), as a training
+method (prototype alignment to ODPP's pseudo-old prototypes, refreshed every epoch) and its perturber.
 
 The paper's objective could not be read here; this is our reading, stated below. Each
 class c gets a perturbation ``e_c`` of its old prototype ``p_c``, found by a few projected gradient steps on
@@ -16,9 +17,14 @@ could read): ``r = 0.3``, 20 steps of Adam at lr 0.01 per refresh.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from hotswap.training.methods.prototype import PrototypeAlignmentMethod, PrototypeOptions
+from hotswap.training.methods.registry import register_method
 
 
 def odpp_objective(old: torch.Tensor, delta: torch.Tensor, new: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -77,3 +83,21 @@ class ODPP(nn.Module):
                         best, best_loss = delta.detach().clone(), loss
         self.delta, self.last_objective = best, best_loss
         return F.normalize(old + self.delta, dim=-1)
+
+
+@dataclass(frozen=True)
+class ODPPOptions(PrototypeOptions):
+    radius: float = 0.3       # r
+    steps: int = 20           # Adam steps per refresh
+
+
+@register_method("odpp")
+class ODPPMethod(PrototypeAlignmentMethod):
+    Options = ODPPOptions
+
+    def __init__(self, options: ODPPOptions, *args, **kwargs) -> None:
+        super().__init__(options, *args, **kwargs)
+        self.perturber = ODPP(options.radius, options.steps)
+
+    def perturb(self, old: torch.Tensor, new: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        return self.perturber(old, new, present)

@@ -1,4 +1,5 @@
-"""NDPP: neighbour-driven prototype perturbation (Zhou et al., arXiv 2503.14824, Sec. "NDPP").
+"""NDPP: neighbour-driven prototype perturbation (Zhou et al., arXiv 2503.14824, Sec. "NDPP"), as a training
+method (prototype alignment to NDPP's pseudo-old prototypes, refreshed every epoch) and its perturber.
 
 The paper's formula could not be read here; this is our reading, built on
 what the abstract states: perturb the old class prototypes into a *pseudo-old* space, using the feature
@@ -17,9 +18,14 @@ epoch from the new model's current prototypes. Free parameters (not stated in wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from hotswap.training.methods.prototype import PrototypeAlignmentMethod, PrototypeOptions
+from hotswap.training.methods.registry import register_method
 
 
 class NDPP(nn.Module):
@@ -56,3 +62,21 @@ class NDPP(nn.Module):
         push = (weight[:, :, None] * direction).sum(dim=1)
         pseudo = F.normalize(old + self.strength * push, dim=-1)
         return torch.where(present[:, None], pseudo, old)
+
+
+@dataclass(frozen=True)
+class NDPPOptions(PrototypeOptions):
+    k: int = 3
+    strength: float = 0.5     # lambda
+
+
+@register_method("ndpp")
+class NDPPMethod(PrototypeAlignmentMethod):
+    Options = NDPPOptions
+
+    def __init__(self, options: NDPPOptions, *args, **kwargs) -> None:
+        super().__init__(options, *args, **kwargs)
+        self.perturber = NDPP(options.k, options.strength)
+
+    def perturb(self, old: torch.Tensor, new: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        return self.perturber(old, new, present)
