@@ -133,3 +133,60 @@ def test_odpp_lowers_its_objective_within_the_radius_and_warm_starts():
 def test_odpp_zero_radius_is_plain_alignment():
     old, new = _unit(5, 4, 9), torch.eye(5, 4)
     assert torch.allclose(ODPP(radius=0.0, steps=5)(old, new), old, atol=1e-6)
+
+
+def test_ndpp_defaults_are_the_unbounded_formula_bit_for_bit():
+    old, new = _unit(7, 5, 2), _unit(7, 5, 3)
+    assert torch.equal(NDPP(k=3, strength=0.5)(old, new), NDPP(3, 0.5, normalise=False, max_shift=None)(old, new))
+
+
+def test_ndpp_normalise_divides_the_push_by_k():
+    old, new = _unit(8, 5, 12), _unit(8, 5, 13)
+    for k in (1, 3):
+        assert torch.allclose(NDPP(k=k, strength=0.6, normalise=True)(old, new), _ndpp_loop(old, new, k, 0.6 / k),
+                              atol=1e-6)
+
+
+def test_ndpp_max_shift_bounds_every_displacement_and_keeps_unit_norm():
+    old, new = _unit(9, 6, 14), _unit(9, 6, 15)
+    free = NDPP(k=4, strength=5.0)(old, new)
+    assert float((free - old).norm(dim=-1).max()) > 0.2              # the bound binds somewhere
+    bounded = NDPP(k=4, strength=5.0, max_shift=0.2)(old, new)
+    shift = (bounded - old).norm(dim=-1)
+    assert float(shift.max()) <= 0.2 + 1e-5
+    assert torch.allclose(bounded.norm(dim=-1), torch.ones(9), atol=1e-5)
+    inside = (free - old).norm(dim=-1) <= 0.2
+    assert torch.allclose(bounded[inside], free[inside])             # within the bound: untouched
+    far = ~inside
+    assert torch.allclose(shift[far], torch.full_like(shift[far], 0.2), atol=1e-5)   # projected onto the edge
+    # direction kept: the capped point lies on the great circle from old towards the free point
+    cos_free = F.cosine_similarity(free[far] - old[far], bounded[far] - old[far], dim=-1)
+    assert bool((cos_free > 0.9).all())
+    with pytest.raises(ValueError, match="max_shift"):
+        NDPP(max_shift=-0.1)
+
+
+def test_ndpp_options_recipe_unchanged_by_default_and_passed_to_perturber():
+    from hotswap.training.methods.ndpp import NDPPOptions
+    from hotswap.training.methods.odpp import ODPPOptions
+    assert NDPPOptions().recipe() == {"version": NDPPOptions.version}
+    assert ODPPOptions().recipe() == {"version": ODPPOptions.version}
+    assert NDPPOptions(normalise=True, max_shift=0.1).recipe() == {"version": 1, "normalise": True, "max_shift": 0.1}
+    assert ODPPOptions(proximity=2.0).recipe() == {"version": 1, "proximity": 2.0}
+
+
+def test_odpp_proximity_adds_the_squared_norms_and_shrinks_the_perturbation():
+    old, new, delta = _unit(4, 3, 16), _unit(4, 3, 17), 0.1 * torch.randn(4, 3)
+    present = torch.tensor([True, False, True, True])
+    base = float(odpp_objective(old, delta, new, present))
+    assert float(odpp_objective(old, delta, new, present, 3.0)) == pytest.approx(
+        base + 3.0 * float((delta[present] ** 2).sum()), rel=1e-5)
+    old = F.normalize(torch.ones(6, 8) + 0.3 * torch.randn(6, 8, generator=torch.Generator().manual_seed(8)), dim=-1)
+    new = torch.eye(6, 8)
+    free, near = ODPP(radius=0.4, steps=40, lr=0.05), ODPP(radius=0.4, steps=40, lr=0.05, proximity=50.0)
+    free(old, new)
+    near(old, new)
+    assert float(near.delta.norm(dim=-1).mean()) < float(free.delta.norm(dim=-1).mean())
+    assert float(near.delta.norm(dim=-1).max()) <= 0.4 + 1e-5
+    with pytest.raises(ValueError, match="proximity"):
+        ODPP(proximity=-1.0)

@@ -192,29 +192,49 @@ def dsimplex(
 def perturbation(
     scale: str = typer.Option("default", help="tiny, default (2 CPU cores) or paper (ResNet-18, all images: a GPU)"),
     methods: str = typer.Option("independent,bct,prototype,ndpp,odpp", help="comma-separated"),
-    settings: str = typer.Option("30-100,30-60-100", help="comma-separated: 30-100 and/or 30-60-100"),
+    settings: str = typer.Option("30-100,30-60-100", help="comma-separated: 30-100, 30-60-100, validated-30-100 "
+                                 "and/or validated-data-30-100 (NDPP / ODPP parameters chosen on a validation "
+                                 "split of the training images; -data-: old on 30% of each class's images, "
+                                 "scored on held-out classes)"),
     workdir: Path = typer.Option(Path("runs/perturbation"), help="trained models and embeddings (resumable)"),
     out: Path = typer.Option(Path("results"), help="folder for perturbation.json and perturbation.png"),
     seed: int = typer.Option(42),
     data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
 ) -> None:
     """Old model on 30% of the classes, new on all (and 30 -> 60 -> 100%): independent, BCT, prototype
-    alignment, NDPP, ODPP; prints self-/cross-test mAP and top-1 and writes results/perturbation.json + .png.
+    alignment, NDPP, ODPP; prints self-/cross-test mAP and top-1 and merges the rows of the settings run into
+    results/perturbation.json (other settings' rows kept) + .png.
 
-    Example: hotswap experiment perturbation --scale default
+    Example: hotswap experiment perturbation --scale default --settings validated-30-100
     """
-    from hotswap.experiments.bcl_report import perturbation_table, plot_perturbation
-    from hotswap.experiments.prototype_perturbation import PerturbationConfig, run_perturbation_experiment
+    import json
+    import time
 
-    cfg = PerturbationConfig(scale=scale, methods=comma_list(methods),
-                             settings=comma_list(settings),
+    from hotswap.experiments.bcl_report import perturbation_table, plot_perturbation
+    from hotswap.experiments.prototype_perturbation import (SETTINGS, VALIDATED, PerturbationConfig, merge_results,
+                                                            run_perturbation_experiment, run_validated_setting)
+
+    names = comma_list(settings)
+    if bad := [s for s in names if s not in SETTINGS and s not in VALIDATED]:
+        raise typer.BadParameter(f"--settings: unknown {bad}; choose from {', '.join([*SETTINGS, *VALIDATED])}")
+    classic, validated = tuple(s for s in names if s in SETTINGS), [s for s in names if s in VALIDATED]
+    cfg = PerturbationConfig(scale=scale, methods=comma_list(methods), settings=classic,
                              workdir=str(workdir), seed=seed, data=None if data is None else str(data))
     try:
         cfg.limits()
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    result = run_perturbation_experiment(cfg)
+    started, path = time.perf_counter(), out / "perturbation.json"
+    result = json.loads(path.read_text()) if path.is_file() else None
+    if classic:
+        result = merge_results(result, run_perturbation_experiment(cfg))
+    for name in validated:
+        run = run_validated_setting(cfg, name)
+        for row in run["rows"]:
+            console.print(f"{name} {row['method']}: chose {row['chosen'] or 'defaults'} "
+                          f"(validation cross mAP {row['val_cross_map']:.1f})")
+        result = merge_results(result, run)
     console.print(perturbation_table(result))
-    atomic_write_json(out / "perturbation.json", result)
+    atomic_write_json(path, result)
     plot_perturbation(result, out / "perturbation.png")
-    console.print(f"wrote {out / 'perturbation.json'} and {out / 'perturbation.png'} in {result['wall_s']:.0f} s")
+    console.print(f"wrote {path} and {out / 'perturbation.png'} in {time.perf_counter() - started:.0f} s")

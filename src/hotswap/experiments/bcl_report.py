@@ -94,7 +94,7 @@ def plot_perturbation(result: dict, path: str | Path) -> Path:
         ax.bar(x + 0.2, [r["cross_map"] for r in rows], 0.4, label="cross-test mAP")
         ax.axhline(rows[0]["old_self_map"], color="grey", ls="--", lw=1, label="old model self-test")
         ax.set_xticks(x, [r["method"] for r in rows])
-        ax.set_title(f"old {setting.split('-')[0]}% -> new 100% ({setting})", fontsize=10)
+        ax.set_title(setting, fontsize=10)
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

@@ -31,7 +31,7 @@ from hotswap.training.bcl_model import BCLModel
 from hotswap.training.heads import build_head
 from hotswap.training.methods import METHODS, Method, MethodOptions, get_method
 
-__all__ = ["METHODS", "BCLConfig", "build_method", "new_model", "train_step"]
+__all__ = ["METHODS", "BCLConfig", "build_method", "new_model", "param_groups", "train_step"]
 
 
 @dataclass
@@ -106,7 +106,8 @@ def new_model(config: BCLConfig, name: str, seed: int | None = None) -> BCLModel
     return BCLModel(net, head, name)
 
 
-def _param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
+def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
+    """SGD parameter groups: weight decay except on vectors (biases, BatchNorm weights), as iamcl2r."""
     decay, no_decay = [], []
     for module in modules:
         for name, p in module.named_parameters():
@@ -153,7 +154,7 @@ def train_step(config: BCLConfig, images: np.ndarray, labels: np.ndarray, train_
     term = build_method(config, frozen_old, x_all, y_all)
 
     trainable = [model.net, model.head] + term.modules()
-    params = _param_groups(trainable, config.weight_decay)
+    params = param_groups(trainable, config.weight_decay)
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs, eta_min=config.min_lr)
     gen = torch.Generator().manual_seed(config.seed)

@@ -57,6 +57,8 @@ from hotswap.errors import AssetMissingError, CorruptStoreError
 from hotswap.io import atomic_write_json
 from hotswap.losses.cmcl import CMCL
 from hotswap.training.bcl_model import BCLModel
+from hotswap.training.classification import param_groups
+from hotswap.training.model_cache import train_or_load
 from hotswap.training.reverse_transform import LearnableEmbedding, ReverseTransform
 
 META_FILE = "cmcl_fixed.json"
@@ -143,13 +145,6 @@ def init_modules(cfg: FixedCMCLConfig, dim_new: int, dim_old: int) -> tuple[Reve
     return psi, (LearnableEmbedding(dim_new) if cfg.rho else None)
 
 
-def _param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
-    """Weight decay on weight matrices only (biases and vectors are not decayed)."""
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    return [{"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay}]
-
-
 @torch.no_grad()
 def _frozen_pair(new: BCLModel, old: BCLModel, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(n, o)``: the new model's unit embedding (as stored at search time) and the old raw embedding."""
@@ -183,7 +178,7 @@ def train_cmcl_fixed(cfg: FixedCMCLConfig, new: BCLModel, old: BCLModel, images:
     y_all = torch.as_tensor(labels[idx], dtype=torch.long)
     psi, rho = init_modules(cfg, frozen_new.dim, frozen_old.dim)
     trainable = [psi] + ([rho] if rho is not None else [])
-    opt = torch.optim.SGD(_param_groups(trainable, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
+    opt = torch.optim.SGD(param_groups(trainable, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
     rng, gen, cmcl = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed), \
         CMCL(temperature=cfg.cmcl_temperature)
@@ -218,16 +213,5 @@ def train_cmcl_fixed(cfg: FixedCMCLConfig, new: BCLModel, old: BCLModel, images:
 
 
 def train_or_load_fixed(folder: Path, key: str, train: Callable[[], FixedCMCL]) -> tuple[FixedCMCL, bool]:
-    """``(modules, reused)``: load ``folder`` if it holds modules with this recipe ``key``, else train and
-    save (the same contract as :func:`hotswap.training.model_cache.train_or_load` for whole models)."""
-    if (folder / META_FILE).is_file():
-        try:
-            found = FixedCMCL.load(folder)
-            if found.info.get("recipe_key") == key:
-                return found, True
-        except (AssetMissingError, CorruptStoreError):
-            pass
-    result = train()
-    result.info["recipe_key"] = key
-    result.save(folder)
-    return result, False
+    """``(modules, reused)``: :func:`hotswap.training.model_cache.train_or_load` for psi / rho folders."""
+    return train_or_load(folder, key, train, load=FixedCMCL.load, marker=META_FILE)

@@ -11,11 +11,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from hotswap.errors import AssetMissingError, CorruptStoreError
 from hotswap.training.bcl_model import BCLModel
+
+T = TypeVar("T", bound=Any)
 
 
 def recipe_key(**parts: object) -> str:
@@ -31,19 +34,21 @@ def recipe_key(**parts: object) -> str:
     return hashlib.sha256(json.dumps(norm(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_or_load(folder: Path, key: str, train: Callable[[], BCLModel]) -> tuple[BCLModel, bool]:
-    """``(model, reused)``: load ``folder`` if it holds a model with this recipe ``key``, else train and save."""
-    if (folder / "bcl.json").is_file():
+def train_or_load(folder: Path, key: str, train: Callable[[], T], load: Callable[[Path], T] = BCLModel.load,
+                  marker: str = "bcl.json") -> tuple[T, bool]:
+    """``(trained, reused)``: load ``folder`` (it holds ``marker``) if what it holds has this recipe ``key``,
+    else train and save. ``T`` has ``info`` (a dict) and ``save(folder)``: a :class:`BCLModel` by default."""
+    if (folder / marker).is_file():
         try:
-            model = BCLModel.load(folder)
-            if model.info.get("recipe_key") == key:
-                return model, True
+            found = load(folder)
+            if found.info.get("recipe_key") == key:
+                return found, True
         except (AssetMissingError, CorruptStoreError):
             pass
-    model = train()
-    model.info["recipe_key"] = key
-    model.save(folder)
-    return model, False
+    result = train()
+    result.info["recipe_key"] = key
+    result.save(folder)
+    return result, False
 
 
 def encode_and_keep(model: BCLModel, images: np.ndarray, path: Path | None) -> np.ndarray:

@@ -13,6 +13,9 @@ trains; each refresh keeps the best feasible iterate (the warm start included), 
 rises from one refresh to the next on the same prototypes. The pseudo-old prototype is
 ``p~_c = normalise(p_c + e_c)``. Free parameters (not stated in what we
 could read): ``r = 0.3``, 20 steps of Adam at lr 0.01 per refresh.
+
+``proximity = mu`` (our addition, default 0: the objective above exactly) adds ``mu * sum_c ||e_c||^2`` to the
+objective, so a prototype moves only as far as the hinge needs rather than to the edge of its ball.
 """
 
 from __future__ import annotations
@@ -27,13 +30,18 @@ from hotswap.training.methods.prototype import PrototypeAlignmentMethod, Prototy
 from hotswap.training.methods.registry import register_method
 
 
-def odpp_objective(old: torch.Tensor, delta: torch.Tensor, new: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """The hinge sum above, over ordered pairs of present classes (``old``/``new`` unit rows)."""
+def odpp_objective(old: torch.Tensor, delta: torch.Tensor, new: torch.Tensor, present: torch.Tensor,
+                   proximity: float = 0.0) -> torch.Tensor:
+    """The hinge sum above, over ordered pairs of present classes (``old``/``new`` unit rows), plus
+    ``proximity * sum_c ||e_c||^2`` over the present classes when ``proximity > 0``."""
     pseudo = F.normalize(old + delta, dim=-1)
     n = old.shape[0]
     mask = present[:, None] & present[None, :] & ~torch.eye(n, dtype=torch.bool, device=old.device)
     excess = (pseudo @ pseudo.T - new @ new.T).clamp_min(0)
-    return (excess * mask).sum()
+    total = (excess * mask).sum()
+    if proximity:
+        total = total + proximity * (delta[present] ** 2).sum()
+    return total
 
 
 def project_to_ball(delta: torch.Tensor, radius: float) -> torch.Tensor:
@@ -48,11 +56,12 @@ class ODPP(nn.Module):
     Keeps the perturbation ``delta`` between calls (warm start); ``reset()`` clears it.
     """
 
-    def __init__(self, radius: float = 0.3, steps: int = 20, lr: float = 0.01) -> None:
+    def __init__(self, radius: float = 0.3, steps: int = 20, lr: float = 0.01, proximity: float = 0.0) -> None:
         super().__init__()
-        if radius < 0 or steps < 0 or lr <= 0:
-            raise ValueError(f"need radius >= 0, steps >= 0, lr > 0; got {radius}, {steps}, {lr}")
-        self.radius, self.steps, self.lr = float(radius), int(steps), float(lr)
+        if radius < 0 or steps < 0 or lr <= 0 or proximity < 0:
+            raise ValueError(f"need radius >= 0, steps >= 0, lr > 0, proximity >= 0; got {radius}, {steps}, {lr}, "
+                             f"{proximity}")
+        self.radius, self.steps, self.lr, self.proximity = float(radius), int(steps), float(lr), float(proximity)
         self.delta: torch.Tensor | None = None
         self.last_objective: float | None = None
 
@@ -68,17 +77,17 @@ class ODPP(nn.Module):
         if self.delta is None or self.delta.shape != old.shape:
             self.delta = torch.zeros_like(old)
         delta = self.delta.clone().requires_grad_(True)
-        best, best_loss = self.delta.clone(), float(odpp_objective(old, self.delta, new, present))
+        best, best_loss = self.delta.clone(), float(odpp_objective(old, self.delta, new, present, self.proximity))
         opt = torch.optim.Adam([delta], lr=self.lr)
         with torch.enable_grad():
             for _ in range(self.steps):
                 opt.zero_grad()
-                odpp_objective(old, delta, new, present).backward()
+                odpp_objective(old, delta, new, present, self.proximity).backward()
                 opt.step()
                 with torch.no_grad():
                     delta.copy_(project_to_ball(delta, self.radius))
                     delta[~present] = 0
-                    loss = float(odpp_objective(old, delta, new, present))
+                    loss = float(odpp_objective(old, delta, new, present, self.proximity))
                     if loss < best_loss:
                         best, best_loss = delta.detach().clone(), loss
         self.delta, self.last_objective = best, best_loss
@@ -89,6 +98,7 @@ class ODPP(nn.Module):
 class ODPPOptions(PrototypeOptions):
     radius: float = 0.3       # r
     steps: int = 20           # Adam steps per refresh
+    proximity: float = 0.0    # mu: weight of sum_c ||e_c||^2
 
 
 @register_method("odpp")
@@ -97,7 +107,7 @@ class ODPPMethod(PrototypeAlignmentMethod):
 
     def __init__(self, options: ODPPOptions, *args, **kwargs) -> None:
         super().__init__(options, *args, **kwargs)
-        self.perturber = ODPP(options.radius, options.steps)
+        self.perturber = ODPP(options.radius, options.steps, proximity=options.proximity)
 
     def perturb(self, old: torch.Tensor, new: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         return self.perturber(old, new, present)
