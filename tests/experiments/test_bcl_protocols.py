@@ -1,5 +1,5 @@
 """Both image protocols end to end at the tiny scale on the real 20-class image set, through the CLI:
-the results files have exactly the issue's shape, the plots and tables are written, reruns reuse models."""
+the results files have exactly their documented shape, the plots and tables are written, reruns reuse models."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The online-backfill protocol: the merged curve equals per-partition search + rank merge, its ends are the
-old and new systems, and the CLI writes results/online_backfill.json in the issue's shape: fixed-new rows share
+old and new systems, and the CLI writes results/online_backfill.json in its documented shape: fixed-new rows share
 the independent new model, every relative gain is also given against it."""
 
 from __future__ import annotations
