@@ -157,15 +157,8 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
                     chain.append(step_model(method, steps_of[s], s, chain[-1][0]))
             with timer("evaluate"):
                 new, old, prev = chain[-1], chain[0], chain[-2]
-                self_s, cross_s = ev.scores(new, new), ev.scores(new, old)
-                old_s = ev.scores(old, old)
-                flips = classification_flip_rate(old_s["correct"], cross_s["correct"])
-                row = {"method": method, "setting": setting, "self_map": 100 * self_s["map"],
-                       "cross_map": 100 * cross_s["map"], "self_top1": 100 * self_s["top1"],
-                       "cross_top1": 100 * cross_s["top1"], "old_self_map": 100 * old_s["map"],
-                       "old_self_top1": 100 * old_s["top1"], "negative_flip_rate": flips["negative_flip_rate"],
-                       "perturbation_norms": new[0].info.get("perturbation_norms", []),
-                       "train_wall_s": round(sum(m.info.get("wall_s") or 0 for m, _ in chain[1:]), 1)}
+                row = _test_row(ev, method, setting, new, old)
+                row["train_wall_s"] = round(sum(m.info.get("wall_s") or 0 for m, _ in chain[1:]), 1)
                 if len(chain) > 2:
                     prev_s = ev.scores(new, prev)
                     row.update(cross_prev_map=100 * prev_s["map"], cross_prev_top1=100 * prev_s["top1"])
@@ -245,7 +238,8 @@ def _step_indices(kind: str, order: list[int], held: list[int], pool: np.ndarray
 
 
 def _test_row(ev: _Eval, method: str, setting: str, new: tuple, old: tuple) -> dict:
-    """The test-split row of one new model against the old one (the fields of the classic rows)."""
+    """The test-split row of one new model against the old one: self-, cross- and the old model's own test,
+    negative flips, NDPP / ODPP displacements, the new model's training time."""
     self_s, cross_s, old_s = ev.scores(new, new), ev.scores(new, old), ev.scores(old, old)
     flips = classification_flip_rate(old_s["correct"], cross_s["correct"])
     return {"method": method, "setting": setting, "self_map": 100 * self_s["map"], "cross_map": 100 * cross_s["map"],

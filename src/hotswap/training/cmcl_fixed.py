@@ -58,6 +58,7 @@ from hotswap.io import atomic_write_json
 from hotswap.losses.cmcl import CMCL
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import param_groups
+from hotswap.training.methods.cmcl import psi_terms
 from hotswap.training.model_cache import train_or_load
 from hotswap.training.reverse_transform import LearnableEmbedding, ReverseTransform
 
@@ -156,9 +157,8 @@ def batch_losses(cfg: FixedCMCLConfig, n: torch.Tensor, ref: torch.Tensor, y: to
                  cmcl: CMCL) -> dict[str, torch.Tensor]:
     """The loss terms of one batch (module docstring) and their weighted ``total``."""
     z = n if rho is None else rho(n)
-    reversed_ = psi(F.normalize(z, dim=-1))
-    terms = {"regression": (reversed_ - F.normalize(ref, dim=-1)).pow(2).sum(-1).mean(),
-             "cmcl": cmcl(z, reversed_, y, ref)}
+    regression, contrast = psi_terms(psi, cmcl, z, ref, y)
+    terms = {"regression": regression, "cmcl": contrast}
     total = cfg.psi_l2_weight * terms["regression"] + cfg.cmcl_weight * terms["cmcl"]
     if rho is not None and head is not None:
         terms["ce"] = F.cross_entropy(head(z), head.target(y))

@@ -32,6 +32,15 @@ class CMCLOptions(MethodOptions):
     learnable_embedding: bool = False  # add rho after fc1 (the stored embedding; CE reads fc1's output)
 
 
+def psi_terms(psi: nn.Module, cmcl: CMCL, z: torch.Tensor, ref: torch.Tensor,
+              y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(||psi(n) - o||^2 averaged over the batch, CMCL(z, psi(n), y, o))`` with ``n = z / ||z||`` and ``o`` the
+    normalised ``ref``: the two terms ``psi`` learns from, whether the new net trains with it or stays frozen."""
+    reversed_ = psi(nn.functional.normalize(z, dim=-1))
+    regression = (reversed_ - nn.functional.normalize(ref, dim=-1)).pow(2).sum(-1).mean()
+    return regression, cmcl(z, reversed_, y, ref)
+
+
 @register_method("cmcl")
 class CMCLMethod(Method):
     head = "cosine"
@@ -54,10 +63,9 @@ class CMCLMethod(Method):
              xb: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             ref = self.old.net(xb)
-        reversed_ = self.psi(nn.functional.normalize(z, dim=-1))
-        regression = (reversed_ - nn.functional.normalize(ref, dim=-1)).pow(2).sum(-1).mean()
+        regression, contrast = psi_terms(self.psi, self.cmcl, z, ref, y)
         return (super().loss(z, logits, targets, y, xb) + self.options.psi_l2_weight * regression
-                + self.options.weight * self.cmcl(z, reversed_, y, ref))
+                + self.options.weight * contrast)
 
     def finish(self, model: Any) -> None:
         model.psi = self.psi.eval()
