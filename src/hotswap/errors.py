@@ -40,3 +40,7 @@ class NotFittedError(HotswapError, RuntimeError):
 
 class AssetMissingError(HotswapError, FileNotFoundError):
     """A bundled model or dataset that is not installed or is incomplete."""
+
+
+class UpgradeStateError(HotswapError, ValueError):
+    """An action (pause, resume, commit, rollback) that the upgrade's current state does not allow."""
