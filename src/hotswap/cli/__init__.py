@@ -12,23 +12,39 @@ import typer  # noqa: E402
 from hotswap.cli import (adopt, backfill, bcl, continual, demo, documents, fit_adapter, index,  # noqa: E402
                          online_backfill, report, serve, verify)
 
+from hotswap.cli.friendly import friendly, set_debug  # noqa: E402
+
 app = typer.Typer(
     help="Upgrade the embedding model behind a live retrieval index without re-indexing its corpus.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
 )
-app.command("demo")(demo.demo)
-app.command("encode")(index.encode)
-app.command("fit-adapter")(fit_adapter.fit_adapter)
-app.command("search")(index.search)
-app.command("eval")(index.evaluate)
-app.command("backfill")(backfill.backfill)
-app.command("setup-models")(index.setup_models)
-app.command("serve")(serve.serve)
-app.command("report")(report.report)
-app.command("verify")(verify.verify)
-app.command("upsert")(documents.upsert)
-app.command("delete")(documents.delete)
-app.command("adopt")(adopt.adopt)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="show the traceback of an error (HOTSWAP_DEBUG=1 too)")
+         ) -> None:
+    """Upgrade the embedding model behind a live retrieval index without re-indexing its corpus."""
+    set_debug(debug)
+
+
+def verb(name: str, function, target: typer.Typer = app) -> None:
+    """Register ``function`` as ``hotswap NAME``: its expected errors print one line and exit 2."""
+    target.command(name)(friendly(function))
+
+
+verb("demo", demo.demo)
+verb("encode", index.encode)
+verb("fit-adapter", fit_adapter.fit_adapter)
+verb("search", index.search)
+verb("eval", index.evaluate)
+verb("backfill", backfill.backfill)
+verb("setup-models", index.setup_models)
+verb("serve", serve.serve)
+verb("report", report.report)
+verb("verify", verify.verify)
+verb("upsert", documents.upsert)
+verb("delete", documents.delete)
+verb("adopt", adopt.adopt)
 # bcl adds its verbs (train bcl, experiment dsimplex / perturbation) to continual's train and experiment apps
 assert bcl.train_app is continual.train_app and online_backfill.experiment_app is continual.experiment_app
 app.add_typer(continual.train_app, name="train")

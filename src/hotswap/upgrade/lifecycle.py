@@ -39,7 +39,7 @@ def upgrade_state(done: int, total: int, *, running: bool, intent: str, error: s
 
 def check_action(state: str, action: str) -> None:
     """Refuse ``action`` (``pause``, ``resume``, ``commit``, ``rollback``) where ``state`` does not allow it, with a
-    message naming both and what to do instead. Raises ``ValueError``."""
+    message naming both and what to do instead. Raises ``UpgradeStateError``."""
     allowed = {
         "pause": ("backfilling",),
         "resume": ("planned", "paused", "interrupted", "failed"),
