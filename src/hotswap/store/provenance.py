@@ -8,7 +8,7 @@ its folder name. Shape::
 
     {"dataset": {"name": "debian" | "/abs/beir/folder", "max_docs": 6000 | null, "seed": 0},
      "models": {"<model id>": {"name": "minilm", "location": "/abs/folder", "weights_sha256": "..."}},
-     "updated_at": "2026-12-04T07:00:00Z"}
+     "upgrade": "/abs/upgrade/folder" (while one is in progress), "updated_at": "2026-12-04T07:00:00Z"}
 """
 
 from __future__ import annotations
@@ -51,11 +51,17 @@ def dataset_spec(name: str | Path, max_docs: int | None = None, seed: int = 0) -
 
 
 def record_provenance(store: VectorStore | str | Path, *, dataset: Mapping[str, Any] | None = None,
-                      models: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Merge ``dataset`` (see ``dataset_spec``) and ``models`` (each with at least ``id``) into the store's record."""
+                      models: Iterable[Mapping[str, Any]] = (), **fields: Any) -> dict[str, Any]:
+    """Merge ``dataset`` (see ``dataset_spec``), ``models`` (each with at least ``id``) and other ``fields``
+    (e.g. ``upgrade``: the folder of the upgrade in progress; None forgets it) into the store's record."""
     record = read_provenance(store)
     if dataset is not None:
         record["dataset"] = dict(dataset)
+    for key, value in fields.items():
+        if value is None:
+            record.pop(key, None)
+        else:
+            record[key] = value
     known = record.setdefault("models", {})
     for model in models:
         known[model["id"]] = {key: v for key, v in model.items() if key != "id"}

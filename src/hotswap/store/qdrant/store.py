@@ -190,6 +190,19 @@ def add_model_vector(path: str | Path, model_id: str, dim: int, metric: str | No
         return QdrantStore(path, model_id)
 
 
+def serve_model_vector(path: str | Path, model_id: str) -> None:
+    """Make ``model_id`` the model the store opens by default (first in the store file): a committed upgrade.
+    One atomic write of the store file; the vectors are untouched."""
+    path = Path(path)
+    with QdrantStore.handle(path) as h:
+        models = h.data["models"]
+        if not any(m["model_id"] == model_id for m in models):
+            raise ValueError(f"store {path} holds no vectors of model {model_id!r}; backfill them first")
+        data = {**h.data, "models": sorted(models, key=lambda m: m["model_id"] != model_id)}
+        write_store_file(path, data)
+        h.data = data
+
+
 def remove_model_vector(path: str | Path, model_id: str) -> bool:
     """Remove ``model_id``'s named vector (from every point, the collection and the store file): the rollback
     of ``add_model_vector``. Refuses the folder's first model; ``False`` if the model was not there. Killed
