@@ -57,3 +57,32 @@ def test_validation_split_is_seeded_and_disjoint():
     assert validation_split(ids, 0.2, seed=1) == (fit, val) != validation_split(ids, 0.2, seed=2)
     with pytest.raises(ValueError, match="fraction"):
         validation_split(ids, 1.5)
+
+
+def test_train_queries_and_document_sample_are_seeded_sorted_and_capped():
+    from hotswap.adapters.selection import fit_doc_sample, train_query_ids
+
+    queries = {f"q{i:02d}": "text" for i in range(40)}
+    assert train_query_ids(queries) == sorted(queries) == train_query_ids(queries, 100)
+    capped = train_query_ids(queries, 10, seed=3)
+    assert len(capped) == 10 and capped == sorted(capped) == train_query_ids(queries, 10, seed=3)
+    docs = [f"d{i:03d}" for i in range(300)][::-1]  # the index's order does not matter
+    sample = fit_doc_sample(docs, 50, seed=1)
+    assert len(sample) == 50 and sample == sorted(sample) == fit_doc_sample(sorted(docs), 50, seed=1)
+    assert fit_doc_sample(docs, 1000) == sorted(docs) and fit_doc_sample(docs, 0) == []
+
+
+def test_validated_choice_fits_on_queries_then_documents(world):
+    from hotswap.adapters.selection import FitPairs, validated_choice
+
+    store, qids, Q_new, Q_old, qrels, _, _ = world
+    docs = store.get(store.ids[:100])
+    R = np.linalg.lstsq(Q_old[:12], Q_new[:12], rcond=None)[0]  # any new-side view of the documents
+    pairs = FitPairs(list(qids), Q_new, Q_old, docs @ R, docs, NEW, OLD)
+    X_new, X_old = pairs.stacked([0, 1, 2])
+    assert X_new.shape == (103, 12) and np.array_equal(X_old[3:], docs) and np.array_equal(X_old[:3], Q_old[:3])
+    sel, weights = validated_choice(["procrustes", "affine"], pairs, store, qrels, blendable=("procrustes",))
+    assert set(sel.scores) == {"old", "procrustes", "affine", "procrustes+blend"} and set(weights) == {"procrustes"}
+    assert sel.n_queries == 16
+    again = validated_choice(["procrustes", "affine"], pairs, store, qrels, blendable=("procrustes",))
+    assert again == (sel, weights)  # deterministic: the demo and fit-adapter get the same answer

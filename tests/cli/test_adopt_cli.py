@@ -45,10 +45,10 @@ ARGS = ["--vector-field", "embedding", "--text-field", "body", "--id-field", "pk
 def test_adopt_refuses_wrong_models_then_adopts_and_upgrades_in_place(docs_table, tmp_path):
     uri, name, conn = docs_table
     res = runner.invoke(app, ["adopt", "--store", uri, "--model", "minilm", *ARGS])
-    assert res.exit_code == 1 and "256-d vectors but model minilm makes 384-d" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "256-d vectors but model minilm makes 384-d" in " ".join(res.output.split())
     conn.execute(f"UPDATE {name} SET body = 'a package about ' || pkg")  # texts no longer the embedded ones
     res = runner.invoke(app, ["adopt", "--store", uri, "--model", "static", *ARGS])
-    assert res.exit_code == 1 and "not model static's" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "not model static's" in " ".join(res.output.split())
     corpus = load_dataset("debian").corpus
     with conn.cursor() as cur:  # the embedded texts back
         cur.executemany(f"UPDATE {name} SET body = %s WHERE pkg = %s", [(corpus[i], i) for i in sorted(corpus)[:N]])

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.realmodel
 
 def test_backfill_start_status_resume_with_curve(tmp_path):
     index, up, out = tmp_path / "old", tmp_path / "up", tmp_path / "res"
-    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "160"])
+    _ok(["encode", "--model", "static", "--index", str(index), "--dataset", "debian", "--max-docs", "160"])
     text = _ok(["backfill", "--index", str(index), "--upgrade", str(up), "--new", "minilm", "--until", "0.5",
                 "--batch-size", "40", "--order", "random", "--cost-per-hour", "3"])
     assert "80/160 backfilled" in text
@@ -42,17 +42,17 @@ def test_backfill_start_status_resume_with_curve(tmp_path):
 
 def test_backfill_resume_without_an_upgrade_is_a_clear_error(tmp_path):
     index = tmp_path / "old"
-    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "20"])
+    _ok(["encode", "--model", "static", "--index", str(index), "--dataset", "debian", "--max-docs", "20"])
     res = runner.invoke(app, ["backfill", "--index", str(index), "--upgrade", str(tmp_path / "nope"), "--resume"])
-    assert res.exit_code != 0 and "upgrade.json" in str(res.exception)
+    assert res.exit_code == 2 and "upgrade.json" in res.output
 
 
 def test_backfill_on_ray_executor(tmp_path):
     pytest.importorskip("ray.data")
     index, up = tmp_path / "old", tmp_path / "up"
-    _ok(["encode", "--model", "minilm", "--index", str(index), "--max-docs", "60"])
+    _ok(["encode", "--model", "minilm", "--index", str(index), "--dataset", "debian", "--max-docs", "60"])
     text = _ok(["backfill", "--index", str(index), "--upgrade", str(up), "--new", "static", "--executor", "ray",
                 "--num-actors", "1", "--batch-size", "16"])
-    assert "done: 60/60" in text
+    assert "complete: 60/60" in text
     done = open_upgrade(up)
     assert done.new_model_id.startswith("static@") and sorted(done.new.ids) == sorted(open_store(index).ids)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.realmodel
 
 def test_eval_and_search_cascade_on_an_upgrade(tmp_path):
     index, up = tmp_path / "old", tmp_path / "up"
-    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "200"])
+    _ok(["encode", "--model", "static", "--index", str(index), "--dataset", "debian", "--max-docs", "200"])
     _ok(["backfill", "--index", str(index), "--upgrade", str(up), "--new", "minilm", "--until", "0.25",
          "--batch-size", "25", "--order", "demand"])
     done = len(open_upgrade(up).new)
@@ -21,7 +21,7 @@ def test_eval_and_search_cascade_on_an_upgrade(tmp_path):
     for budget in ([], ["--encode-budget", "2"]):
         out = tmp_path / f"eval{len(budget)}.json"
         _ok(["eval", "--upgrade", str(up), "--mode", "cascade", "--model", "minilm", "--candidates", "20",
-             *budget, "--max-test-queries", "40", "--json", str(out)])
+             *budget, "--max-test-queries", "40", "--out", str(out)])
         results[len(budget)] = json.loads(out.read_text())
     full, capped = results[0], results[2]
     assert full["mode"] == "cascade" and full["candidates"] == 20 and full["encode_budget"] is None

@@ -15,10 +15,10 @@ def test_fit_adapter_into_a_collection(tmp_path):
     from hotswap.serve import Collection
 
     index, col = tmp_path / "old", tmp_path / "col"
-    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "150"])
+    _ok(["encode", "--model", "static", "--index", str(index), "--max-docs", "150", "--dataset", "debian"])
     Collection.create(col, "static", load_encoder("static"), load_dataset("debian", max_docs=150).corpus)
     out = _ok(["fit-adapter", "--index", str(index), "--new", "minilm", "--kind", "procrustes", "--into", str(col),
-               "minilm-p", "--fit-docs", "50", "--max-train-queries", "60"])
+               "minilm-p", "--fit-docs", "50", "--max-train-queries", "60", "--dataset", "debian"])
     assert "registered as 'minilm-p'" in out and registered(col) == ["minilm-p"]
     assert (folder(col, "minilm-p") / "adapter.json").is_file()  # checksums verified
     res = runner.invoke(app, ["fit-adapter", "--index", str(index), "--new", "minilm", "--into", str(col),

@@ -6,6 +6,11 @@ therefore scores each fitted candidate by a retrieval metric on validation queri
 searching the real old index, and compares with the old system on the same queries. It returns the best
 candidate only if it beats the old system by at least ``margin``; otherwise the choice is ``"old"``: keep
 encoding queries with the old model until the gallery is backfilled.
+
+``validated_choice`` is the one validated choice (adapter, blend weight, or old) that ``hotswap demo`` and
+``hotswap fit-adapter --kind auto`` both make; with ``train_query_ids`` and ``fit_doc_sample`` they also fit on
+the same train queries and the same documents, in the same order, so on the same data and seed they choose
+the same thing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from hotswap.metrics import evaluate_run, run_from_search
 
 OLD = "old"
 BLEND_GRID = (0.25, 0.4, 0.5, 0.6, 0.75)
+BLENDABLE = ("procrustes", "residual_mlp+infonce")  # also tried blended with the old model's query
 
 
 @dataclass(frozen=True)
@@ -103,3 +109,61 @@ def select_by_validation(
     weights = {b: choose_blend_weight(candidates[b], *args)[0] for b in blendable if b in candidates}
     candidates |= {f"{b}+blend": QueryBlend(candidates[b], w) for b, w in weights.items()}
     return select_adapter(candidates, *args), weights
+
+
+def train_query_ids(train_queries: Mapping[str, str], cap: int | None = None, seed: int = 0) -> list[str]:
+    """The train queries adapters are fitted on: all of them (sorted), or a seeded sample of ``cap``.
+
+    Drawn from its own ``default_rng(seed)``, so the sample does not depend on what else was sampled before
+    (the demo's test-query cap used to shift it)."""
+    ids = sorted(train_queries)
+    if cap is not None and cap < len(ids):
+        ids = sorted(np.random.default_rng(seed).choice(ids, size=cap, replace=False).tolist())
+    return ids
+
+
+def fit_doc_sample(doc_ids: Sequence[str], n: int, seed: int = 0) -> list[str]:
+    """The indexed documents added as fit pairs: a seeded sample of ``n`` of ``sorted(doc_ids)``, in sorted
+    order (the order of the pairs matters to the MLP adapters' shuffles and early-stopping split)."""
+    ids = sorted(doc_ids)
+    rows = np.random.default_rng(seed).choice(len(ids), size=min(max(n, 0), len(ids)), replace=False)
+    return [ids[i] for i in sorted(rows.tolist())]
+
+
+@dataclass(frozen=True)
+class FitPairs:
+    """Aligned embeddings of the same texts by both models: train queries (rows of ``Q_new`` / ``Q_old``, ids
+    ``qids``) and a document sample (``D_new`` / ``D_old``, the old side read from the index)."""
+
+    qids: list[str]
+    Q_new: np.ndarray
+    Q_old: np.ndarray
+    D_new: np.ndarray
+    D_old: np.ndarray
+    new_model_id: str
+    old_model_id: str
+
+    def stacked(self, query_rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(X_new, X_old)``: the queries ``query_rows`` followed by every sampled document."""
+        rows = list(query_rows)
+        return np.vstack([self.Q_new[rows], self.D_new]), np.vstack([self.Q_old[rows], self.D_old])
+
+    def fit(self, label: str, query_rows: Sequence[int], seed: int = 0) -> Any:
+        """The preset ``label`` (``hotswap.adapters.presets``) fitted on ``stacked(query_rows)``."""
+        from hotswap.adapters.presets import make_preset
+
+        X_new, X_old = self.stacked(query_rows)
+        return make_preset(label, seed).fit(X_new, X_old, new_model_id=self.new_model_id,
+                                            old_model_id=self.old_model_id)
+
+
+def validated_choice(
+    labels: Sequence[str], pairs: FitPairs, old_store: Any, qrels: Mapping[str, Mapping[str, int]],
+    blendable: Sequence[str] = BLENDABLE, val_fraction: float = 0.2, seed: int = 0,
+) -> tuple[Selection, dict[str, float]]:
+    """The validated choice shared by ``hotswap demo`` and ``hotswap fit-adapter --kind auto``: every preset in
+    ``labels`` fitted on ``1 - val_fraction`` of the train queries (+ the document sample), blend weights chosen
+    for ``blendable``, all scored against the old model on the held-out queries. Returns
+    ``(selection, {label: blend weight})`` (see ``select_by_validation``)."""
+    return select_by_validation(lambda label, rows: pairs.fit(label, rows, seed), labels, old_store, pairs.qids,
+                                pairs.Q_new, pairs.Q_old, qrels, pairs.new_model_id, blendable, val_fraction, seed)

@@ -10,6 +10,7 @@ same way). At 0.0 the ``merged`` mode *is* the old system and at 1.0 the full re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,16 +93,17 @@ def backfill_curve(runner: Any, evaluate: Evaluate, fractions: Sequence[float],
     """
     curves: dict[str, list[dict]] = {}
     upgrade = runner.upgrade
-    for f in sorted(fractions):
-        if len(upgrade.new) > round(f * len(upgrade.old)):
-            continue
-        if f > 0 and runner.run(until=f).done < round(f * len(upgrade.old)):
-            break  # paused before reaching f
-        point = evaluate(upgrade)
-        for mode, scores in point.items():
-            curves.setdefault(mode, []).append({"fraction": float(f), "backfilled": len(upgrade.new), **scores})
-        if on_point:
-            on_point(f, point)
+    with runner.hold() if hasattr(runner, "hold") else nullcontext():  # one live backfill between the points
+        for f in sorted(fractions):
+            if len(upgrade.new) > round(f * len(upgrade.old)):
+                continue
+            if f > 0 and runner.run(until=f).done < round(f * len(upgrade.old)):
+                break  # paused before reaching f
+            point = evaluate(upgrade)
+            for mode, scores in point.items():
+                curves.setdefault(mode, []).append({"fraction": float(f), "backfilled": len(upgrade.new), **scores})
+            if on_point:
+                on_point(f, point)
     return curves
 
 

@@ -31,8 +31,9 @@ import fcntl
 import hashlib
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,11 @@ def read_plan(upgrade: Upgrade) -> dict:
                             fix="start the backfill first (hotswap backfill --order ...)")
 
 
+def backfill_running(upgrade_path: str | Path) -> bool:
+    """Whether a backfill process holds the upgrade's run lock right now."""
+    return _is_locked(Path(upgrade_path))
+
+
 def request_pause(upgrade_path: str | Path) -> bool:
     """Ask the running backfill to stop after its current batch; ``False`` (and no request) if none runs."""
     if not _is_locked(Path(upgrade_path)):
@@ -121,6 +127,7 @@ class BackfillRunner:
         self.batch_size, self.cost_per_hour, self.progress = int(batch_size), cost_per_hour, progress
         self._rate: float | None = None
         self._elapsed = 0.0
+        self._held = False  # inside ``hold()``: this runner already holds the run lock
 
     # ---- planning ----------------------------------------------------------------------------------------
     def plan_ids(self) -> list[str]:
@@ -190,8 +197,21 @@ class BackfillRunner:
     def run(self, until: float | None = None, on_batch: Callable[[BackfillStatus], None] | None = None
             ) -> BackfillStatus:
         """Backfill until the plan is done, ``until`` (a fraction of the gallery) is reached, or a pause."""
+        if self._held:
+            return self._run(until, on_batch)
         with _run_lock(self.upgrade.path):
             return self._run(until, on_batch)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the run lock across several ``run(until=...)`` calls (a backfill curve evaluates between them),
+        so that other processes see one live backfill, not a paused one, for the whole session."""
+        with _run_lock(self.upgrade.path):
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
 
     def _run(self, until: float | None, on_batch: Callable[[BackfillStatus], None] | None) -> BackfillStatus:
         up, pause = self.upgrade, self.upgrade.path / PAUSE_NAME

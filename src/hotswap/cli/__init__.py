@@ -10,7 +10,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import typer  # noqa: E402
 
 from hotswap.cli import (adopt, backfill, bcl, continual, demo, documents, fit_adapter, index,  # noqa: E402
-                         online_backfill, report, serve, verify)
+                         online_backfill, report, serve, upgrade, verify)
 
 from hotswap.cli.friendly import friendly, set_debug  # noqa: E402
 
@@ -45,6 +45,9 @@ verb("verify", verify.verify)
 verb("upsert", documents.upsert)
 verb("delete", documents.delete)
 verb("adopt", adopt.adopt)
+for name, function in upgrade.COMMANDS.items():
+    verb(name, function, upgrade.upgrade_app)
+app.add_typer(upgrade.upgrade_app, name="upgrade")
 # bcl adds its verbs (train bcl, experiment dsimplex / perturbation) to continual's train and experiment apps
 assert bcl.train_app is continual.train_app and online_backfill.experiment_app is continual.experiment_app
 app.add_typer(continual.train_app, name="train")

@@ -37,9 +37,8 @@ def adopt(
     check = model_check(model, encoder.dim, encoder.encode, sample, min_agreement, report=seen.append)
     try:
         adopted = adopt_store(store, encoder.id, vector_field, text_field, id_field, metric, check)
-    except (HotswapError, ValueError, FileExistsError, FileNotFoundError, ConnectionError) as e:
-        console.print(f"[red]not adopted:[/red] {e}")
-        raise typer.Exit(1) from None
+    except (HotswapError, ValueError, OSError) as e:
+        raise HotswapError(f"not adopted: {e}") from e
     with adopted:
         table = Table(title=f"adopted {adopted.uri}")
         for col in ("rows", "model", "dim", "metric", "index", "agreement (median / min cosine)"):

@@ -1,52 +1,40 @@
-"""``hotswap backfill``: re-embed an index's corpus with a new model while it is served; resume after a crash."""
+"""``hotswap backfill``: re-embed an index's corpus with a new model while it is served; resume after a crash.
+
+The index remembers its dataset and models (``hotswap.store.provenance``), and the upgrade folder is recorded in
+it, so ``hotswap upgrade status|pause|resume|commit|rollback`` can follow; every check runs before encoding.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import typer
-from rich.console import Console
 
-from hotswap.adapters import load_adapter
-from hotswap.backfill import ORDERINGS, BackfillRunner, LocalExecutor, plan_backfill, request_pause
-from hotswap.backfill.curve import QrelsEvaluator, backfill_curve, fractions_every, parse_every
-from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
-from hotswap.cli.options import DATASET, INDEX
-from hotswap.data import load_dataset
-from hotswap.encoders import encoder_for_model_id, load_encoder
-from hotswap.experiments.backfill_demo import curve_rows, raw_encode_rate
-from hotswap.search import ScoreCalibration
-from hotswap.store import open_store
-from hotswap.store.adopt import text_fetch
-from hotswap.upgrade import create_upgrade, open_upgrade
+from hotswap.cli import context
+from hotswap.cli.output import JSON, console, emit_json
 
-console = Console()
+ORDERINGS = ("random", "sequential", "uncertainty", "popularity", "demand")  # hotswap.backfill.ORDERINGS
 
 
-def _executor(kind: str, spec: str, encoder, ray_address: str | None, num_actors: int):
+def _executor(kind: str, spec: str, encoder: Any, ray_address: str | None, num_actors: int) -> Any:
+    from hotswap.backfill import LocalExecutor
+
     if kind == "local":
         return LocalExecutor(encoder)
-    if kind == "ray":
-        from hotswap.backfill.ray_runner import RayExecutor
+    from hotswap.backfill.ray_runner import RayExecutor
 
-        return RayExecutor(spec, num_actors=num_actors, ray_address=ray_address, expected_model_id=encoder.id)
-    raise typer.BadParameter(f"--executor must be 'local' or 'ray'; got {kind!r}")
-
-
-def _status_line(s) -> str:
-    eta = f"{s.eta_s / 60:.1f} min" if s.eta_s is not None else "unknown"
-    rate = f"{s.items_per_s:,.0f} items/s" if s.items_per_s else "rate unknown"
-    cost = f", cost left {s.cost_left:.2f}" if s.cost_left is not None else ""
-    return f"{s.state}: {s.done}/{s.total} backfilled ({s.fraction:.0%}), {rate}, time left {eta}{cost}"
+    return RayExecutor(spec, num_actors=num_actors, ray_address=ray_address, expected_model_id=encoder.id)
 
 
 def backfill(
-    index: str = INDEX,
+    index: str = typer.Option(None, "--index", help="the index to upgrade (a folder built by 'hotswap encode', or "
+                              "a store URI); not needed with --resume, --status or --pause"),
     upgrade: Path = typer.Option(..., help="folder of the upgrade (new vectors, plan, checkpoint)"),
     model: str = typer.Option(None, "--new", help="new encoder: static, minilm, mpnet or a folder (to --resume: "
-                              "only for a folder model)"),
-    dataset: str = DATASET,
+                              "only when the upgrade cannot find its folder)"),
+    dataset: str = typer.Option(None, help="the dataset the index was built from (default: the one it records; "
+                                "'store' reads the texts from the index's own text column, e.g. an adopted table)"),
     order: str = typer.Option("random", help=f"ordering policy: {', '.join(ORDERINGS)} (demand: what cascade "
                               "searches asked for first)"),
     then: str = typer.Option("random", help="with --order demand: the order of the items no query asked for"),
@@ -63,15 +51,27 @@ def backfill(
     num_actors: int = typer.Option(2, help="Ray encoder actors"),
     cost_per_hour: float = typer.Option(None, help="price of the encoding machine per hour, for the cost left"),
     seed: int = typer.Option(0),
-    pause: bool = typer.Option(False, "--pause", help="ask the running backfill in --upgrade to stop after its batch"),
-    status: bool = typer.Option(False, "--status", help="print progress, time and cost left, then exit"),
+    pause: bool = typer.Option(False, "--pause", help="ask the running backfill in --upgrade to stop after its batch "
+                               "(same as 'hotswap upgrade pause')"),
+    status: bool = typer.Option(False, "--status", help="print progress, time and cost left, then exit (same as "
+                                "'hotswap upgrade status')"),
     out: Path = typer.Option(Path("results"), help="folder for backfill.json / backfill.png (--eval-every)"),
+    json_output: bool = JSON,
 ) -> None:
     """Re-embed the corpus of INDEX with the NEW model in crash-safe batches, serving merged search all along.
 
     Example: hotswap backfill --index indexes/old --upgrade indexes/upgrade --new minilm --order uncertainty
-    --eval-every 10%   (after a crash or --pause: hotswap backfill --index indexes/old --upgrade indexes/upgrade --resume)
+    --eval-every 10%   (after a crash or a pause: hotswap upgrade resume indexes/upgrade; when complete: hotswap
+    upgrade commit indexes/upgrade)
     """
+    from hotswap.backfill import BackfillRunner, plan_backfill, request_pause
+    from hotswap.backfill.curve import parse_every
+    from hotswap.cli.upgrade import status_of
+    from hotswap.encoders import load_encoder
+    from hotswap.upgrade import create_upgrade
+
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"--executor must be 'local' or 'ray'; got {executor!r}")
     if pause:
         if request_pause(upgrade):
             console.print(f"asked the backfill in {upgrade} to pause after its current batch")
@@ -79,70 +79,147 @@ def backfill(
             console.print(f"no backfill is running in {upgrade}; nothing to pause")
         return
     if status:  # reads the upgrade folder only: no dataset, no model
-        up = open_upgrade(upgrade)
-        console.print(_status_line(BackfillRunner(up, list, None, cost_per_hour=cost_per_hour).status()))
+        _print_status(status_of(_existing(upgrade), cost_per_hour), json_output)
         return
-    ds = None if dataset == "store" else load_dataset(dataset)
-    fetch = None if ds is None else (lambda ids: [ds.corpus[i] for i in ids])  # noqa: E731
-    if ds is None and (eval_every is not None or order in ("popularity", "demand") or then == "demand"):
-        raise typer.BadParameter("--dataset store reads texts only: --eval-every and orders from queries need a "
-                                 "dataset with queries")
+    if not resume and order not in ORDERINGS:
+        raise typer.BadParameter(f"unknown --order {order!r}; use one of {', '.join(ORDERINGS)}")
     if resume:
-        up = open_upgrade(upgrade)
-        fetch = fetch or text_fetch(up.old)
-        spec = model or up.new_model_id.rsplit("@", 1)[0]  # a bundled name, or the folder given with --new
-        new_enc = load_encoder(spec)  # the runner refuses it unless its id is the upgrade's new model id
+        target = context.open_target(None, _existing(upgrade))
+    elif index is None:
+        raise typer.BadParameter("a new backfill needs --index (the index to upgrade) and --new (the new encoder)")
+    elif model is None:
+        raise typer.BadParameter("a new backfill needs --new (the new encoder)")
     else:
-        if model is None:
-            raise typer.BadParameter("a new backfill needs --new (the new encoder)")
-        old = open_store(index)
-        fetch = fetch or text_fetch(old)
-        if ds is not None and (missing := [i for i in old.ids[:1000] if i not in ds.corpus]):
-            raise typer.BadParameter(f"index {index} holds ids that dataset {dataset!r} lacks, e.g. {missing[:3]}")
-        spec, new_enc = model, load_encoder(model)
-        up = create_upgrade(upgrade, old, new_enc.id, new_enc.dim)
-        plan_backfill(up, order, new_enc, fetch, seed=seed, then=then,
-                      query_log=_query_log(then if order == "demand" else order, ds, up))
-    ex = _executor(executor, spec, new_enc, ray_address, num_actors)
+        _refuse_started(upgrade)
+        target = context.open_target(index, None, writing=True)
     try:
-        runner = BackfillRunner(up, fetch, ex, batch_size, cost_per_hour=cost_per_hour)
-        if eval_every is None:
-            console.print(_status_line(runner.run(until=until)))
+        ds, fetch = _texts(target, dataset)
+        if ds is None and (eval_every is not None or order in ("popularity", "demand") or then == "demand"):
+            raise typer.BadParameter("--dataset store reads texts only: --eval-every and orders from queries need a "
+                                     "dataset with queries")
+        if resume:
+            up = target.upgrade
+            new_enc = context.new_encoder(target, model)
+            spec = model or target.model_location(up.new_model_id) or getattr(new_enc, "location", None)
         else:
-            _run_with_curve(runner, up, ds, new_enc, parse_every(eval_every), modes.split(","), adapter, seed, out,
-                            calibration_docs, max_test_queries or None)
+            spec, new_enc = model, load_encoder(model)
+            up = create_upgrade(upgrade, target.store, new_enc.id, new_enc.dim)
+            target.upgrade = up
+            _record(target, up, new_enc, upgrade)
+            plan_backfill(up, order, new_enc, fetch, seed=seed, then=then,
+                          query_log=_query_log(then if order == "demand" else order, ds, target))
+        ex = _executor(executor, spec, new_enc, ray_address, num_actors)
+        try:
+            runner = BackfillRunner(up, fetch, ex, batch_size, cost_per_hour=cost_per_hour)
+            if eval_every is None:
+                runner.run(until=until)
+                _print_status(status_of(upgrade, cost_per_hour), json_output)
+            else:
+                _run_with_curve(runner, target, ds, new_enc, parse_every(eval_every), modes.split(","), adapter,
+                                seed, out, calibration_docs, max_test_queries or None)
+        finally:
+            if hasattr(ex, "close"):
+                ex.close()  # a local Ray instance started by the executor
     finally:
-        if hasattr(ex, "close"):
-            ex.close()  # a local Ray instance started by the executor
+        target.close()
 
 
-def _query_log(order: str, ds, up) -> np.ndarray | None:
+def _print_status(s: dict, json_output: bool) -> None:
+    from hotswap.cli.upgrade import status_line
+
+    if json_output:
+        emit_json(s)
+    else:
+        console.print(status_line(s), highlight=False)
+
+
+def continue_backfill(folder: Path, dataset: str | None, model: str | None, batch_size: int,
+                      until: float | None) -> Any:
+    """Resume the backfill of the upgrade in ``folder`` in this process (``hotswap upgrade resume``); returns the
+    runner's final ``BackfillStatus``."""
+    from hotswap.backfill import BackfillRunner, LocalExecutor
+
+    target = context.open_target(None, folder)
+    try:
+        _, fetch = _texts(target, dataset)
+        runner = BackfillRunner(target.upgrade, fetch, LocalExecutor(context.new_encoder(target, model)), batch_size)
+        return runner.run(until=until)
+    finally:
+        target.close()
+
+
+def _existing(upgrade: Path) -> Path:
+    if not (upgrade / "upgrade.json").is_file():
+        raise typer.BadParameter(f"{upgrade} is not an upgrade folder (no upgrade.json); start one with "
+                                 "'hotswap backfill --index INDEX --upgrade FOLDER --new MODEL'")
+    return upgrade
+
+
+def _refuse_started(upgrade: Path) -> None:
+    if (upgrade / "upgrade.json").is_file():
+        raise typer.BadParameter(f"{upgrade} already holds an upgrade; continue it with 'hotswap upgrade resume "
+                                 f"{upgrade}' (or roll it back: hotswap upgrade rollback {upgrade})")
+    if upgrade.exists() and (not upgrade.is_dir() or any(upgrade.iterdir())):
+        raise typer.BadParameter(f"{upgrade} exists and is not empty; choose a new --upgrade folder")
+
+
+def _texts(target: context.Target, dataset: str | None) -> tuple[Any, Any]:
+    """``(dataset or None, fetch)``: the texts a backfill re-encodes, checked to cover every indexed id."""
+    if dataset == "store":
+        from hotswap.store.adopt import text_fetch
+
+        return None, text_fetch(target.store)
+    ds = context.dataset_of(target, dataset)
+    ids = target.store.ids
+    if missing := [i for i in ids if i not in ds.corpus]:
+        raise typer.BadParameter(f"{len(missing):,} of the {len(ids):,} indexed documents are not in dataset "
+                                 f"{ds.name!r} (e.g. {missing[:3]}); pass --dataset (the one the index was built "
+                                 "from)")
+    return ds, lambda ids: [ds.corpus[i] for i in ids]
+
+
+def _record(target: context.Target, up: Any, new_enc: Any, folder: Path) -> None:
+    """The upgrade's new index records the dataset and the new model; the old index, its upgrade in progress."""
+    from hotswap.store.provenance import record_provenance
+
+    record_provenance(up.new, dataset=target.provenance.get("dataset"), models=[context.describe_model(new_enc)])
+    record_provenance(target.store, upgrade=str(folder.resolve()))
+
+
+def _query_log(order: str, ds: Any, target: context.Target) -> Any:
     """Up to 5000 of the dataset's train queries, encoded by the old model, stand in for a query log."""
     if order != "popularity":
         return None
-    return encoder_for_model_id(up.old_model_id).encode(list(ds.train_queries.values())[:5000])
+    if not ds.train_queries:
+        raise typer.BadParameter(f"--order popularity ranks documents by train queries: dataset {ds.name!r} has none "
+                                 "(qrels/train.tsv); use another order")
+    from hotswap.encoders.cache import encode_cached
+
+    return encode_cached(context.old_encoder(target), list(ds.train_queries.values())[:5000])[0]
 
 
-def _calibration(up, ds, old_enc, new_enc, n_docs: int, seed: int) -> ScoreCalibration:
-    """Fit the score calibration on up to 1000 train queries and ``n_docs`` random indexed documents."""
-    rng = np.random.default_rng(seed)
-    ids = [up.old.ids[i] for i in rng.choice(len(up.old), min(n_docs, len(up.old)), replace=False)]
-    queries = list(ds.train_queries.values())[:1000]
-    return ScoreCalibration().fit_paired(new_enc.encode(queries), new_enc.encode([ds.corpus[i] for i in ids]),
-                                         old_enc.encode(queries), up.old.get(ids))
+def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, step: float, modes: list[str],
+                    adapter: Path | None, seed: int, out: Path, calibration_docs: int,
+                    max_test_queries: int | None) -> None:
+    import numpy as np
 
-
-def _run_with_curve(runner, up, ds, new_enc, step: float, modes: list[str], adapter: Path | None, seed: int,
-                    out: Path, calibration_docs: int, max_test_queries: int | None) -> None:
+    from hotswap.adapters import load_adapter
     from hotswap.backfill import read_plan
+    from hotswap.backfill.curve import QrelsEvaluator, backfill_curve, fractions_every
+    from hotswap.cli.upgrade import status_line, status_of
+    from hotswap.encoders.cache import encode_cached
+    from hotswap.experiments.backfill_demo import curve_rows, raw_encode_rate
+    from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
 
+    up = target.upgrade
     test = ds.restrict(up.old.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
     texts = list(test.queries.values())
-    old_enc = encoder_for_model_id(up.old_model_id)
-    calibration = _calibration(up, ds, old_enc, new_enc, calibration_docs, seed) if "calibrated" in modes else None
-    evaluator = QrelsEvaluator(list(test.queries), test.qrels, new_enc.encode(texts), old_enc.encode(texts),
-                               modes=modes, adapter=load_adapter(adapter) if adapter else None,
-                               calibration=calibration)
+    old_enc = context.old_encoder(target)
+    calibration = context.fit_calibration(up.old, ds, old_enc, new_enc, calibration_docs, seed) \
+        if "calibrated" in modes else None
+    evaluator = QrelsEvaluator(list(test.queries), test.qrels, encode_cached(new_enc, texts)[0],
+                               encode_cached(old_enc, texts)[0], modes=modes,
+                               adapter=load_adapter(adapter) if adapter else None, calibration=calibration)
     if "adapted" in modes and adapter is None:
         evaluator.skipped["adapted"] = "no --adapter given"
     policy = read_plan(up)["policy"]
@@ -160,4 +237,5 @@ def _run_with_curve(runner, up, ds, new_enc, step: float, modes: list[str], adap
     console.print(curve_table(result))
     write_results(result, out)
     plot_curves(result, out / "backfill.png")
-    console.print(f"wrote {out / 'backfill.json'} and {out / 'backfill.png'}; {_status_line(final)}")
+    console.print(f"wrote {out / 'backfill.json'} and {out / 'backfill.png'}; "
+                  f"{status_line(status_of(up.path, runner.cost_per_hour))}", highlight=False)

@@ -8,12 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from hotswap.data.tasks import TASK_DOMAINS, load_task_sequence
-from hotswap.experiments.qdc import SCALES, SETTINGS, QDCConfig, run_qdc_experiment, text_task
-from hotswap.experiments.qdc_report import plot_matrices, qdc_table
-from hotswap.experiments.settings import merge_setting
+from hotswap.data.tasks import TASK_DOMAINS
+from hotswap.experiments.qdc_scales import SCALES, SETTINGS
 from hotswap.io import atomic_write_json, read_json_object
-from hotswap.training import ContinualConfig, ContinualTrainer
 
 console = Console() if sys.stdout.isatty() else Console(width=160)
 train_app = typer.Typer(help="Train compatible models.", no_args_is_help=True)
@@ -34,6 +31,10 @@ def continual(
 
     Example: hotswap train continual --out runs/ft --tasks libraries-devel,games --kd
     """
+    from hotswap.data.tasks import load_task_sequence
+    from hotswap.experiments.qdc import text_task
+    from hotswap.training import ContinualConfig, ContinualTrainer
+
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if unknown := [t for t in names if t not in TASK_DOMAINS]:
         raise typer.BadParameter(f"unknown task(s) {unknown}; available: {', '.join(TASK_DOMAINS)}")
@@ -64,6 +65,10 @@ def qdc(
 
     Example: hotswap experiment qdc --scale default   (five sources: --sequence sources)
     """
+    from hotswap.experiments.qdc import QDCConfig, run_qdc_experiment
+    from hotswap.experiments.qdc_report import plot_matrices, qdc_table
+    from hotswap.experiments.settings import merge_setting
+
     result = run_qdc_experiment(QDCConfig(scale=scale, workdir=str(workdir), seed=seed, sequence=sequence, lr=lr,
                                           epochs=epochs))
     console.print(qdc_table(result))
@@ -97,6 +102,7 @@ def qdc_recipe(
 
     Example: hotswap experiment qdc-recipe --recipes 1:2e-5,4:1e-4
     """
+    from hotswap.experiments.qdc import QDCConfig
     from hotswap.experiments.qdc_recipe import run_recipe_search
 
     try:

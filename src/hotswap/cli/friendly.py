@@ -18,11 +18,17 @@ import click
 import typer
 
 EXIT_USAGE = 2
-_debug = {"on": os.environ.get("HOTSWAP_DEBUG", "") not in ("", "0")}
+def _env_debug() -> bool:
+    return os.environ.get("HOTSWAP_DEBUG", "") not in ("", "0")
+
+
+_debug = {"on": _env_debug()}
 
 
 def set_debug(on: bool) -> None:
-    _debug["on"] = on or _debug["on"]
+    """Set for this invocation (``--debug``, or ``HOTSWAP_DEBUG``): a later invocation in the same process starts
+    afresh."""
+    _debug["on"] = on or _env_debug()
 
 
 def debug() -> bool:

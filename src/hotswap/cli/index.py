@@ -1,87 +1,214 @@
-"""CLI verbs that build, search and evaluate one index: setup-models, encode, search, eval."""
+"""CLI verbs that build, search and evaluate an index or an upgrade in progress: setup-models, encode, search, eval.
+
+Heavy modules (torch, FAISS, the models) load inside the verbs, so ``hotswap --help`` stays fast. Every check
+that can fail (paths, modes, adapters against models, dims) runs before anything is encoded, and every encoding
+goes through the one embedding cache (``hotswap.encoders.cache``).
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hotswap.adapters import load_adapter
-from hotswap.cli.options import DATASET, INDEX
-from hotswap.data import load_dataset
-from hotswap.encoders import encoder_for_model_id, load_encoder, prepare_models
-from hotswap.encoders.cache import encode_cached
-from hotswap.metrics import evaluate_run, negative_flips, run_from_search
-from hotswap.search import MODES, QueryBlend, Searcher
-from hotswap.search.blend import is_blend_folder
-from hotswap.search.cascade import needs_old_queries
-from hotswap.store import create_store, open_store
-from hotswap.upgrade import open_upgrade
+from hotswap.cli import context
+from hotswap.cli.output import JSON, console, emit_json, say, table
+from hotswap.errors import HotswapError
 
-console = Console()
+MODE_NAMES = ("old", "adapted", "blended", "new", "merged", "calibrated", "cross", "cascade")
+UPGRADE_MODES = ("merged", "calibrated", "cross", "cascade")
+INDEX = typer.Option(None, "--index", help="an index built by 'hotswap encode' (a folder or a store URI), a served "
+                     "collection (read only) or an upgrade folder")
+UPGRADE = typer.Option(None, "--upgrade", help="an upgrade in progress (the folder 'hotswap backfill' writes): "
+                       "every mode, including merged, calibrated, cross and cascade")
+MODE = typer.Option(None, help=f"one of {', '.join(MODE_NAMES)} (default: merged on an upgrade, adapted with "
+                    "--adapter, new with --new-index, else old)")
+MODEL = typer.Option(None, "--model", "--new", help="the new encoder: static, minilm, mpnet or a model folder (on "
+                     "an upgrade: its new model by default)")
+OLD = typer.Option(None, "--old", help="the encoder that built the index (default: found from the index's record)")
+ADAPTER = typer.Option(None, help="a fitted adapter folder (hotswap fit-adapter); a saved blend searches blended")
+NEW_INDEX = typer.Option(None, help="an index built by the new model (mode new)")
+DATASET = typer.Option(None, help="the dataset the index was built from (default: the one it records)")
+CANDIDATES = typer.Option(50, "--candidates", help="cascade: old-index candidates re-scored by the new model")
+ENCODE_BUDGET = typer.Option(None, "--encode-budget", help="cascade: most documents encoded per query (default "
+                             "unlimited); the rest keep their calibrated old score")
+CANDIDATE_QUERY = typer.Option("auto", "--candidate-query", help="cascade: query that picks old candidates: auto, "
+                               "old, adapted or blended")
+CALIBRATION_DOCS = typer.Option(512, help="calibrated: documents the new model encodes to fit the score map")
 
 
 def setup_models() -> None:
     """Assemble and distil the bundled models once (run by make demo / make test). Example: hotswap setup-models"""
+    from hotswap.encoders import prepare_models
+
     for name, model_id in prepare_models().items():
         console.print(f"{name}: [green]{model_id}[/]")
 
 
 def encode(
     model: str = typer.Option(..., help="encoder: static, minilm, mpnet or a model folder"),
-    index: str = INDEX,
-    dataset: str = DATASET,
+    index: str = typer.Option(..., "--index", help="where to build the index: a new folder, or a store URI "
+                              "(qdrant://PATH, milvus://PATH, pg://PATH, postgres://user@host/db?table=NAME)"),
+    dataset: str = typer.Option(..., help="bundled dataset name (debian, foldoc, gcide, jargon, pydoc) or a BEIR "
+                                "folder"),
     max_docs: int = typer.Option(None, help="index a seeded random subset of this many documents"),
     seed: int = typer.Option(0),
     batch_size: int = typer.Option(64),
+    json_output: bool = JSON,
 ) -> None:
-    """Encode a dataset's corpus with MODEL into a new store at INDEX.
+    """Encode a dataset's corpus with MODEL into a new index at INDEX, which records the dataset and the model.
 
-    Example: hotswap encode --model static --index indexes/old --max-docs 6000
+    Example: hotswap encode --model static --index indexes/old --dataset debian --max-docs 6000
     """
-    ds = load_dataset(dataset, max_docs=max_docs, seed=seed)
+    from hotswap.data import load_dataset
+    from hotswap.encoders import load_encoder
+    from hotswap.encoders.cache import encode_cached
+    from hotswap.store import create_store
+    from hotswap.store.provenance import dataset_spec, record_provenance
+
+    _refuse_existing(index)
     enc = load_encoder(model)
+    ds = load_dataset(dataset, max_docs=max_docs, seed=seed)
     ids = list(ds.corpus)
     start = time.perf_counter()
     X, hit = encode_cached(enc, [ds.corpus[d] for d in ids], batch_size=batch_size)
+    took = time.perf_counter() - start
     store = create_store(index, model_id=enc.id, dim=enc.dim, metric="ip")
-    store.add(ids, X, model_id=enc.id)
-    console.print(f"indexed {len(store)} docs of {ds.name} with {enc.id} ({enc.dim}-d) into {index} "
-                  f"in {time.perf_counter() - start:.1f} s{' (cached embeddings)' if hit else ''}")
+    with store:
+        store.add(ids, X, model_id=enc.id)
+        record_provenance(store, dataset=dataset_spec(dataset, max_docs, seed), models=[context.describe_model(enc)])
+        summary = {"index": index, "dataset": ds.name, "documents": len(store), "model_id": enc.id, "dim": enc.dim,
+                   "encode_s": round(took, 3), "cached": hit}
+    if json_output:
+        emit_json(summary)
+        return
+    console.print(f"indexed {summary['documents']:,} documents of {ds.name} with {enc.id} ({enc.dim}-d) into {index} "
+                  f"in {took:.1f} s{' (cached embeddings)' if hit else ''}", highlight=False)
 
 
-def _searcher(index: str | None, model: str | None, adapter: Path | None, new_index: Path | None, mode: str,
-              upgrade: Path | None = None, corpus: dict[str, str] | None = None, candidate_query: str = "auto",
-              persist: bool = True) -> Searcher:
-    """The searcher for INDEX, or (``upgrade``) for an upgrade in progress, whose ``cascade`` mode re-encodes
-    documents from ``corpus``; the old encoder is loaded only where the mode needs old-model queries."""
-    if (index is None) == (upgrade is None):
-        raise typer.BadParameter("give --index (a store) or --upgrade (an upgrade in progress), not both")
-    if mode == "cascade" and upgrade is None:
-        raise typer.BadParameter("mode 'cascade' searches an upgrade in progress: pass --upgrade (the folder "
-                                 "'hotswap backfill' writes)")
-    if mode != "old" and model is None:
-        raise typer.BadParameter(f"mode {mode!r} needs --model (the new encoder)")
-    fitted = load_adapter(adapter) if adapter else None
-    blend = QueryBlend.load(adapter) if adapter and is_blend_folder(adapter) else None
-    new_encoder = load_encoder(model) if model else None
-    if upgrade is not None:
-        up = open_upgrade(upgrade)
-        texts = (lambda ids: [corpus[i] for i in ids]) if corpus is not None and mode == "cascade" else None
-        searcher = Searcher.for_upgrade(up, adapter=fitted, blend=blend, new_encoder=new_encoder, texts=texts,
-                                        persist=persist)
-    else:
-        searcher = Searcher(open_store(index), adapter=fitted, new_store=open_store(new_index) if new_index else None,
-                            blend=blend, new_encoder=new_encoder)
-    pair_modes = ("old", "blended", "merged", "calibrated")
-    if mode in pair_modes or (mode == "cascade" and needs_old_queries(searcher.partitions, candidate_query)):
-        searcher.old_encoder = encoder_for_model_id(searcher.partitions.old.model_id)
-    return searcher
+def _refuse_existing(index: str) -> None:
+    """Refuse an output folder that already holds something, before any encoding."""
+    if "://" in index:
+        return
+    path = Path(index)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise HotswapError(f"{index} already exists and is not empty; choose a new --index folder (or delete it)")
+
+
+# ---- searching ---------------------------------------------------------------------------------------------
+def _mode(mode: str | None, target: context.Target, adapter: Path | None, new_index: Path | None) -> str:
+    """The mode to search in, checked against what was given (before any model loads)."""
+    if mode is None:
+        mode = "merged" if target.upgrade is not None else "adapted" if adapter else "new" if new_index else "old"
+    if mode not in MODE_NAMES:
+        raise HotswapError(f"unknown mode {mode!r}; use one of {', '.join(MODE_NAMES)}")
+    if mode in UPGRADE_MODES and target.upgrade is None:
+        raise HotswapError(f"mode {mode!r} searches an upgrade in progress: pass --upgrade FOLDER (the folder "
+                           "'hotswap backfill' writes)")
+    if mode in ("adapted", "blended") and adapter is None:
+        raise HotswapError(f"mode {mode!r} needs --adapter FOLDER (fit one with 'hotswap fit-adapter')")
+    if mode == "new" and new_index is None and target.upgrade is None:
+        raise HotswapError("mode 'new' needs --new-index (an index built by the new model) or --upgrade")
+    if mode == "adapted" and adapter is not None and _is_blend(adapter):
+        say(f"{adapter} is a blend: searching in mode blended")
+        mode = "blended"
+    if mode == "blended" and not _is_blend(adapter):
+        raise HotswapError(f"{adapter} is a plain adapter, not a blend: search in mode adapted")
+    return mode
+
+
+def _is_blend(adapter: Path | None) -> bool:
+    from hotswap.search.blend import is_blend_folder
+
+    return adapter is not None and is_blend_folder(adapter)
+
+
+def _adapter(path: Path | None, new_id: str, old_id: str) -> Any:
+    """The adapter (or blend) at ``path``, refused unless it maps ``new_id`` queries into ``old_id``'s space."""
+    if path is None:
+        return None
+    from hotswap.adapters import load_adapter
+    from hotswap.errors import ModelMismatchError
+    from hotswap.search import QueryBlend
+
+    if not (path / "adapter.json").is_file():
+        raise HotswapError(f"{path} is not an adapter folder (no adapter.json); fit one with 'hotswap fit-adapter'")
+    fitted = QueryBlend.load(path) if _is_blend(path) else load_adapter(path)
+    inner = getattr(fitted, "adapter", fitted)
+    ids = (getattr(inner, "new_model_id_", None), getattr(inner, "old_model_id_", None))
+    if ids != (new_id, old_id):
+        raise ModelMismatchError(f"adapter {path} maps {ids[0]} -> {ids[1]}, but this search needs {new_id} -> "
+                                 f"{old_id}; fit one with 'hotswap fit-adapter --index INDEX --new MODEL'")
+    return fitted
+
+
+class Session:
+    """The searcher for a verb: target, encoders, adapter, optional calibration and texts, all checked."""
+
+    def __init__(self, target: context.Target, mode: str, model: str | None, old: str | None, adapter: Path | None,
+                 new_index: Path | None, ds: Any, *, persist: bool, candidate_query: str = "auto",
+                 calibration_docs: int = 512, seed: int = 0) -> None:
+        from hotswap.search import Searcher
+        from hotswap.search.cascade import needs_old_queries
+        from hotswap.store import open_store
+
+        self.target, self.mode, self.ds = target, mode, ds
+        self.new_enc = None if mode == "old" else context.new_encoder(target, model)
+        if mode == "cross" and self.new_enc.dim != target.store.dim:
+            raise HotswapError(f"mode 'cross' compares new-model queries ({self.new_enc.dim}-d) with old vectors "
+                               f"({target.store.dim}-d) directly; use merged or adapted")
+        fitted = _adapter(adapter, self.new_enc.id, target.old_model_id) if self.new_enc is not None else None
+        blend = fitted if mode == "blended" else None
+        kwargs: dict[str, Any] = {"adapter": getattr(fitted, "adapter", fitted), "blend": blend,
+                                  "new_encoder": self.new_enc}
+        if target.upgrade is not None:
+            texts = None
+            if mode == "cascade":
+                if ds is None:
+                    raise HotswapError("mode 'cascade' encodes candidate documents: pass --dataset (their texts)")
+                texts = lambda ids: [ds.corpus[i] for i in ids]  # noqa: E731
+            self.searcher = Searcher.for_upgrade(target.upgrade, texts=texts, persist=persist, **kwargs)
+        else:
+            new_store = open_store(new_index) if new_index is not None else None
+            if new_store is not None and new_store.model_id != self.new_enc.id:
+                raise HotswapError(f"--new-index {new_index} was built by {new_store.model_id}, not by the new model "
+                                   f"{self.new_enc.id}")
+            self.searcher = Searcher(target.store, new_store=new_store, **kwargs)
+        self.pair = mode in ("blended", "merged", "calibrated") or (
+            mode == "cascade" and needs_old_queries(self.searcher.partitions, candidate_query))
+        if self.pair or mode == "old":
+            self.searcher.old_encoder = context.old_encoder(target, old)
+        if mode == "calibrated":
+            self.searcher.partitions.calibration = self._calibration(calibration_docs, seed)
+
+    @property
+    def searched(self) -> str:
+        """What the mode searches, in words, for the table's title."""
+        if self.mode == "new":
+            new = self.searcher.partitions.new
+            return f"{getattr(new, 'path', None) or self.target.location} (new model)"
+        return self.target.location
+
+    def _calibration(self, n_docs: int, seed: int) -> Any:
+        return context.fit_calibration(self.target.store, self.ds, self.searcher.old_encoder, self.new_enc, n_docs,
+                                       seed)
+
+    def encode_queries(self, texts: list[str]) -> Any:
+        """What ``Searcher.search`` takes for the mode: new-model queries, or the (new, old) pair."""
+        from hotswap.encoders.cache import encode_cached
+
+        old = self.searcher.old_encoder
+        Q_old = encode_cached(old, texts)[0] if self.pair or self.mode == "old" else None
+        if self.mode == "old":
+            return Q_old
+        Q_new = encode_cached(self.new_enc, texts)[0]
+        return (Q_new, Q_old) if self.pair else Q_new
+
+    def search(self, queries: Any, k: int, options: dict) -> tuple[Any, Any]:
+        model_id = self.searcher.old_encoder.id if self.mode == "old" else self.new_enc.id
+        return self.searcher.search(queries, k, self.mode, model_id, **options)
 
 
 def _cascade_options(mode: str, candidates: int, encode_budget: int | None, candidate_query: str) -> dict:
@@ -90,94 +217,133 @@ def _cascade_options(mode: str, candidates: int, encode_budget: int | None, cand
     return {"candidates": candidates, "encode_budget": encode_budget, "candidate_query": candidate_query}
 
 
-UPGRADE = typer.Option(None, "--upgrade", help="an upgrade in progress (the folder 'hotswap backfill' writes) "
-                       "instead of --index: modes merged, calibrated, adapted, cross, cascade")
-CANDIDATES = typer.Option(50, "--candidates", help="cascade: old-index candidates re-scored by the new model")
-ENCODE_BUDGET = typer.Option(None, "--encode-budget", help="cascade: most documents encoded per query (default "
-                             "unlimited); the rest keep their calibrated old score")
-CANDIDATE_QUERY = typer.Option("auto", "--candidate-query", help="cascade: query that picks old candidates: auto, "
-                               "old, adapted or blended")
+def _texts_for_display(target: context.Target, dataset: str | None) -> Any:
+    """The dataset (for titles and snippets), or None when the index records none and none was given."""
+    if dataset is None and not target.provenance.get("dataset"):
+        return None
+    return context.dataset_of(target, dataset)
 
 
 def search(
     query: str = typer.Argument(..., help="query text"),
-    index: str = typer.Option(None, "--index", help="store folder built by 'hotswap encode', or a store URI"),
+    index: str = INDEX,
     upgrade: Path = UPGRADE,
-    mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
-    model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
-    adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
-    new_index: Path = typer.Option(None, help="store built by the new model (mode new)"),
-    k: int = typer.Option(10),
-    dataset: str = typer.Option(None, help="dataset to show document texts from (cascade: to encode them)"),
+    mode: str = MODE,
+    model: str = MODEL,
+    old: str = OLD,
+    adapter: Path = ADAPTER,
+    new_index: Path = NEW_INDEX,
+    k: int = typer.Option(10, min=1, max=1000),
+    dataset: str = DATASET,
     candidates: int = CANDIDATES,
     encode_budget: int = ENCODE_BUDGET,
     candidate_query: str = CANDIDATE_QUERY,
+    calibration_docs: int = CALIBRATION_DOCS,
+    json_output: bool = JSON,
 ) -> None:
-    """Search INDEX (or an upgrade in progress) for QUERY and print the top K ids, scores and (with --dataset) texts.
+    """Search an index (or an upgrade in progress) for QUERY: the top K with ids, scores, titles and text.
 
     Example: hotswap search "fast array library for python" --index indexes/old --model minilm --adapter adapters/affine
-    (cascade, whose encodings join the backfill: --upgrade indexes/upgrade --mode cascade --model minilm --dataset debian)
+    (an upgrade: hotswap search "..." --upgrade indexes/upgrade --mode cascade; what cascade encodes joins the backfill)
     """
-    if mode == "cascade" and dataset is None:
-        raise typer.BadParameter("mode 'cascade' encodes candidate documents: pass --dataset (their texts)")
-    corpus = load_dataset(dataset).corpus if dataset else {}
-    searcher = _searcher(index, model, adapter, new_index, mode, upgrade, corpus, candidate_query)
-    D, I = searcher.search_texts([query], k, mode, **_cascade_options(mode, candidates, encode_budget,
-                                                                      candidate_query))
-    searcher.flush()  # cascade: what it encoded joins the upgrade's new partition
-    table = Table(title=f"{mode}: {query}")
-    for col in ("rank", "id", "score", "text"):
-        table.add_column(col)
-    for r, (d, s) in enumerate(zip(I[0], D[0]), 1):
-        if d is not None:
-            table.add_row(str(r), str(d), f"{s:.4f}", corpus.get(d, "")[:100])
-    console.print(table)
+    target = context.open_target(index, upgrade)
+    try:
+        mode = _mode(mode, target, adapter, new_index)
+        ds = _texts_for_display(target, dataset)
+        session = Session(target, mode, model, old, adapter, new_index, ds, persist=True,
+                          candidate_query=candidate_query, calibration_docs=calibration_docs)
+        D, I = session.search(session.encode_queries([query]), k,
+                              _cascade_options(mode, candidates, encode_budget, candidate_query))
+        session.searcher.flush()  # cascade: what it encoded joins the upgrade's new partition
+    finally:
+        target.close()
+    hits = [{"rank": r, "id": d, "score": float(s), "title": _title(ds, d), "text": _snippet(ds, d)}
+            for r, (d, s) in enumerate(zip(I[0], D[0]), 1) if d is not None]
+    if json_output:
+        emit_json({"query": query, "mode": mode, "index": session.searched, "results": hits})
+        return
+    console.print(table(f"{mode}: {query}", hits, ["rank", "id", "score", "title", "text"]
+                        if any(h["title"] for h in hits) else ["rank", "id", "score", "text"]))
+
+
+def _title(ds: Any, doc_id: str) -> str:
+    return "" if ds is None else ds.titles.get(doc_id, "")
+
+
+def _snippet(ds: Any, doc_id: str, width: int = 60) -> str:
+    if ds is None:
+        return ""
+    text = " ".join(ds.corpus.get(doc_id, "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def evaluate(
-    index: str = typer.Option(None, "--index", help="store folder built by 'hotswap encode', or a store URI"),
+    index: str = INDEX,
     upgrade: Path = UPGRADE,
-    mode: str = typer.Option("adapted", help=f"one of {', '.join(MODES)}"),
-    model: str = typer.Option(None, help="new encoder (modes adapted and new)"),
-    adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
-    new_index: Path = typer.Option(None, help="store built by the new model (mode new)"),
+    mode: str = MODE,
+    model: str = MODEL,
+    old: str = OLD,
+    adapter: Path = ADAPTER,
+    new_index: Path = NEW_INDEX,
     dataset: str = DATASET,
     max_test_queries: int = typer.Option(None, help="cap on test queries (seeded sample)"),
     seed: int = typer.Option(0),
-    json_out: Path = typer.Option(None, "--json", help="also write the metrics as JSON"),
+    out: Path = typer.Option(None, "--out", help="also write the metrics to this JSON file"),
     candidates: int = CANDIDATES,
     encode_budget: int = ENCODE_BUDGET,
     candidate_query: str = CANDIDATE_QUERY,
+    calibration_docs: int = CALIBRATION_DOCS,
+    json_output: bool = JSON,
 ) -> None:
-    """Evaluate a search mode on the test queries whose relevant documents INDEX holds, with flips vs old.
+    """Evaluate a search mode on the test queries whose relevant documents the index holds, with flips vs old.
 
     Example: hotswap eval --index indexes/old --mode adapted --model minilm --adapter adapters/affine
-    (on an upgrade in progress: --upgrade indexes/upgrade --mode cascade --candidates 50 --encode-budget 8; eval
-    keeps the cascade's encodings in memory, so the upgrade is left as it was)
+    (an upgrade in progress: hotswap eval --upgrade indexes/upgrade --mode calibrated; eval keeps a cascade's
+    encodings in memory, so the upgrade is left as it was)
     """
-    full = load_dataset(dataset)
-    searcher = _searcher(index, model, adapter, new_index, mode, upgrade, full.corpus, candidate_query, persist=False)
-    store = searcher.partitions.old
-    ds = full.restrict(store.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
-    qids, texts = list(ds.queries), list(ds.queries.values())
-    old_enc = encoder_for_model_id(store.model_id)
-    Q_old = old_enc.encode(texts)  # the baseline for flips, and the old half of a blended query
-    run_old = run_from_search(qids, store.search(Q_old, 100, model_id=old_enc.id)[1])
-    run = run_old
-    options = _cascade_options(mode, candidates, encode_budget, candidate_query)
-    if mode != "old":
-        Q_new = searcher.new_encoder.encode(texts)
-        queries = (Q_new, Q_old) if searcher.old_encoder is not None else Q_new
-        run = run_from_search(qids, searcher.search(queries, 100, mode, searcher.new_encoder.id, **options)[1])
-    result = {"index": str(index or upgrade), "mode": mode, "n_test_queries": len(qids), **options,
-              **evaluate_run(ds.qrels, run), "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
+    from hotswap.encoders.cache import encode_cached
+    from hotswap.metrics import evaluate_run, negative_flips, run_from_search
+
+    target = context.open_target(index, upgrade)
+    try:
+        mode = _mode(mode, target, adapter, new_index)
+        ds = context.restricted(context.dataset_of(target, dataset), target.store.ids,
+                                max_test_queries=max_test_queries, seed=seed)
+        if not ds.queries:
+            raise HotswapError(f"dataset {ds.name!r} has no test queries (qrels/test.tsv) whose relevant documents "
+                               f"{target.location} holds; nothing to evaluate")
+        full = context.dataset_of(target, dataset) if mode == "cascade" else ds
+        session = Session(target, mode, model, old, adapter, new_index, full, persist=False,
+                          candidate_query=candidate_query, calibration_docs=calibration_docs, seed=seed)
+        if session.searcher.old_encoder is None:
+            session.searcher.old_encoder = context.old_encoder(target, old)  # the baseline of the flips
+        qids, texts = list(ds.queries), list(ds.queries.values())
+        queries = session.encode_queries(texts)
+        old_enc = session.searcher.old_encoder
+        Q_old = queries[1] if isinstance(queries, tuple) else queries if mode == "old" else \
+            encode_cached(old_enc, texts)[0]
+        run_old = run_from_search(qids, target.store.search(Q_old, 100, model_id=old_enc.id)[1])
+        options = _cascade_options(mode, candidates, encode_budget, candidate_query)
+        run = run_old if mode == "old" else run_from_search(qids, session.search(queries, 100, options)[1])
+        result = {"index": session.searched, "mode": mode, "n_test_queries": len(qids), **options,
+                  **evaluate_run(ds.qrels, run),
+                  "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
+        if target.upgrade is not None:
+            result["backfilled"] = target.upgrade.fraction
+        if mode == "cascade":
+            result["encodes_per_query"] = session.searcher.cascade_stats()["encodes_per_query"]
+    finally:
+        target.close()
+    if out:
+        from hotswap.io import atomic_write_json
+
+        atomic_write_json(out, result)
+    if json_output:
+        emit_json(result)
+        return
+    columns = ["mode", "ndcg@10", "recall@10", "recall@100", "mrr@10", "negative_flip_rate"]
+    caption = f"{len(qids)} test queries of {ds.name}; NFR = negative flips vs the old model"
     if mode == "cascade":
-        result["encodes_per_query"] = searcher.cascade_stats()["encodes_per_query"]
-    table = Table(title=f"{mode} on {ds.name} ({len(qids)} test queries)")
-    for key in result:
-        table.add_column(key)
-    table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in result.values()])
-    console.print(table)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        columns.append("encodes_per_query")
+        result["encodes_per_query"] = round(result["encodes_per_query"], 2)
+    console.print(table(f"{result['index']}", [result], columns, caption))

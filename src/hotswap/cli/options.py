@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import typer
 
-INDEX = typer.Option(..., "--index", help="the index: a store folder built by 'hotswap encode', or a store URI "
-                     "(qdrant://PATH, milvus://PATH, pg://PATH, postgres://user@host/db?table=NAME)")
-DATASET = typer.Option("debian", help="bundled dataset name or a BEIR folder (backfill: 'store' reads the texts "
-                       "from the index's own text column, e.g. an adopted table)")
+INDEX = typer.Option(..., "--index", help="the index: a store folder built by 'hotswap encode', a served "
+                     "collection (its current version, read only), or a store URI (qdrant://PATH, milvus://PATH, "
+                     "pg://PATH, postgres://user@host/db?table=NAME)")
 
 
 def comma_list(text: str) -> tuple[str, ...]:

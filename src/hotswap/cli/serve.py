@@ -1,4 +1,5 @@
-"""``hotswap serve``: run the search service on a collection (created on first use with ``--model``)."""
+"""``hotswap serve``: run the search service on a collection (created on first use with ``--model``, or adopted
+in place from a FAISS index folder that ``hotswap encode`` built, without re-encoding)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ console = Console(stderr=True)
 def serve(
     store: str = typer.Option(..., help="collection folder (serving.json + indexes), as PATH or faiss://PATH, "
                                         "qdrant://PATH, milvus://PATH (the backend of a new collection); created "
-                                        "when --model is given and the folder is new"),
+                                        "when --model is given and the folder is new; a FAISS index folder "
+                                        "('hotswap encode') becomes a collection in place, its vectors kept"),
     model: str = typer.Option(None, help="create the collection: encode the dataset's corpus with this model "
-                                         "(static, minilm, mpnet or a folder)"),
+                                         "(static, minilm, mpnet or a folder); adopting an index: the model that "
+                                         "built it (default: found from the index)"),
     dataset: str = typer.Option(None, help="creating (--model): a bundled dataset name (default debian), a BEIR "
-                                "folder or a JSONL file of {\"id\", \"text\"} lines; serving: only for a collection "
+                                "folder or a JSONL file of {\"id\", \"text\"} lines; adopting an index: where its "
+                                "texts come from (default: the dataset it records); serving: only for a collection "
                                 "made before collections kept their texts"),
     max_docs: int = typer.Option(None, help="with --model: index a seeded sample of this many documents"),
     host: str = typer.Option("127.0.0.1"),
@@ -44,7 +48,8 @@ def serve(
     commit), GET /status, GET /metrics.
 
     Example: hotswap serve --store collections/debian --model static --max-docs 6000 (or --store
-    qdrant://collections/debian, milvus://...), then
+    qdrant://collections/debian, milvus://...), or hotswap serve --store indexes/old (an index 'hotswap encode'
+    built: served in place, not re-encoded), then
     curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "python web framework"}'
     """
     import uvicorn
@@ -69,8 +74,20 @@ def serve(
         if not isinstance(store, Path):
             raise HotswapError("a served collection lives in a folder (its state, texts and upgrades); serve "
                                "PostgreSQL from one with --store pg://PATH")
-        creating = model is not None and not (store / "serving.json").exists()
+        folders, load = model_loader(allow_model)
+        adopting = Collection.is_plain_index(store)
+        if adopting and backend != "faiss":
+            raise HotswapError(f"{store} is a FAISS index; serve it as faiss://{store} or {store}")
+        creating = model is not None and not adopting and not (store / "serving.json").exists()
+        if not adopting and not creating and not (store / "serving.json").exists() and explicit \
+                and backend != "faiss" and store.is_dir() and any(store.iterdir()) and not (store / "v1").exists():
+            raise HotswapError(f"{store} is no collection: hotswap serve adopts FAISS index folders only; create a "
+                               f"collection from the dataset with 'hotswap serve --store {backend}://NEW_FOLDER "
+                               "--model NAME --dataset NAME'")
         corpus = None
+        if adopting:
+            _adopt(store, model, dataset, max_docs, folders)
+            dataset = None  # served from the texts the collection now keeps
         if creating:
             corpus = _corpus(dataset or "debian", max_docs)
             console.print(f"creating collection {store}: encoding {len(corpus):,} documents with {model}")
@@ -82,7 +99,6 @@ def serve(
         if explicit and on_disk != backend:
             raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
         backend = on_disk
-        folders, load = model_loader(allow_model)
         service = SearchService(store, corpus, batch_size=batch_size, resume=not no_resume,
                                 models=[*BUNDLED, *folders], encoder_loader=load, queries_first=queries_first)
     except (HotswapError, FileExistsError, ValueError, OSError) as e:
@@ -93,6 +109,84 @@ def serve(
     app = create_app(service, api_key=api_key, read_key=read_key, allowed_hosts=[*LOOPBACK, host, *allow_host],
                      max_searches=max_searches)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+
+
+def _adopt(store: Path, model: str | None, dataset: str | None, max_docs: int | None,
+           folders: dict[str, str]) -> None:
+    """Make the FAISS index folder ``store`` a collection in place (``Collection.adopt_index``): its texts from
+    ``dataset`` or its provenance, its model ``model`` or the one its model id names; prints one line."""
+    from hotswap.serve import Collection
+    from hotswap.store import open_store
+    from hotswap.store.provenance import read_provenance
+
+    Collection.recover_adoption(store)  # an adoption killed half-way: the plain index again first
+    provenance = read_provenance(store)
+    with open_store(f"faiss://{store}") as index:
+        model_id, ids = index.model_id, list(index.ids)
+    spec = _adopted_model(store, model_id, model, folders, provenance)
+    corpus, source = _adopted_texts(store, ids, dataset, max_docs, provenance)
+    Collection.adopt_index(store, spec, model_id, corpus)
+    console.print(f"adopted {len(ids):,} vectors of {model_id} in {store} as a collection without re-encoding "
+                  f"(texts from {source})", highlight=False)
+
+
+def _adopted_model(store: Path, model_id: str, model: str | None, folders: dict[str, str],
+                   provenance: dict) -> str:
+    """What the adopted collection records as its model: a bundled name, or a model folder (absolute); its id
+    must be the index's ``model_id``."""
+    from hotswap.encoders import BUNDLED, load_encoder
+    from hotswap.errors import ModelMismatchError
+
+    if model is not None:
+        where = folders.get(model, model)
+        encoder = load_encoder(where)
+        if encoder.id != model_id:
+            raise ModelMismatchError(f"--model {model} is {encoder.id}, but the index {store} was built with "
+                                     f"{model_id}; pass the model that built it, or leave --model out")
+        return str(Path(where).resolve()) if Path(where).exists() else where
+    name = model_id.rsplit("@", 1)[0]
+    location = (provenance.get("models", {}).get(model_id) or {}).get("location")
+    _encoder_for_model_id(model_id, location)  # refuses a model that is not installed or has other weights
+    if name in BUNDLED:
+        return name
+    if location:
+        return str(Path(location).resolve())
+    return str(Path(name).resolve()) if Path(name).exists() else name
+
+
+def _encoder_for_model_id(model_id: str, location: str | None) -> Any:
+    """``hotswap.encoders.encoder_for_model_id`` with the model folder the index records, where it takes one."""
+    from hotswap.encoders import encoder_for_model_id, load_encoder
+
+    try:
+        return encoder_for_model_id(model_id, location=location)
+    except TypeError:  # an encoder_for_model_id without the location keyword: try the recorded folder first
+        if location and Path(location).is_dir() and (encoder := load_encoder(location)).id == model_id:
+            return encoder
+        return encoder_for_model_id(model_id)
+
+
+def _adopted_texts(store: Path, ids: list[str], dataset: str | None, max_docs: int | None,
+                   provenance: dict) -> tuple[dict[str, str], str]:
+    """``{id: text}`` for every id of the index, and where the texts came from: ``--dataset``, else the dataset
+    the index records; refused, naming how many lack a text, unless every id has one."""
+    if dataset is not None:
+        full, source = _corpus(dataset, max_docs), f"dataset {dataset}"
+    else:
+        spec = provenance.get("dataset") or {}
+        if not spec.get("name"):
+            raise HotswapError(f"{store} is an index without a collection and records no dataset; pass --dataset "
+                               "(the bundled name, BEIR folder or JSONL file it was built from) to serve it")
+        from hotswap.data import load_dataset
+
+        full = dict(load_dataset(spec["name"], max_docs=spec.get("max_docs"), seed=spec.get("seed", 0)).corpus)
+        source = f"dataset {spec['name']}, as the index records"
+    missing = [i for i in ids if i not in full]
+    if missing:
+        raise HotswapError(f"{len(missing):,} of the {len(ids):,} vectors in {store} have no text in {source} "
+                           f"(e.g. {', '.join(map(repr, missing[:3]))}); pass --dataset: the dataset the index was "
+                           "built from")
+    return {i: full[i] for i in ids}, source
 
 
 def model_loader(allow_model: list[str]) -> tuple[dict[str, str], Any]:

@@ -91,10 +91,12 @@ def load_beir_folder(folder: str | Path, name: str | None = None) -> RetrievalDa
                               ("qrels/test.tsv", test_path)) if p is None]
     if missing:
         raise AssetMissingError(f"{folder} is not a BEIR folder: missing {', '.join(missing)}")
-    corpus, domains = {}, {}
+    corpus, domains, titles = {}, {}, {}
     for row in _read_jsonl(corpus_path):
         did = str(row["_id"])
         corpus[did] = corpus_text(row)
+        if row.get("title"):
+            titles[did] = str(row["title"])
         if row.get("domain") or row.get("section"):
             domains[did] = row.get("domain") or row.get("section")
     all_queries = {str(r["_id"]): r["text"] for r in _read_jsonl(queries_path)}
@@ -111,4 +113,5 @@ def load_beir_folder(folder: str | Path, name: str | None = None) -> RetrievalDa
 
     queries, qrels = pick(test_qrels)
     train_queries, train_qrels = pick(train_qrels)
-    return RetrievalDataset(name or folder.name, corpus, queries, qrels, train_queries, train_qrels, domains)
+    return RetrievalDataset(name or folder.name, corpus, queries, qrels, train_queries, train_qrels, domains,
+                            titles=titles)

@@ -24,6 +24,7 @@ class RetrievalDataset:
     train_queries: dict[str, str] = field(default_factory=dict)
     train_qrels: Qrels = field(default_factory=dict)
     domains: dict[str, str] = field(default_factory=dict)  # doc_id -> domain (Debian Section), when known
+    titles: dict[str, str] = field(default_factory=dict)  # doc_id -> title (BEIR's "title"), for display only
     note: str = ""
 
     @property
@@ -69,6 +70,7 @@ class RetrievalDataset:
             self, corpus={d: self.corpus[d] for d in sorted(keep)}, queries=queries, qrels=qrels,
             train_queries=train_queries, train_qrels=train_qrels,
             domains={d: v for d, v in self.domains.items() if d in keep},
+            titles={d: v for d, v in self.titles.items() if d in keep},
         )
 
     def describe(self) -> str:

@@ -13,22 +13,27 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.encoders.base import weights_digest
+from hotswap.encoders.base import cached_sha256
 from hotswap.encoders.progress import batched_encode
 from hotswap.validation import l2_normalise
 
 
 class Model2VecEncoder:
-    """A ``model2vec.StaticModel`` whose rows come out L2-normalised float32."""
+    """A ``model2vec.StaticModel`` whose rows come out L2-normalised float32.
 
-    def __init__(self, folder: str | Path, name: str = "static") -> None:
+    ``name``, ``id``, ``location`` and ``weights_sha256`` as in ``SentenceTransformerEncoder``.
+    """
+
+    def __init__(self, folder: str | Path, name: str = "static", label: str | None = None) -> None:
         from model2vec import StaticModel
 
         self.folder = Path(folder)
         self.name = name
+        self.location = str(self.folder.resolve())
+        self.weights_sha256 = cached_sha256(self.folder / "model.safetensors")
+        self.id = f"{label or name}@{self.weights_sha256[:12]}"
         self.model = StaticModel.from_pretrained(str(self.folder))
         self.dim = int(self.model.dim)
-        self.id = f"{name}@{weights_digest(self.folder / 'model.safetensors')}"
         self._lock = threading.Lock()  # see _encode_batch
 
     def _encode_batch(self, texts: Sequence[str], batch_size: int) -> np.ndarray:

@@ -9,14 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.encoders.base import weights_digest
+from hotswap.encoders.base import cached_sha256
 from hotswap.encoders.progress import batched_encode
 
 
 class SentenceTransformerEncoder:
-    """A ``SentenceTransformer`` on the CPU (or ``device``) whose rows come out L2-normalised."""
+    """A ``SentenceTransformer`` on the CPU (or ``device``) whose rows come out L2-normalised.
 
-    def __init__(self, folder: str | Path, name: str, device: str = "cpu") -> None:
+    ``name`` is for display (a folder's name); ``id`` is ``"{label}@{first 12 hex of the weights' sha256}"``
+    with ``label`` the bundled name whose weights these are, else ``"custom"`` (``load_encoder`` decides);
+    ``location`` is the resolved folder and ``weights_sha256`` the full digest.
+    """
+
+    def __init__(self, folder: str | Path, name: str, device: str = "cpu", label: str | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import transformers
         from sentence_transformers import SentenceTransformer
@@ -26,9 +31,11 @@ class SentenceTransformerEncoder:
 
         self.folder = Path(folder)
         self.name = name
+        self.location = str(self.folder.resolve())
+        self.weights_sha256 = cached_sha256(self.folder / "model.safetensors")
+        self.id = f"{label or name}@{self.weights_sha256[:12]}"
         self.model = SentenceTransformer(str(self.folder), device=device)
         self.dim = int(self.model.get_embedding_dimension())
-        self.id = f"{name}@{weights_digest(self.folder / 'model.safetensors')}"
         self._lock = threading.Lock()  # see _encode_batch
 
     def _encode_batch(self, texts: Sequence[str], batch_size: int) -> np.ndarray:

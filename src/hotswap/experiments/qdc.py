@@ -38,20 +38,11 @@ from hotswap.data.tasks import SOURCES, TASK_DOMAINS, TaskData, load_source_sequ
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.experiments.provenance import StageTimer, hardware, versions
+from hotswap.experiments.qdc_scales import SCALES, SETTINGS
 from hotswap.metrics import evaluate_run, run_from_search
 from hotswap.training import ContinualConfig, ContinualTrainer, TextTask, load_deltas
 
 PAPER_AVG_NDCG = {"FT": 49.4, "FT+reindex": 50.1, "FT+QDC": 53.5, "FT+KD+QDC": 54.1, "joint": 54.1}
-SCALES = {
-    # name: (max docs per task, train queries per task, test queries per task, pairs per task, train max length)
-    "tiny": dict(max_docs_per_task=150, max_train_queries=48, max_test_queries=40, max_pairs=48, max_seq_length=32),
-    "default": dict(max_docs_per_task=1000, max_train_queries=500, max_test_queries=300, max_pairs=500,
-                    max_seq_length=64),
-    "paper": dict(max_docs_per_task=None, max_train_queries=None, max_test_queries=None, max_pairs=None,
-                  max_seq_length=512),
-}
-
-
 @dataclass
 class QDCConfig:
     dataset: str = "debian"
@@ -155,7 +146,6 @@ def evaluate_runs(emb: TaskEmbeddings, ft: dict, kd: dict, cfg: QDCConfig) -> di
     return rows
 
 
-SETTINGS = {"sections": "debian-sections", "sources": "five-sources"}
 
 
 def forgetting(matrix: list[list[float]]) -> list[float]:

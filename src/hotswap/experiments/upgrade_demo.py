@@ -9,7 +9,8 @@ ratio ``adapted / new``; negative flips are counted against the ``old`` row.
 
 The ``auto`` row is what a careful operator would serve: every adapter is fitted again on 80 % of the train
 queries (+ the corpus sample) and scored by nDCG@10 on the other 20 % against the old system
-(``hotswap.adapters.selection``); the best one is served if it beats the old system there, else the old
+(``hotswap.adapters.selection.validated_choice``, the same call ``hotswap fit-adapter --kind auto`` makes, on the
+same train queries and document sample); the best one is served if it beats the old system there, else the old
 model keeps encoding queries (``auto_choice = "old"``). Its test numbers are those of the chosen system.
 Rows ``<adapter>+blend`` average the old model's query with the adapted new-model query
 (``hotswap.search.blend``), with the weight chosen on the same held-out train queries; they are candidates of
@@ -21,13 +22,14 @@ from __future__ import annotations
 import tempfile
 import time
 from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.adapters.selection import select_by_validation
+from hotswap.adapters.selection import BLENDABLE, FitPairs, fit_doc_sample, train_query_ids, validated_choice
 from hotswap.data import RetrievalDataset, load_dataset
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
@@ -59,7 +61,7 @@ class DemoConfig(UpgradeSlice):
     k: int = 100
     seed: int = 0
     select: bool = True  # add the "auto" row: the adapter chosen on held-out train queries, or "old"
-    blend: tuple[str, ...] = ("procrustes", "residual_mlp+infonce")  # adapters also shown blended (needs select)
+    blend: tuple[str, ...] = BLENDABLE  # adapters also shown blended (needs select)
     val_fraction: float = 0.2
     workdir: str | None = None
     cache_dir: str | None = None
@@ -103,14 +105,26 @@ def fit_adapters(names, X_new: np.ndarray, X_old: np.ndarray, new_enc, old_enc, 
     return fitted, skipped
 
 
-def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> dict:
-    """Run the protocol and return the ``results/demo.json`` dict (see the module docstring)."""
+def load_demo_data(cfg: UpgradeSlice) -> RetrievalDataset:
+    """The slice the demo runs on: ``max_docs`` seeded documents (what ``hotswap encode --max-docs`` indexes with
+    the same seed) and ``max_test_queries`` test queries; the train queries are capped later, by
+    ``train_query_ids`` (as ``hotswap fit-adapter`` does), not here."""
+    return load_dataset(cfg.dataset, cfg.max_docs, None, cfg.max_test_queries, getattr(cfg, "seed", 0))
+
+
+def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None,
+                     announce: Callable[[RetrievalDataset], None] | None = None) -> dict:
+    """Run the protocol and return the ``results/demo.json`` dict (see the module docstring); ``announce`` is
+    called with the loaded data before any encoding (the CLI prints its real size)."""
     timer, started = StageTimer(), time.perf_counter()
     with timer("load data"):
-        ds = data or load_dataset(cfg.dataset, cfg.max_docs, cfg.max_train_queries, cfg.max_test_queries, cfg.seed)
+        ds = data or load_demo_data(cfg)
+    if announce is not None:
+        announce(ds)
     with timer("load models"):
         old_enc, new_enc = load_encoder(cfg.old), load_encoder(cfg.new)
-    doc_ids, qids, tqids = list(ds.corpus), list(ds.queries), list(ds.train_queries)
+    doc_ids, qids = list(ds.corpus), list(ds.queries)
+    tqids = train_query_ids(ds.train_queries, cfg.max_train_queries, cfg.seed)
     docs = [ds.corpus[d] for d in doc_ids]
     with timer("encode corpus (old)"):
         D_old = _encode(old_enc, docs, cfg)
@@ -120,12 +134,10 @@ def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> d
         Q = {(side, split): _encode(enc, [src[q] for q in ids], cfg)
              for side, enc in (("old", old_enc), ("new", new_enc))
              for split, src, ids in (("test", ds.queries, qids), ("train", ds.train_queries, tqids))}
-    sample = np.random.default_rng(cfg.seed).choice(len(doc_ids), size=min(cfg.fit_docs, len(doc_ids)), replace=False)
-
-    def pairs(rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        return (np.vstack([Q["new", "train"][rows], D_new[sample]]), np.vstack([Q["old", "train"][rows], D_old[sample]]))
-
-    X_new, X_old = pairs(list(range(len(tqids))))
+    pos = {d: i for i, d in enumerate(doc_ids)}
+    sample = [pos[d] for d in fit_doc_sample(doc_ids, cfg.fit_docs, cfg.seed)]
+    pairs = FitPairs(tqids, Q["new", "train"], Q["old", "train"], D_new[sample], D_old[sample], new_enc.id, old_enc.id)
+    X_new, X_old = pairs.stacked(range(len(tqids)))
     adapters, skipped = fit_adapters(cfg.adapters, X_new, X_old, new_enc, old_enc, cfg.seed, timer)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(cfg.workdir or tmp)
@@ -142,12 +154,8 @@ def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None) -> d
         selection, weights = None, {}
         if cfg.select and adapters:
             with timer("select on validation"):
-                def refit(name: str, rows: list[int]):
-                    return fit_adapters([name], *pairs(rows), new_enc, old_enc, cfg.seed)[0][name]
-
-                selection, weights = select_by_validation(
-                    refit, list(adapters), old_store, tqids, Q["new", "train"], Q["old", "train"], ds.train_qrels,
-                    new_enc.id, cfg.blend, cfg.val_fraction, cfg.seed)
+                selection, weights = validated_choice(list(adapters), pairs, old_store, ds.train_qrels, cfg.blend,
+                                                      cfg.val_fraction, cfg.seed)
             with timer("search"):
                 for name, w in weights.items():
                     searcher.partitions.blend = QueryBlend(adapters[name], w)

@@ -4,7 +4,8 @@
 * ``adapted`` — new-model query -> adapter (new -> old space) -> old index (upgrade without re-indexing);
 * ``new``     — new-model query -> new index (full re-index: the upper bound);
 * ``blended`` — (new-model query -> adapter) averaged with the old-model query -> old index
-  (``hotswap.search.blend``); its ``queries`` are the pair ``(Q_new, Q_old)``.
+  (``hotswap.search.blend``); its ``queries`` are the pair ``(Q_new, Q_old)``. During a backfill the blended
+  query searches the old partition and the new-model query the new one, merged like ``adapted``.
 
 During a backfill (``Partitions.upgrade``, an ``Upgrade``) the gallery is split into an old and a new
 partition, and three modes search both and merge by raw score (``hotswap.search.rank_merge``):
@@ -136,7 +137,12 @@ def search_blended(p: Partitions, queries: Any, k: int, model_id: str) -> Search
         raise HotswapError("mode 'blended' takes queries as a pair (new-model queries, old-model queries)")
     _check_target(blend, p.old)
     mixed = blend.combine(queries[0], queries[1], model_id=model_id)
-    return p.old.search(mixed, k, model_id=p.old.model_id)
+    if p.upgrade is None:
+        return p.old.search(mixed, k, model_id=p.old.model_id)
+    up = p.upgrade  # during a backfill: the blended query searches the old partition, the new query the new one
+    with up.reading():
+        old, new = up.old_part.search(mixed, k, up.old_model_id), up.new_part.search(queries[0], k, model_id)
+    return _merge(up, old, new, k)
 
 
 MODES: dict[str, Callable[..., SearchResult]] = {

@@ -2,10 +2,13 @@
 
 Endpoints (OpenAPI docs at ``/docs``)::
 
-    POST /search                 {"query": "..."} or {"queries": [...]}, "k", optional "mode" -> ids + scores;
+    POST /search                 {"query": "..."} or {"queries": [...]}, "k", optional "mode" -> per query a list
+                                 of {"id", "score", "text" (its first 200 characters, or null)};
                                  mode "cascade" takes "candidates", "encode_budget", "candidate_query"
-    POST /upgrade                {"model": "minilm", "adapter": null, "order": "random", "cascade": {...} or null}
-                                 -> starts the backfill (with "cascade", cascade is the default mode meanwhile)
+    POST /upgrade                {"model": "minilm", "adapter": null, "order": "random", "cascade": {...} or null,
+                                 "queries": [...] or null (order "popularity": a query log)}
+                                 -> starts the backfill (with "cascade", cascade is the default mode meanwhile;
+                                 with a registered blend as "adapter", "blended")
     POST /upgrade/pause|resume|rollback|commit
     POST /documents              {"documents": [{"id": "...", "text": "..."}, ...]}: insert or replace; answered
                                  once durable (texts committed, every index written; during an upgrade both)
@@ -13,13 +16,15 @@ Endpoints (OpenAPI docs at ``/docs``)::
     GET  /documents/{id}         the document's text (404 if there is none)
     POST /query-model            {"model": "mpnet", "adapters": [v3->v2, v2->v1]}: new-model queries on the
                                  unchanged index (no re-embedding); POST /query-model/reset to stop
-    GET  /status                 models, % backfilled, items/s, ETA, current search mode, cascade counts
+    GET  /status                 "state" (idle, or the upgrade's: planned, backfilling, paused, interrupted,
+                                 complete, failed), models, % backfilled, items/s, ETA, current search mode,
+                                 cascade counts
     GET  /healthz                200 while the service can answer
     GET  /metrics                Prometheus text format
 
 Errors: malformed bodies 422 (pydantic, naming the field; the input is never echoed back), bodies over 1 MiB
 413 (counted as they arrive, chunked too), non-standard JSON 400, a state that forbids the action 409
-(``ConflictError``), an unknown document 404, a search costlier than ``MAX_COST`` 422, more than ``max_searches`` searches at once 429
+(``ConflictError``, ``UpgradeStateError``), an unknown document 404, a search costlier than ``MAX_COST`` 422, more than ``max_searches`` searches at once 429
 with ``Retry-After``, any other refusal of hotswap's (wrong model, unknown mode, missing adapter) 400 with its
 message. Hosts, origins and keys are checked first (``hotswap.serve.guard``). Every error body is
 ``{"detail": message}``. Handlers are plain ``def``: FastAPI runs them in its thread pool, so a search never
@@ -38,7 +43,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from hotswap.errors import HotswapError
+from hotswap.errors import HotswapError, UpgradeStateError
 from hotswap.serve.guard import LOOPBACK, Guard
 from hotswap.serve.schemas import (MAX_BODY_BYTES, MAX_COST, DeleteRequest, Hit, QueryModelRequest, SearchRequest,
                                    SearchResponse, UpgradeRequest, UpsertRequest)
@@ -106,7 +111,8 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
         return JSONResponse({"detail": str(e)}, status_code=429, headers={"Retry-After": "1"})
 
     @app.exception_handler(ConflictError)
-    async def conflict(_: Request, e: ConflictError) -> JSONResponse:
+    @app.exception_handler(UpgradeStateError)
+    async def conflict(_: Request, e: HotswapError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=409)
 
     @app.exception_handler(NotFoundError)
@@ -132,7 +138,9 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
             m["latency"].labels(mode).observe(time.perf_counter() - started)
         finally:
             slots.release()
-        results = [[Hit(id=i, score=float(d)) for d, i in zip(drow, irow) if i is not None] for drow, irow in zip(D, I)]
+        texts = service.snippets(i for row in I for i in row)  # one batched read for the whole response
+        results = [[Hit(id=i, score=float(d), text=texts.get(i)) for d, i in zip(drow, irow) if i is not None]
+                   for drow, irow in zip(D, I)]
         model = (service.encoder.id if mode == "old" else service.new_encoder.id if service.new_encoder is not None
                  else service.query_encoder.id)
         return SearchResponse(mode=mode, model_id=model, results=results)
@@ -140,7 +148,8 @@ def create_app(service: SearchService, *, api_key: str | None = None, read_key: 
     @app.post("/upgrade")
     def upgrade(body: UpgradeRequest) -> dict:
         cascade = None if body.cascade is None else body.cascade.model_dump(exclude_none=True)
-        return service.start_upgrade(body.model, body.adapter, body.order, body.batch_size, body.seed, cascade)
+        return service.start_upgrade(body.model, body.adapter, body.order, body.batch_size, body.seed, cascade,
+                                     queries=body.queries)
 
     for action in ("pause", "resume", "rollback", "commit"):
         app.post(f"/upgrade/{action}", name=f"upgrade_{action}")(_control(service, action))

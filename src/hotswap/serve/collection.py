@@ -9,6 +9,14 @@ Layout of a collection folder (``hotswap serve --store PATH``)::
     PATH/upgrade-2-<tag>/    the upgrade (``hotswap.upgrade.create_upgrade``): plan, checkpoint, and for FAISS
     PATH/upgrade-2-<tag>/new/ the version-2 index; after commit it is the serving index (for a database
                              the new vectors live in ``v1/``'s database and ``index`` stays ``v1``)
+    PATH/adapters/NAME/      registered adapters and blends (``hotswap.serve.adapter_registry``)
+    PATH/queries.json        the last queries answered (``hotswap.serve.query_log``; the popularity order)
+
+An existing FAISS index folder (``hotswap encode``: ``manifest.json`` + segment files, no ``serving.json``)
+becomes a collection in place, its vectors kept (``Collection.adopt_index``): ``.adopting.json`` is written
+first, then ``texts.sqlite``, then the store's files move into ``v1/`` (``manifest.json`` last), and
+``serving.json`` last of all. A process killed before ``serving.json`` leaves the marker, and the next start
+(``recover_adoption``) moves the files back: the folder is the plain index again, and the adoption starts over.
 
 ``serving.json`` is the single source of truth and is only ever replaced atomically (``atomic_write_json``):
 a process killed at any moment leaves either the state before a transition or the one after it. Its shape::
@@ -35,6 +43,7 @@ The serving index itself is never modified by an upgrade, so a rollback loses no
 from __future__ import annotations
 
 import fcntl
+import os
 import secrets
 import shutil
 import threading
@@ -49,6 +58,8 @@ from hotswap.store import create_store, open_store
 
 SERVING_NAME = "serving.json"
 LOCK_NAME = ".serve.lock"
+ADOPT_MARK = ".adopting.json"  # an adoption in progress (``Collection.adopt_index``)
+STORE_MANIFEST = "manifest.json"  # what marks a FAISS store folder
 FORMAT_VERSION = 1
 
 
@@ -74,13 +85,7 @@ class Collection:
         for leftover in path.glob(f"{DOCSTORE_NAME}*") if path.is_dir() else []:
             leftover.unlink()
         path.mkdir(parents=True, exist_ok=True)
-        texts = DocStore(path / DOCSTORE_NAME, create=True)
-        try:
-            ids = list(corpus)
-            for start in range(0, len(ids), 10_000):
-                texts.put_many((i, corpus[i]) for i in ids[start:start + 10_000])
-        finally:
-            texts.close()
+        _write_texts(path, corpus, list(corpus))
         store = create_store(f"{backend}://{path / 'v1'}", model_id=encoder.id, dim=encoder.dim)
         try:
             ids = list(corpus)
@@ -89,12 +94,73 @@ class Collection:
                 store.add(chunk, encoder.encode([corpus[i] for i in chunk]), model_id=encoder.id)
         finally:
             store.close()  # a database folder admits one client at a time
-        state = {"format_version": FORMAT_VERSION, "version": 1, "backend": backend, "model": model,
-                 "model_id": encoder.id,
-                 "index": "v1", "upgrade": None,
-                 "history": [{"version": 1, "model_id": encoder.id, "index": "v1", "served_from": utc_now()}]}
-        atomic_write_json(path / SERVING_NAME, state)  # last: a folder without it is no collection
+        atomic_write_json(path / SERVING_NAME, _first_state(backend, model, encoder.id))  # last: a folder
+        return cls(path)  # without it is no collection
+
+    @staticmethod
+    def is_plain_index(path: str | Path) -> bool:
+        """Whether ``path`` is a FAISS store folder that is no collection (``hotswap encode`` made it), or one
+        whose adoption was cut short (``recover_adoption`` restores it)."""
+        path = Path(path)
+        if (path / SERVING_NAME).exists():
+            return False
+        return (path / STORE_MANIFEST).is_file() or (path / ADOPT_MARK).is_file()
+
+    @classmethod
+    def adopt_index(cls, path: str | Path, model: str, model_id: str, corpus: Mapping[str, str]) -> Collection:
+        """Make the FAISS store folder ``path`` a collection in place, without re-encoding: its vectors become
+        ``v1`` (files moved, not copied), ``corpus`` (every stored id's text) fills ``texts.sqlite``, and
+        ``model`` (a bundled name or a model folder, whose id must be the store's ``model_id``) serves it.
+
+        Refused before anything changes when the store does not open and verify, was built by another model,
+        has an upgrade in progress, or holds ids without a text. Crash-safe: see the module docstring."""
+        path = Path(path)
+        cls.recover_adoption(path)
+        ids = _adoptable(path, model_id)
+        if missing := [i for i in ids if not isinstance(corpus.get(i), str)]:
+            raise HotswapError(f"{len(missing):,} of the {len(ids):,} vectors in {path} have no text in the given "
+                               f"corpus (e.g. {', '.join(map(repr, missing[:3]))}); pass --dataset: the dataset "
+                               "the index was built from")
+        lock = ServeLock(path / LOCK_NAME)
+        try:
+            if (path / SERVING_NAME).exists() or not (path / STORE_MANIFEST).is_file():
+                raise HotswapError(f"{path} changed while it was being adopted; start again")
+            atomic_write_json(path / ADOPT_MARK, {"model": model, "model_id": model_id, "started_at": utc_now()})
+            for leftover in path.glob(f"{DOCSTORE_NAME}*"):
+                leftover.unlink()
+            _write_texts(path, corpus, ids)
+            _move_store(path, path / "v1")
+            atomic_write_json(path / SERVING_NAME, _first_state("faiss", model, model_id))  # the collection
+            (path / ADOPT_MARK).unlink(missing_ok=True)
+        finally:
+            lock.close()
         return cls(path)
+
+    @staticmethod
+    def recover_adoption(path: str | Path) -> bool:
+        """Undo an adoption cut short (``.adopting.json`` without ``serving.json``): the store's files go back
+        from ``v1/`` to ``path``, the texts and the marker go. Returns whether there was one to undo. With
+        ``serving.json`` written the adoption had finished: only a stale marker is removed."""
+        path = Path(path)
+        mark = path / ADOPT_MARK
+        if not mark.is_file():
+            return False
+        if (path / SERVING_NAME).exists():
+            mark.unlink(missing_ok=True)
+            return False
+        lock = ServeLock(path / LOCK_NAME)
+        try:
+            if (path / "v1").is_dir():
+                _move_store(path / "v1", path)
+                (path / "v1").rmdir()
+            for leftover in path.glob(f"{DOCSTORE_NAME}*"):
+                leftover.unlink()
+            _fsync_dir(path)
+            mark.unlink()  # last: until it is gone, the next start undoes the rest again
+            _fsync_dir(path)
+        finally:
+            lock.close()
+        return True
 
     def _read(self) -> dict:
         state = read_json_object(self.path / SERVING_NAME, what="collection state",
@@ -205,6 +271,7 @@ class Collection:
         gone = [p.name for p in self.path.glob("upgrade-*") if p.is_dir() and p.name not in keep]
         for name in gone:
             shutil.rmtree(self.path / name, ignore_errors=True)
+        (self.path / ADOPT_MARK).unlink(missing_ok=True)  # an adoption killed after serving.json was written
         return gone
 
 
@@ -240,6 +307,79 @@ class ServeLock:
             if held[1] == 0:
                 del self._held[self.key]
                 held[0].close()  # closing the file drops the flock
+
+
+def _first_state(backend: str, model: str, model_id: str) -> dict:
+    """``serving.json`` of version 1: ``model`` serves ``v1``."""
+    return {"format_version": FORMAT_VERSION, "version": 1, "backend": backend, "model": model, "model_id": model_id,
+            "index": "v1", "upgrade": None,
+            "history": [{"version": 1, "model_id": model_id, "index": "v1", "served_from": utc_now()}]}
+
+
+def _write_texts(path: Path, corpus: Mapping[str, str], ids: list[str]) -> None:
+    """``PATH/texts.sqlite`` holding the texts of ``ids`` from ``corpus`` (batches of 10,000)."""
+    texts = DocStore(path / DOCSTORE_NAME, create=True)
+    try:
+        for start in range(0, len(ids), 10_000):
+            texts.put_many((i, corpus[i]) for i in ids[start:start + 10_000])
+    finally:
+        texts.close()
+
+
+def _adoptable(path: Path, model_id: str) -> list[str]:
+    """The ids of the FAISS store ``path``, once it opened and verified as ``model_id``'s with no upgrade."""
+    from hotswap.store.provenance import read_provenance
+
+    if (path / SERVING_NAME).exists():
+        raise FileExistsError(f"{path} already holds a collection; serve it as it is")
+    if not (path / STORE_MANIFEST).is_file():
+        raise HotswapError(f"{path} is not a FAISS index folder (no {STORE_MANIFEST}); build one with "
+                           "'hotswap encode', or create a collection with 'hotswap serve --store PATH --model NAME'")
+    if (path / "v1").exists():
+        raise FileExistsError(f"{path} holds both an index and a v1 folder; move v1 away to adopt the index")
+    upgrade = read_provenance(path).get("upgrade")
+    if upgrade:
+        raise HotswapError(f"{path} has an upgrade in progress ({upgrade}); finish it first with 'hotswap upgrade "
+                           f"commit --index {path}' or 'hotswap upgrade rollback --index {path}'")
+    store = open_store(f"faiss://{path}")
+    try:
+        if store.model_id != model_id:
+            raise HotswapError(f"{path} holds vectors of {store.model_id}, not {model_id}; serve it with the model "
+                               "that built it")
+        store.verify()
+        return list(store.ids)
+    finally:
+        store.close()
+
+
+def _store_files(folder: Path) -> list[Path]:
+    """The files of the store in ``folder`` (every plain file but the collection's own), manifest last."""
+    ours = {SERVING_NAME, LOCK_NAME, ADOPT_MARK}
+    files = [p for p in folder.iterdir() if p.is_file() and p.name not in ours
+             and not p.name.startswith((DOCSTORE_NAME, f".{SERVING_NAME}.", f".{ADOPT_MARK}."))]
+    return sorted(files, key=lambda p: (p.name == STORE_MANIFEST, p.name))
+
+
+def _move_store(source: Path, dest: Path) -> None:
+    """Rename the store's files from ``source`` into ``dest`` (same file system), ``manifest.json`` last: a
+    folder with a manifest holds every segment it lists."""
+    dest.mkdir(exist_ok=True)
+    _fsync_dir(dest.parent)
+    for f in _store_files(source):
+        os.replace(f, dest / f.name)
+        if f.name == STORE_MANIFEST:
+            _fsync_dir(dest)
+            _fsync_dir(source)
+    _fsync_dir(dest)
+    _fsync_dir(source)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _inside(root: Path, relative: str) -> Path:

@@ -92,14 +92,17 @@ class DocStore(Mapping[str, str]):
             raise KeyError(key)
         return row[0]
 
-    def get_many(self, ids: list[str]) -> dict[str, str]:
-        """``{id: text}`` for the ids it holds (one query per 500 ids)."""
+    def get_many(self, ids: list[str], chars: int | None = None) -> dict[str, str]:
+        """``{id: text}`` for the ids it holds (one query per 500 ids); ``chars``: only each text's first
+        ``chars`` characters (cut by SQLite: a long text is not read whole)."""
         out: dict[str, str] = {}
+        column = "text" if chars is None else f"substr(text, 1, {int(chars)})"
         with self._lock:
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                out.update(self._db.execute(f"SELECT id, text FROM docs WHERE id IN ({marks})", chunk).fetchall())
+                out.update(self._db.execute(f"SELECT id, {column} FROM docs WHERE id IN ({marks})",
+                                            chunk).fetchall())
         return out
 
     def __contains__(self, key: object) -> bool:

@@ -17,6 +17,7 @@ from hotswap.serve.service import SEARCH_MODES, SERVICE_ORDERS
 
 MAX_QUERIES, MAX_TEXT_CHARS, MAX_K, MAX_BODY_BYTES = 64, 4096, 1000, 1 << 20
 MAX_COST = 4_000_000  # characters of all the queries of one search x k (64 x 4,096 x 1,000 is 268M)
+MAX_LOGGED_QUERIES = 5000  # texts of the query log an upgrade request may send (order 'popularity')
 MAX_WRITE_BATCH, MAX_ID_CHARS, MAX_DOC_CHARS = 256, 512, 65536
 
 Mode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
@@ -69,8 +70,12 @@ class SearchRequest(CascadeSettings):
 
 
 class Hit(BaseModel):
+    """One result: the document's id, its score, and the first 200 characters of its text (null when the
+    served texts do not hold it)."""
+
     id: str
     score: float
+    text: str | None = None
 
 
 class SearchResponse(BaseModel):
@@ -89,12 +94,25 @@ class UpgradeRequest(BaseModel):
     adapter: StrictStr | None = Field(None, min_length=1, max_length=64,
                                       description="name of a new->old adapter registered in the collection "
                                                   "(hotswap fit-adapter --into): search in mode 'adapted' with one "
-                                                  "encoding")
+                                                  "encoding, or in mode 'blended' when it is a blend")
     order: Order = "random"
     batch_size: StrictInt | None = Field(None, ge=1, le=65536)
     seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     cascade: CascadeSettings | None = Field(None, description="serve mode 'cascade' by default during the upgrade "
                                             "({} for the default settings)")
+    queries: list[StrictStr] | None = Field(None, min_length=1, max_length=MAX_LOGGED_QUERIES,
+                                            description="order 'popularity': a query log (texts; the queries this "
+                                                        "server answered when absent)")
+
+    @field_validator("queries")
+    @classmethod
+    def _each_query(cls, texts: list[str] | None) -> list[str] | None:
+        for i, t in enumerate(texts or []):
+            if not t.strip():
+                raise ValueError(f"queries[{i}] is empty or blank")
+            if len(t) > MAX_TEXT_CHARS:
+                raise ValueError(f"queries[{i}] has {len(t)} characters; the limit is {MAX_TEXT_CHARS}")
+        return texts
 
 
 class QueryModelRequest(BaseModel):

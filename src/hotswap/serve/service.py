@@ -1,18 +1,29 @@
 """``SearchService``: a collection that answers queries while its model is upgraded (the core of ``hotswap serve``).
 
-Upgrade life cycle (each step one atomic write of ``serving.json``; ``hotswap.serve.collection``)::
+Upgrade life cycle: ``state`` in ``GET /status`` is ``idle`` without an upgrade, else the one state of
+``hotswap.upgrade.lifecycle`` (``upgrade_state``; the CLI's ``hotswap upgrade status`` reads it the same way).
+Each step is one atomic write of ``serving.json`` (``hotswap.serve.collection``)::
 
     idle --start_upgrade--> backfilling <--pause/resume--> paused
-                               |  (backfill reaches 100 %)
+                               |   (the server stopped or was killed while it ran, and started with
+                               |    --no-resume: interrupted; resume continues it; a backfill error: failed)
                                v
                             complete --commit--> idle on the new model (version + 1)
-    backfilling / paused / complete --rollback--> idle on the old model, the upgrade folder deleted
+    backfilling / paused / interrupted / complete / failed --rollback--> idle on the old model, the upgrade
+                                                                         folder deleted
+
+``pause``, ``resume``, ``commit`` and ``rollback`` are allowed where ``lifecycle.check_action`` allows them, else
+refused with ``ConflictError`` (HTTP 409). ``upgrade.requested`` in the status is the recorded intent
+(``running`` or ``paused``), never a state of its own.
 
 Search mode by state (a request may name another): ``idle`` -> ``old`` (the serving index with the serving
-model's queries); during an upgrade -> ``cascade`` when the upgrade was started with ``cascade`` (old-index
-candidates re-scored by the new model, ``hotswap.search.cascade``), else ``adapted`` when an adapter was given
-(one new-model encoding: the adapted query searches the old partition, the new query the new one) else
-``merged`` (Seo et al.'s distance rank merge, two encodings); ``complete`` -> ``new``. Documents a cascade
+model's queries; ``adapted`` or ``blended`` while a query model is set, ``set_query_model``); during an
+upgrade -> ``cascade`` when the upgrade was started with ``cascade`` (old-index candidates re-scored by the new
+model, ``hotswap.search.cascade``), else ``blended`` when the registered adapter is a blend (``hotswap
+fit-adapter --kind auto``: w * adapter(new query) + (1 - w) * old query searches the old partition, the new
+query the new one; two encodings), else ``adapted`` when an adapter was given (one new-model encoding: the
+adapted query searches the old partition, the new query the new one) else ``merged`` (Seo et al.'s distance
+rank merge, two encodings); ``complete`` -> ``new``. Documents a cascade
 search encodes are written back into the upgrade's new partition (``WriteBack``: batches of
 ``WRITE_BACK_EVERY``, the rest at pause and shutdown), and the backfill thread skips them; the ``demand``
 order backfills first what cascade queries asked for beyond their budget. Every merged search sees one
@@ -21,6 +32,10 @@ it moves.
 
 A restart reads ``serving.json``: an upgrade whose recorded state is ``running`` resumes by itself from the
 last committed batch (the runner skips stored ids), a ``paused`` one stays paused.
+
+Backfill orders: every policy of ``hotswap.backfill.ORDERINGS``. ``popularity`` ranks items by the queries
+that retrieve them: the client's ``queries``, else the texts of the last queries this service answered
+(``hotswap.serve.query_log``, kept in ``queries.json``), encoded with the serving model.
 """
 
 from __future__ import annotations
@@ -34,19 +49,23 @@ from typing import Any
 import numpy as np
 
 from hotswap.adapters import load_adapter
-from hotswap.backfill import BackfillRunner, LocalExecutor, plan_backfill
+from hotswap.backfill import ORDERINGS, BackfillRunner, LocalExecutor, plan_backfill
 from hotswap.backfill.niced_executor import NicedExecutor
-from hotswap.encoders import BUNDLED, load_encoder
-from hotswap.errors import HotswapError, ModelMismatchError
-from hotswap.search import Searcher
+from hotswap.encoders import BUNDLED, as_model_id, load_encoder
+from hotswap.errors import HotswapError, ModelMismatchError, UpgradeStateError
+from hotswap.search import QueryBlend, Searcher
+from hotswap.search.blend import is_blend_folder
 from hotswap.serve import adapter_registry
 from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
+from hotswap.serve.query_log import QUERY_LOG_NAME, QueryLog
 from hotswap.store import drop_model, serve_model
 from hotswap.upgrade import create_upgrade, open_upgrade
+from hotswap.upgrade.lifecycle import check_action, upgrade_state
 
-SERVICE_ORDERS = ("random", "sequential", "uncertainty", "demand")
-SEARCH_MODES = ("old", "adapted", "merged", "new", "cross", "cascade")
+SERVICE_ORDERS = tuple(ORDERINGS)  # every policy the library has (popularity: a query log, see start_upgrade)
+SEARCH_MODES = ("old", "adapted", "blended", "merged", "new", "cross", "cascade")
+SNIPPET_CHARS = 200  # characters of a document's text returned with each hit
 CASCADE_DEFAULTS = {"candidates": 50, "encode_budget": None, "candidate_query": "auto"}
 WRITE_BACK_EVERY = 64
 
@@ -81,6 +100,7 @@ class SearchService:
                                    "the dataset it was built from (--dataset)")
         self.corpus, self.load_encoder, self.batch_size = corpus, encoder_loader, batch_size
         self._lock = threading.RLock()
+        self.query_log = QueryLog(self.collection.path / QUERY_LOG_NAME)
         self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
         self.index = self.collection.open_index()
         self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = None
@@ -100,9 +120,12 @@ class SearchService:
 
     @staticmethod
     def _encoder_from(load: Callable[[str], Any], spec: str, expected_id: str | None = None) -> Any:
-        encoder = load(spec)
-        if expected_id is not None and encoder.id != expected_id:
-            raise ModelMismatchError(f"model {spec!r} loads as {encoder.id!r}, but the collection was built with "
+        loaded = load(spec)
+        if expected_id is None:
+            return loaded
+        encoder = as_model_id(loaded, expected_id)
+        if encoder is None:
+            raise ModelMismatchError(f"model {spec!r} loads as {loaded.id!r}, but the collection was built with "
                                      f"{expected_id!r}; install the same weights")
         return encoder
 
@@ -133,15 +156,17 @@ class SearchService:
         runner = BackfillRunner(self.upgrade, self.fetch, executor,
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
-        self.upgrade_searcher = Searcher.for_upgrade(self.upgrade, adapter=self.adapter, old_encoder=self.encoder,
+        self.upgrade_searcher = Searcher.for_upgrade(self.upgrade, adapter=_plain(self.adapter),
+                                                     blend=_blend(self.adapter), old_encoder=self.encoder,
                                                      new_encoder=self.new_encoder, texts=self.fetch,
                                                      flush_every=WRITE_BACK_EVERY)
 
     def _load_adapter(self, name: str) -> Any:
-        """The adapter registered in the collection as ``name`` (checksums verified; ``adapter_registry``)."""
+        """The adapter registered in the collection as ``name`` (checksums verified; ``adapter_registry``): a
+        ``QueryBlend`` when its folder holds ``blend.json`` (``hotswap fit-adapter --kind auto`` chose a blend)."""
         path = adapter_registry.folder(self.collection.path, name)
         try:
-            return load_adapter(path)
+            return QueryBlend.load(path) if is_blend_folder(path) else load_adapter(path)
         except HotswapError:
             raise
         except (OSError, TypeError, ValueError) as e:
@@ -160,8 +185,9 @@ class SearchService:
     def _make_view(self) -> tuple[Searcher, str]:
         """The searcher and default mode for the current state (replaced whole: readers never see a mix)."""
         if self.upgrade is None and self.query_adapter is not None:
-            return Searcher(self.index, adapter=self.query_adapter, old_encoder=self.encoder,
-                            new_encoder=self.query_encoder), "adapted"
+            return (Searcher(self.index, adapter=_plain(self.query_adapter), blend=_blend(self.query_adapter),
+                             old_encoder=self.encoder, new_encoder=self.query_encoder),
+                    "blended" if _blend(self.query_adapter) is not None else "adapted")
         if self.upgrade is None:
             return Searcher(self.index, old_encoder=self.encoder), "old"
         searcher = self.upgrade_searcher  # one per upgrade: its write-back buffer and cascade counts live on
@@ -169,7 +195,9 @@ class SearchService:
             return searcher, "new"
         if self.collection.upgrade.get("cascade"):
             return searcher, "cascade"
-        return searcher, "adapted" if self.adapter is not None else "merged"
+        if self.adapter is None:
+            return searcher, "merged"
+        return searcher, "blended" if _blend(self.adapter) is not None else "adapted"
 
     # ---- queries ----------------------------------------------------------------------------------------
     @property
@@ -198,7 +226,20 @@ class SearchService:
             raise HotswapError(f"{', '.join(sorted(given))} are options of mode 'cascade', not of {mode!r}")
         options = self._cascade_options(given) if mode == "cascade" else {}
         D, I = searcher.search_texts(list(texts), k, mode, **options)
+        self.query_log.add(texts)  # answered: what the popularity order ranks by
         return mode, D, I
+
+    def snippets(self, ids: Iterable[str | None]) -> dict[str, str]:
+        """The first ``SNIPPET_CHARS`` characters of the text of each of ``ids`` that has one (one batched read
+        of the collection's texts, or lookups in the served corpus); an id without a text is left out."""
+        wanted = list(dict.fromkeys(i for i in ids if i is not None))
+        if not wanted:
+            return {}
+        if self._writable:
+            found = self.corpus.get_many(wanted, chars=SNIPPET_CHARS)
+        else:
+            found = {i: self.corpus[i] for i in wanted if i in self.corpus}
+        return {i: t[:SNIPPET_CHARS] for i, t in found.items() if isinstance(t, str)}
 
     def _cascade_options(self, given: dict) -> dict:
         """The upgrade's cascade settings (or the defaults), overridden by the request's."""
@@ -280,11 +321,18 @@ class SearchService:
 
     # ---- upgrade control --------------------------------------------------------------------------------
     def start_upgrade(self, model: str, adapter: str | None = None, order: str = "random",
-                      batch_size: int | None = None, seed: int = 0, cascade: dict | None = None) -> dict:
+                      batch_size: int | None = None, seed: int = 0, cascade: dict | None = None,
+                      queries: Sequence[str] | None = None) -> dict:
         """Start re-embedding the collection with ``model``; ``cascade`` (``{}`` for the defaults, or any of
-        ``candidates``, ``encode_budget``, ``candidate_query``) makes cascade search the default meanwhile."""
+        ``candidates``, ``encode_budget``, ``candidate_query``) makes cascade search the default meanwhile.
+        ``adapter``: a registered adapter (mode ``adapted``) or blend (mode ``blended``). ``order``: any policy
+        of ``hotswap.backfill.ORDERINGS``; ``popularity`` ranks by ``queries`` (a query log), else by the
+        queries this service answered."""
         if order not in SERVICE_ORDERS:
             raise HotswapError(f"unknown order {order!r}; the service plans with {', '.join(SERVICE_ORDERS)}")
+        if queries and order != "popularity":
+            raise HotswapError(f"'queries' is the query log of order 'popularity', not of {order!r}; send it with "
+                               "\"order\": \"popularity\"")
         with self._lock:
             if self.collection.upgrade is not None:
                 raise ConflictError(f"an upgrade to {self.collection.upgrade['model_id']} is in progress; commit "
@@ -294,10 +342,15 @@ class SearchService:
                 raise ConflictError(f"the collection is already served by {new.id}; nothing to upgrade")
             if adapter is not None:
                 self._check_adapter(self._load_adapter(adapter), new.id)
+            query_log = self._popularity_log(queries) if order == "popularity" else None
             folder = self.collection.next_upgrade_folder()
             self.collection.sweep()  # a start killed before its record was written left this folder
             up = create_upgrade(self.collection.path / folder, self.index, new.id, new.dim)
-            plan_backfill(up, order, new, self.fetch, seed=seed)
+            try:
+                plan_backfill(up, order, new, self.fetch, seed=seed, query_log=query_log)
+            except BaseException:
+                _close(up)  # no record names its folder: the next start_upgrade (or restart) sweeps it away
+                raise
             self.collection.record_upgrade({"folder": folder, "model": model, "model_id": new.id, "adapter": adapter,
                                             "order": order, "batch_size": batch_size or self.batch_size,
                                             "state": "running",
@@ -306,6 +359,15 @@ class SearchService:
             self._view = self._make_view()
             self.thread.start()
             return self.status()
+
+    def _popularity_log(self, queries: Sequence[str] | None) -> np.ndarray:
+        """The serving model's encodings of ``queries``, else of the queries this service answered."""
+        texts = list(queries or []) or self.query_log.texts()
+        if not texts:
+            raise ConflictError("order 'popularity' ranks items by the queries that retrieve them, and there are "
+                                "none yet: send 'queries' (a query log) with the upgrade, or serve some searches "
+                                "first")
+        return np.asarray(self.encoder.encode(texts), dtype=np.float32)
 
     def _drop_leftover_vectors(self, model_id: str) -> None:
         """A database may hold vectors of ``model_id`` that no upgrade record names (a rollback killed before it
@@ -333,17 +395,43 @@ class SearchService:
         if self.upgrade is None:
             raise ConflictError(f"no upgrade in progress; nothing to {action}")
 
+    @property
+    def state(self) -> str:
+        """``idle`` without an upgrade, else its ``hotswap.upgrade.lifecycle`` state (from the backfill's
+        progress, whether it runs now, the recorded intent and its error)."""
+        if self.upgrade is None:
+            return "idle"
+        backfill = self.thread.as_dict()
+        return self._state_of(backfill)
+
+    def _state_of(self, backfill: dict) -> str:
+        return upgrade_state(backfill["done"], backfill["total"], running=backfill["running"],
+                             intent=self.collection.upgrade["state"], error=backfill["error"])
+
+    def _allow(self, action: str) -> str:
+        """Refuse ``action`` (``ConflictError``, HTTP 409) unless there is an upgrade whose state allows it."""
+        self._need_upgrade({"rollback": "roll back"}.get(action, action))
+        backfill = self.thread.as_dict()
+        state = self._state_of(backfill)
+        try:
+            check_action(state, action)
+        except UpgradeStateError as e:
+            raise ConflictError(f"{e} ({backfill['done']}/{backfill['total']} items re-embedded)") from e
+        return state
+
     def pause(self) -> dict:
+        """Stop the backfill after its batch (only a running one)."""
         with self._lock:
-            self._need_upgrade("pause")
+            self._allow("pause")
             self.thread.pause()
             self.upgrade_searcher.flush()  # a pause keeps what cascade searches encoded
             self.collection.set_upgrade_state("paused")
             return self.status()
 
     def resume(self) -> dict:
+        """Run a paused, interrupted or failed backfill on from its last committed batch."""
         with self._lock:
-            self._need_upgrade("resume")
+            self._allow("resume")
             self.collection.set_upgrade_state("running")
             self.thread.start()
             return self.status()
@@ -351,7 +439,7 @@ class SearchService:
     def rollback(self) -> dict:
         """Stop the backfill and serve the old model alone; its index was never modified."""
         with self._lock:
-            self._need_upgrade("roll back")
+            self._allow("rollback")
             self._stop_backfill("roll back")
             new_model_id = self.upgrade.new_model_id
             self._detach_upgrade()  # closes a database upgrade's views first
@@ -364,9 +452,9 @@ class SearchService:
     def commit(self) -> dict:
         """Serve the new model and its index from now on; only once the backfill is complete."""
         with self._lock:
-            self._need_upgrade("commit")
+            self._allow("commit")
             done, total = len(self.upgrade.new), len(self.upgrade.old)
-            if done < total:
+            if done < total:  # the state read the backfill's progress; the indexes are what commit switches to
                 raise ConflictError(f"the backfill is at {done}/{total} ({done / total:.0%}); commit needs every "
                                     "item re-embedded: wait, or resume it if paused")
             self.thread.join()
@@ -385,7 +473,8 @@ class SearchService:
 
     def set_query_model(self, model: str, adapters: Sequence[str]) -> dict:
         """Answer queries of ``model`` on the unchanged index, mapped by ``adapters`` (``model`` -> ... -> the
-        index's model, applied in order: one direct adapter, or a chain v3 -> v2 -> v1). No re-embedding."""
+        index's model, applied in order: one direct adapter, or a chain v3 -> v2 -> v1). No re-embedding. A
+        single registered blend serves mode ``blended`` (it also encodes each query with the index's model)."""
         with self._lock:
             if self.upgrade is not None:
                 raise ConflictError("a backfill upgrade is in progress; commit or roll it back first")
@@ -412,6 +501,10 @@ class SearchService:
         from hotswap.adapters.chain import ComposedAdapter
 
         links = [self._load_adapter(n) for n in names]
+        if len(links) > 1 and any(_blend(link) is not None for link in links):
+            blends = [n for n, link in zip(names, links) if _blend(link) is not None]
+            raise HotswapError(f"{', '.join(blends)} is a blend (it mixes in the index model's own query): it is "
+                               "served alone, not as a link of a chain; chain plain adapters, or name the blend alone")
         return links[0] if len(links) == 1 else ComposedAdapter(links)
 
     def _attach_query(self, record: dict, encoder: Any = None, adapter: Any = None) -> None:
@@ -423,25 +516,40 @@ class SearchService:
         if self.thread is not None:
             self.thread.pause(timeout)
             self.upgrade_searcher.flush()
+        self.query_log.save()
         _close(self.upgrade, self.executor, self.index, self._own_texts)
         self._serving.close()
 
     # ---- status -----------------------------------------------------------------------------------------
     def status(self) -> dict:
+        """The collection and its upgrade. ``state`` is the only field naming where the upgrade stands (``idle``
+        or a ``hotswap.upgrade.lifecycle`` state); ``upgrade.requested`` is the recorded intent."""
         s = self.collection.state
         out: dict[str, Any] = {"version": s["version"], "model_id": s["model_id"], "items": self.items,
                                "mode": self.default_mode, "state": "idle", "upgrade": None,
-                               "query": s.get("query"),
+                               "query": s.get("query"), "queries_logged": len(self.query_log),
                                "history": s["history"]}
         if self.upgrade is not None:
             rec, backfill = self.collection.upgrade, self.thread.as_dict()
-            out["state"] = ("failed" if backfill["error"] else "complete" if backfill["done"] == backfill["total"]
-                            else "backfilling" if backfill["running"] or rec["state"] == "running" else "paused")
-            out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"), "order": rec["order"],
+            backfill.pop("state", None)  # the runner's own word for it: the state is out["state"] alone
+            out["state"] = self._state_of(backfill)
+            blend = _blend(self.adapter)
+            out["upgrade"] = {"model_id": rec["model_id"], "adapter": rec.get("adapter"),
+                              "blend_weight": None if blend is None else float(blend.weight), "order": rec["order"],
                               "requested": rec["state"], **backfill,
                               "worker": "niced process" if self.queries_first else "thread"}
             out["cascade"] = {"settings": self._cascade_options({}), **self.upgrade_searcher.cascade_stats()}
         return out
+
+
+def _blend(adapter: Any) -> QueryBlend | None:
+    """``adapter`` when it is a blend (mode ``blended``), else None."""
+    return adapter if isinstance(adapter, QueryBlend) else None
+
+
+def _plain(adapter: Any) -> Any:
+    """The new -> old adapter inside ``adapter`` (a blend's own adapter; a plain adapter or None as it is)."""
+    return adapter.adapter if isinstance(adapter, QueryBlend) else adapter
 
 
 def _quietly(call: Callable[[], Any]) -> None:

@@ -165,10 +165,12 @@ class ContinualTrainer:
         from safetensors.numpy import save_file
 
         save_file({"delta": delta.astype(np.float32)}, str(folder / "delta.safetensors"))
+        from hotswap.encoders import folder_label
         from hotswap.encoders.base import weights_digest
 
-        return {"name": task.name, "folder": str(folder), "model_id": f"{folder.name}@"
-                f"{weights_digest(folder / 'model.safetensors')}", "pairs": len(pairs), "steps": len(losses),
+        weights = folder / "model.safetensors"
+        return {"name": task.name, "folder": str(folder), "model_id": f"{folder_label(weights)}@"
+                f"{weights_digest(weights)}", "pairs": len(pairs), "steps": len(losses),
                 "kd": use_kd, "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
                 "drift_norm": float(np.linalg.norm(delta)), "wall_s": round(time.perf_counter() - started, 2)}
 
