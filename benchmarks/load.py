@@ -110,7 +110,7 @@ def run_backend(args, backend: str, queries: list[str], writes: list[tuple[str, 
     work, port = Path(tempfile.mkdtemp(prefix="hotswap-load-")), free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [str(Path(sys.executable).parent / "hotswap"), "serve", "--store", f"{scheme(backend)}://{work / 'col'}",
-           "--model", args.old, "--max-docs", str(args.n_docs), "--port", str(port),
+           "--model", args.old, "--dataset", "debian", "--max-docs", str(args.n_docs), "--port", str(port),
            "--batch-size", str(args.batch_size), *(["--queries-first"] if args.queries_first else [])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

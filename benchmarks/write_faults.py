@@ -6,9 +6,9 @@ Sends bounded write bursts (upserts and deletes) while the server is SIGKILLed a
 and after an upgrade, restarts it, and checks every acknowledged write (latest text served, deletes gone,
 nothing duplicated) before and after commit.
 
-Per backend: a fresh collection of ``--n-docs`` bundled Debian documents, model ``static``
-(``hotswap serve --store BACKEND://PATH --model static --max-docs N``, admin key in ``HOTSWAP_API_KEY``), served
-by a child process on 127.0.0.1. A writer thread sends bursts of up to ``--burst`` requests, one at a time:
+Per backend: a fresh collection of ``--n-docs`` bundled Debian documents, model ``static`` (``hotswap serve
+--store BACKEND://PATH --model static --dataset debian --max-docs N``, admin key in ``HOTSWAP_API_KEY``),
+served by a child process on 127.0.0.1. A writer thread sends bursts of up to ``--burst`` requests, one at a time:
 upserts of 1-16 documents (ids that exist, ids deleted earlier, brand-new ids; each text a real Debian
 description of a package outside the collection, or its words shuffled, tagged with a unique revision) and
 deletes of 1-8 ids (existing, previously written, already deleted, never existing), all from a seeded RNG.
@@ -210,8 +210,8 @@ class Server:
     def __init__(self, backend: str, path: Path, n_docs: int, port: int, log: Path) -> None:
         exe = Path(sys.executable).parent / "hotswap"
         prefix = [str(exe)] if exe.exists() else [sys.executable, "-c", "from hotswap.cli import app; app()"]
-        self.cmd = [*prefix, "serve", "--store", f"{scheme(backend)}://{path}", "--model", "static", "--max-docs",
-                    str(n_docs), "--port", str(port)]
+        self.cmd = [*prefix, "serve", "--store", f"{scheme(backend)}://{path}", "--model", "static", "--dataset",
+                    "debian", "--max-docs", str(n_docs), "--port", str(port)]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "HOTSWAP_API_KEY": API_KEY}
         self.url, self.log, self.proc = f"http://127.0.0.1:{port}", log, None
         self.s5xx = self.interrupted = 0

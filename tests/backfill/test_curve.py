@@ -70,3 +70,21 @@ def test_resumed_curve_skips_the_fractions_already_passed(tmp_path):
     curves = backfill_curve(runner, evaluator, fractions_every(0.25))
     assert [p["fraction"] for p in curves["merged"]] == [0.5, 0.75, 1.0]
     assert len(up.new) == len(up.old)
+
+
+def test_blended_curve_starts_at_the_blend_on_the_old_index_and_ends_at_the_reindex(tmp_path):
+    from hotswap.adapters import make_adapter
+    from hotswap.search import QueryBlend, Searcher
+
+    up, runner, evaluator = _toy(tmp_path)
+    rng = np.random.default_rng(1)
+    X_new = rng.normal(size=(64, 16)).astype(np.float32)
+    adapter = make_adapter("affine").fit(X_new, X_new[:, :8], new_model_id="new@t", old_model_id="old@t")
+    blend = QueryBlend(adapter, 0.5)
+    evaluator.modes, evaluator.adapter, evaluator.blend = ("blended",), adapter, blend
+    curves = backfill_curve(runner, evaluator, [0.0, 1.0])["blended"]
+    day0 = Searcher(up.old, adapter=adapter, blend=blend).search((evaluator.Q_new, evaluator.Q_old), 10, "blended",
+                                                                 "new@t")[1]
+    expected = evaluate_run(evaluator.qrels, run_from_search(evaluator.qids, day0), ("ndcg@10",))["ndcg@10"]
+    assert curves[0]["ndcg@10"] == pytest.approx(expected)
+    assert curves[-1]["ndcg@10"] == pytest.approx(1.0)  # all backfilled: the new query on the new partition

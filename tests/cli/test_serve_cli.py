@@ -84,3 +84,9 @@ def test_serve_adopts_an_encoded_index_in_place_without_re_encoding(tmp_path, mo
 def serve_args(args: list[str]) -> tuple[int, str]:
     res = runner.invoke(app, ["serve", *args])
     return res.exit_code, " ".join(res.output.split())
+
+
+def test_creating_a_collection_names_its_dataset(tmp_path):
+    res = runner.invoke(app, ["serve", "--store", str(tmp_path / "col"), "--model", "static"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "needs --dataset" in out and not (tmp_path / "col").exists()

@@ -4,7 +4,6 @@ upgrade status / resume / commit, and a second upgrade rolled back; errors are o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,38 +11,36 @@ import pytest
 from hotswap.cli import app
 from hotswap.store import open_store
 from hotswap.store.provenance import read_provenance
-from tests.cli.helpers import ok as _ok, runner
+from tests.cli.helpers import ok as _ok, ok_json, runner
 
 pytestmark = pytest.mark.realmodel
 
-
-def _json(args: list[str]) -> dict:
-    return json.loads(_ok([*args, "--json"]))
 
 
 def test_life_cycle_of_an_upgrade(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # paths relative to a folder that is not the repository's
     index, up = "old", "up"
-    built = _json(["encode", "--model", "static", "--index", index, "--dataset", "debian", "--max-docs", "200"])
+    built = ok_json(["encode", "--model", "static", "--index", index, "--dataset", "debian", "--max-docs", "200"])
     assert built["documents"] == 200 and built["model_id"].startswith("static@")
     prov = read_provenance(index)
     assert prov["dataset"]["name"] == "debian" and built["model_id"] in prov["models"]
 
     _ok(["backfill", "--index", index, "--upgrade", up, "--new", "minilm", "--until", "0.5", "--batch-size", "50"])
-    state = _json(["upgrade", "status", up])
+    state = ok_json(["upgrade", "status", up])
     assert state["state"] == "paused" and (state["done"], state["total"]) == (100, 200)
-    found = _json(["upgrade", "status", "--index", index])  # found through the index's record
+    found = ok_json(["upgrade", "status", "--index", index])  # found through the index's record
     assert Path(found["upgrade"]).resolve() == (tmp_path / up).resolve() and found["done"] == 100
 
     scores = {}
     for mode in ("old", "merged", "calibrated", "new", "cascade"):
-        res = _json(["eval", "--upgrade", up, "--mode", mode, "--max-test-queries", "40", "--calibration-docs", "60"])
+        res = ok_json(["eval", "--upgrade", up, "--mode", mode, "--max-test-queries", "40", "--calibration-docs", "60"])
         assert res["mode"] == mode and res["n_test_queries"] == 40 and 0.0 < res["ndcg@10"] <= 1.0
         scores[mode] = res
     assert scores["old"]["negative_flip_rate"] == 0.0
-    assert _json(["upgrade", "status", up])["done"] == 100  # eval measured; it wrote nothing
+    assert scores["old"]["index"] == up and Path(scores["new"]["index"].split()[0]).resolve() == (tmp_path / up / "new")
+    assert ok_json(["upgrade", "status", up])["done"] == 100  # eval measured; it wrote nothing
 
-    hits = _json(["search", "Python library for numerical arrays", "--upgrade", up, "--k", "3"])
+    hits = ok_json(["search", "Python library for numerical arrays", "--upgrade", up, "--k", "3"])
     assert hits["mode"] == "merged" and len(hits["results"]) == 3 and hits["results"][0]["text"]
 
     res = runner.invoke(app, ["upgrade", "commit", up])
@@ -51,18 +48,18 @@ def test_life_cycle_of_an_upgrade(tmp_path, monkeypatch):
     assert len(res.output.strip().splitlines()) == 1
 
     _ok(["upgrade", "resume", up])
-    assert _json(["upgrade", "status", up])["state"] == "complete"
-    complete = _json(["eval", "--upgrade", up, "--mode", "new", "--max-test-queries", "40"])
-    committed = _json(["upgrade", "commit", up])
+    assert ok_json(["upgrade", "status", up])["state"] == "complete"
+    complete = ok_json(["eval", "--upgrade", up, "--mode", "new", "--max-test-queries", "40"])
+    committed = ok_json(["upgrade", "commit", up])
     assert committed["model_id"].startswith("minilm@")
     with open_store(index) as store:
         assert store.model_id == committed["model_id"] and len(store) == 200
     assert read_provenance(index)["dataset"]["name"] == "debian" and "upgrade" not in read_provenance(index)
-    after = _json(["eval", "--index", index, "--max-test-queries", "40"])
+    after = ok_json(["eval", "--index", index, "--max-test-queries", "40"])
     assert abs(after["ndcg@10"] - complete["ndcg@10"]) < 1e-6  # the committed index is the new one
 
     _ok(["backfill", "--index", index, "--upgrade", "up2", "--new", "static", "--until", "0.25"])
-    rolled = _json(["upgrade", "rollback", "--index", index])
+    rolled = ok_json(["upgrade", "rollback", "--index", index])
     assert rolled["model_id"] == committed["model_id"]
     with open_store(index) as store:
         assert store.model_id == committed["model_id"]

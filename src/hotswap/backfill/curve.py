@@ -46,7 +46,8 @@ def fractions_every(step: float) -> list[float]:
 @dataclass
 class QrelsEvaluator:
     """Scores ``modes`` on an upgrade's current state. ``Q_new`` / ``Q_old``: test-query embeddings of each
-    model; ``adapter`` maps new to old (mode ``adapted``); ``calibration`` maps new scores to the old scale
+    model; ``adapter`` maps new to old (mode ``adapted``); ``blend`` mixes the adapted new query with the old
+    one (mode ``blended``, ``hotswap.search.QueryBlend``); ``calibration`` maps new scores to the old scale
     (mode ``calibrated``). Modes a pair of models cannot run, or that lack their part, are skipped."""
 
     qids: Sequence[str]
@@ -56,15 +57,16 @@ class QrelsEvaluator:
     modes: Sequence[str] = ("merged", "adapted")
     adapter: Any | None = None
     calibration: Any | None = None  # a ScoreCalibration, for mode "calibrated"
+    blend: Any | None = None  # a QueryBlend, for mode "blended"
     k: int = 100
     skipped: dict[str, str] = field(default_factory=dict)
     _old_run: dict | None = None
 
     def _queries(self, mode: str) -> Any:
-        return (self.Q_new, self.Q_old) if mode in ("merged", "calibrated") else self.Q_new
+        return (self.Q_new, self.Q_old) if mode in ("merged", "calibrated", "blended") else self.Q_new
 
     def __call__(self, upgrade: Upgrade) -> dict[str, dict[str, float]]:
-        searcher = Searcher.for_upgrade(upgrade, adapter=self.adapter, calibration=self.calibration)
+        searcher = Searcher.for_upgrade(upgrade, adapter=self.adapter, calibration=self.calibration, blend=self.blend)
         if self._old_run is None:
             self._old_run = run_from_search(self.qids, searcher.search(self.Q_old, self.k, "old",
                                                                        upgrade.old_model_id)[1])

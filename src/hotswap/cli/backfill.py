@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from hotswap.cli import context
-from hotswap.cli.output import JSON, console, emit_json
+from hotswap.cli.output import JSON, console, emit_json, say
 
 ORDERINGS = ("random", "sequential", "uncertainty", "popularity", "demand")  # hotswap.backfill.ORDERINGS
 
@@ -33,6 +33,8 @@ def backfill(
     upgrade: Path = typer.Option(..., help="folder of the upgrade (new vectors, plan, checkpoint)"),
     model: str = typer.Option(None, "--new", help="new encoder: static, minilm, mpnet or a folder (to --resume: "
                               "only when the upgrade cannot find its folder)"),
+    old: str = typer.Option(None, "--old", help="the model that built the index (bundled name or folder), for "
+                            "the curve and the popularity order; default: found from the index's record"),
     dataset: str = typer.Option(None, help="the dataset the index was built from (default: the one it records; "
                                 "'store' reads the texts from the index's own text column, e.g. an adopted table)"),
     order: str = typer.Option("random", help=f"ordering policy: {', '.join(ORDERINGS)} (demand: what cascade "
@@ -42,7 +44,8 @@ def backfill(
     resume: bool = typer.Option(False, "--resume", help="continue the backfill in --upgrade where it stopped"),
     until: float = typer.Option(None, help="stop once this share of the gallery is backfilled (0-1)"),
     eval_every: str = typer.Option(None, help="evaluate test queries every this share (e.g. 10%) -> JSON + PNG"),
-    modes: str = typer.Option("merged,adapted", help="search modes on the curve: merged, calibrated, adapted, cross"),
+    modes: str = typer.Option("merged,adapted", help="search modes on the curve: merged, calibrated, adapted (a blend "
+                              "--adapter: blended), cross"),
     calibration_docs: int = typer.Option(512, help="documents the new model encodes to calibrate scores (calibrated)"),
     max_test_queries: int = typer.Option(1500, help="test queries on the curve (seeded sample; 0 = all)"),
     adapter: Path = typer.Option(None, help="fitted adapter folder (mode adapted)"),
@@ -107,7 +110,7 @@ def backfill(
             target.upgrade = up
             _record(target, up, new_enc, upgrade)
             plan_backfill(up, order, new_enc, fetch, seed=seed, then=then,
-                          query_log=_query_log(then if order == "demand" else order, ds, target))
+                          query_log=_query_log(then if order == "demand" else order, ds, target, old))
         ex = _executor(executor, spec, new_enc, ray_address, num_actors)
         try:
             runner = BackfillRunner(up, fetch, ex, batch_size, cost_per_hour=cost_per_hour)
@@ -116,7 +119,7 @@ def backfill(
                 _print_status(status_of(upgrade, cost_per_hour), json_output)
             else:
                 _run_with_curve(runner, target, ds, new_enc, parse_every(eval_every), modes.split(","), adapter,
-                                seed, out, calibration_docs, max_test_queries or None)
+                                seed, out, calibration_docs, max_test_queries or None, until, old)
         finally:
             if hasattr(ex, "close"):
                 ex.close()  # a local Ray instance started by the executor
@@ -186,7 +189,7 @@ def _record(target: context.Target, up: Any, new_enc: Any, folder: Path) -> None
     record_provenance(target.store, upgrade=str(folder.resolve()))
 
 
-def _query_log(order: str, ds: Any, target: context.Target) -> Any:
+def _query_log(order: str, ds: Any, target: context.Target, old: str | None) -> Any:
     """Up to 5000 of the dataset's train queries, encoded by the old model, stand in for a query log."""
     if order != "popularity":
         return None
@@ -195,12 +198,13 @@ def _query_log(order: str, ds: Any, target: context.Target) -> Any:
                                  "(qrels/train.tsv); use another order")
     from hotswap.encoders.cache import encode_cached
 
-    return encode_cached(context.old_encoder(target), list(ds.train_queries.values())[:5000])[0]
+    return encode_cached(context.old_encoder(target, old), list(ds.train_queries.values())[:5000])[0]
 
 
 def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, step: float, modes: list[str],
                     adapter: Path | None, seed: int, out: Path, calibration_docs: int,
-                    max_test_queries: int | None) -> None:
+                    max_test_queries: int | None, until: float | None = None, old: str | None = None) -> None:
+    """Backfill to every ``step`` (up to ``until``, itself a point), evaluating there; write the curve."""
     import numpy as np
 
     from hotswap.adapters import load_adapter
@@ -210,20 +214,31 @@ def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, 
     from hotswap.encoders.cache import encode_cached
     from hotswap.experiments.backfill_demo import curve_rows, raw_encode_rate
     from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
+    from hotswap.search import QueryBlend
+    from hotswap.search.blend import is_blend_folder
 
     up = target.upgrade
     test = ds.restrict(up.old.ids, max_test_queries=max_test_queries, rng=np.random.default_rng(seed))
     texts = list(test.queries.values())
-    old_enc = context.old_encoder(target)
+    old_enc = context.old_encoder(target, old)
     calibration = context.fit_calibration(up.old, ds, old_enc, new_enc, calibration_docs, seed) \
         if "calibrated" in modes else None
+    blend = QueryBlend.load(adapter) if adapter is not None and is_blend_folder(adapter) else None
+    if blend is not None and "adapted" in modes:
+        modes = ["blended" if m == "adapted" else m for m in modes]
+        say(f"{adapter} is a blend: the curve scores mode blended")
     evaluator = QrelsEvaluator(list(test.queries), test.qrels, encode_cached(new_enc, texts)[0],
                                encode_cached(old_enc, texts)[0], modes=modes,
-                               adapter=load_adapter(adapter) if adapter else None, calibration=calibration)
-    if "adapted" in modes and adapter is None:
-        evaluator.skipped["adapted"] = "no --adapter given"
+                               adapter=blend.adapter if blend is not None else load_adapter(adapter) if adapter
+                               else None, calibration=calibration, blend=blend)
+    for mode in {"adapted", "blended"} & set(modes):
+        if adapter is None:
+            evaluator.skipped[mode] = "no --adapter given"
     policy = read_plan(up)["policy"]
-    points = backfill_curve(runner, evaluator, fractions_every(step),
+    fractions = fractions_every(step)
+    if until is not None:
+        fractions = sorted({*(f for f in fractions if f < until), until})
+    points = backfill_curve(runner, evaluator, fractions,
                             on_point=lambda f, p: console.print(f"{f:.0%}: " + ", ".join(
                                 f"{m} nDCG@10 {v['ndcg@10']:.3f}" for m, v in p.items())))
     curves = curve_rows(policy, points)
@@ -234,7 +249,7 @@ def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, 
               "throughput": {"runner_items_s": final.items_per_s, "raw_encode_items_s": raw,
                              "raw_encode_sample": len(sample)},
               "skipped_modes": dict(evaluator.skipped), "n_test_queries": len(texts)}
-    console.print(curve_table(result))
+    console.print(curve_table(result, compact=True))
     write_results(result, out)
     plot_curves(result, out / "backfill.png")
     console.print(f"wrote {out / 'backfill.json'} and {out / 'backfill.png'}; "

@@ -308,10 +308,14 @@ def _fit_and_save(plan: _Plan, pairs: Any, store: Any, out: Path | None, col: st
     where = _save(fitted, out, col, name)
     how = "" if weight is None else f", blended with old-model queries at weight {weight} (search with --mode blended)"
     print_(f"fitted {kind} ({plan.new_enc.id} -> {store.model_id}) on {adapter.n_fit_pairs_} pairs in "
-           f"{timings['fit']:.2f} s (fit only){how}; saved to {' and '.join(where)}")
+           f"{timings['fit']:.2f} s (fit only){how}; {_in_words(where)}")
     return {**summary, "choice": kind if weight is None else f"{kind}+blend", "adapter": kind,
             "blend_weight": weight, "upgrade": True, "validation": validation, "pairs": int(adapter.n_fit_pairs_),
             "saved": where, "timings_s": timings}
+
+
+def _in_words(where: list[str]) -> str:
+    return " and ".join(w if w.startswith("registered as") else f"saved to {w}" for w in where)
 
 
 def _save(fitted: Any, out: Path | None, col: str | None, name: str | None) -> list[str]:

@@ -187,7 +187,8 @@ class Session:
     def searched(self) -> str:
         """What the mode searches, in words, for the table's title."""
         if self.mode == "new":
-            new = self.searcher.partitions.new
+            p = self.searcher.partitions
+            new = p.new if p.new is not None else getattr(p.upgrade, "new", None)
             return f"{getattr(new, 'path', None) or self.target.location} (new model)"
         return self.target.location
 

@@ -35,11 +35,13 @@ def cell(value: Any) -> str:
 
 def table(title: str | None, rows: Sequence[Mapping[str, Any]], columns: Iterable[str],
           caption: str | None = None) -> Table:
-    """A rich table of ``rows`` (dicts) with ``columns`` (keys; metric keys get short headers)."""
+    """A rich table of ``rows`` (dicts) with ``columns`` (keys; metric keys get short headers): numbers to the
+    right, words (the first column, and any column whose cells are all text) to the left."""
     columns = list(columns)
     out = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for i, key in enumerate(columns):
-        out.add_column(header(key), justify="left" if i == 0 else "right", overflow="fold")
+        words = i == 0 or all(isinstance(row.get(key), str) for row in rows)
+        out.add_column(header(key), justify="left" if words else "right", overflow="fold")
     for row in rows:
         out.add_row(*[cell(row.get(key)) for key in columns])
     return out

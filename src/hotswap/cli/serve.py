@@ -22,7 +22,7 @@ def serve(
     model: str = typer.Option(None, help="create the collection: encode the dataset's corpus with this model "
                                          "(static, minilm, mpnet or a folder); adopting an index: the model that "
                                          "built it (default: found from the index)"),
-    dataset: str = typer.Option(None, help="creating (--model): a bundled dataset name (default debian), a BEIR "
+    dataset: str = typer.Option(None, help="creating (--model): a bundled dataset name (e.g. debian), a BEIR "
                                 "folder or a JSONL file of {\"id\", \"text\"} lines; adopting an index: where its "
                                 "texts come from (default: the dataset it records); serving: only for a collection "
                                 "made before collections kept their texts"),
@@ -47,7 +47,7 @@ def serve(
     """Serve STORE over HTTP: POST /search, POST /upgrade (then /upgrade/pause, resume, rollback,
     commit), GET /status, GET /metrics.
 
-    Example: hotswap serve --store collections/debian --model static --max-docs 6000 (or --store
+    Example: hotswap serve --store collections/debian --model static --dataset debian --max-docs 6000 (or --store
     qdrant://collections/debian, milvus://...), or hotswap serve --store indexes/old (an index 'hotswap encode'
     built: served in place, not re-encoded), then
     curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "python web framework"}'
@@ -89,7 +89,10 @@ def serve(
             _adopt(store, model, dataset, max_docs, folders)
             dataset = None  # served from the texts the collection now keeps
         if creating:
-            corpus = _corpus(dataset or "debian", max_docs)
+            if dataset is None:
+                raise HotswapError(f"creating the collection {store} needs --dataset: a bundled dataset name (e.g. "
+                                   "debian), a BEIR folder, or a JSONL file of {\"id\", \"text\"} lines")
+            corpus = _corpus(dataset, max_docs)
             console.print(f"creating collection {store}: encoding {len(corpus):,} documents with {model}")
             Collection.create(store, model, load_encoder(model), corpus, backend=backend)
             corpus = None  # served from the texts the collection now keeps

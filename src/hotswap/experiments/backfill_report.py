@@ -10,20 +10,28 @@ from hotswap.experiments.report import save_png
 from hotswap.io import atomic_write_json
 
 
-def curve_table(result: dict) -> Table:
-    """One row per (policy, mode): nDCG@10 at each fraction, then AUCs and whether the curve is monotone."""
+def curve_table(result: dict, compact: bool = False) -> Table:
+    """One row per (policy, mode): nDCG@10 at each fraction, then AUCs and whether the curve is monotone.
+    ``compact``: at most three fractions (first, middle, last), short headers and no vertical rules, so that
+    the table fits a terminal of 80 columns (the JSON and the plot hold every point)."""
+    from rich import box
+
     curves = result["curves"]
     fractions = [p["fraction"] for p in curves[0]["points"]] if curves else []
+    shown = list(range(len(fractions)))
+    if compact and len(shown) > 3:
+        shown = [0, len(shown) // 2, len(shown) - 1]
     table = Table(title=f"backfill {result['old_model']} -> {result['new_model']} on {result['dataset']}: nDCG@10 "
                         "at each backfilled fraction", caption="AUC = mean over the curve; NFR = negative-flip rate "
-                        "vs the old system; monotone = nDCG@10 never drops")
-    for col in ("policy", "mode", *(f"{f:.0%}" for f in fractions), "AUC nDCG@10", "AUC R@10", "AUC NFR",
-                "monotone"):
-        table.add_column(col, justify="left" if col in ("policy", "mode") else "right")
+                        "vs the old system; monotone = nDCG@10 never drops",
+                  box=box.SIMPLE if compact else box.HEAVY_HEAD, show_edge=not compact, collapse_padding=compact)
+    heads = ("AUC", "AUC R@10", "AUC NFR", "mono") if compact else ("AUC nDCG@10", "AUC R@10", "AUC NFR", "monotone")
+    for col in ("policy", "mode", *(f"{fractions[i]:.0%}" for i in shown), *heads):
+        table.add_column(col, justify="left" if col in ("policy", "mode") else "right", no_wrap=True)
     for c in curves:
-        table.add_row(c["policy"], c["mode"], *(f"{p['ndcg@10']:.3f}" for p in c["points"]),
+        table.add_row(c["policy"], c["mode"], *(f"{c['points'][i]['ndcg@10']:.3f}" for i in shown),
                       f"{c['auc_ndcg@10']:.3f}", f"{c['auc_recall@10']:.3f}", f"{c['auc_negative_flip_rate']:.3f}",
-                      "yes" if c["monotone"] else f"no (-{c['max_drop_ndcg@10']:.3f})")
+                      "yes" if c["monotone"] else "no" if compact else f"no (-{c['max_drop_ndcg@10']:.3f})")
     return table
 
 

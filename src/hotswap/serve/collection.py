@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from hotswap.errors import CorruptStoreError, HotswapError
-from hotswap.io import atomic_write_json, read_json_object, utc_now
+from hotswap.io import atomic_write_json, fsync_dir, read_json_object, utc_now
 from hotswap.serve.docstore import DOCSTORE_NAME, DocStore
 from hotswap.store import create_store, open_store
 
@@ -155,16 +155,16 @@ class Collection:
                 (path / "v1").rmdir()
             for leftover in path.glob(f"{DOCSTORE_NAME}*"):
                 leftover.unlink()
-            _fsync_dir(path)
+            fsync_dir(path)
             mark.unlink()  # last: until it is gone, the next start undoes the rest again
-            _fsync_dir(path)
+            fsync_dir(path)
         finally:
             lock.close()
         return True
 
     def _read(self) -> dict:
         state = read_json_object(self.path / SERVING_NAME, what="collection state",
-                                 fix="create the collection with 'hotswap serve --store PATH --model NAME'")
+                                 fix="create the collection with 'hotswap serve --store PATH --model NAME --dataset DATASET'")
         missing = [k for k in ("version", "model", "model_id", "index", "upgrade", "history") if k not in state]
         if missing or state.get("format_version") != FORMAT_VERSION:
             raise CorruptStoreError(f"{self.path / SERVING_NAME} is not a hotswap collection state (missing "
@@ -334,7 +334,7 @@ def _adoptable(path: Path, model_id: str) -> list[str]:
         raise FileExistsError(f"{path} already holds a collection; serve it as it is")
     if not (path / STORE_MANIFEST).is_file():
         raise HotswapError(f"{path} is not a FAISS index folder (no {STORE_MANIFEST}); build one with "
-                           "'hotswap encode', or create a collection with 'hotswap serve --store PATH --model NAME'")
+                           "'hotswap encode', or create a collection with 'hotswap serve --store PATH --model NAME --dataset DATASET'")
     if (path / "v1").exists():
         raise FileExistsError(f"{path} holds both an index and a v1 folder; move v1 away to adopt the index")
     upgrade = read_provenance(path).get("upgrade")
@@ -364,22 +364,14 @@ def _move_store(source: Path, dest: Path) -> None:
     """Rename the store's files from ``source`` into ``dest`` (same file system), ``manifest.json`` last: a
     folder with a manifest holds every segment it lists."""
     dest.mkdir(exist_ok=True)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     for f in _store_files(source):
         os.replace(f, dest / f.name)
         if f.name == STORE_MANIFEST:
-            _fsync_dir(dest)
-            _fsync_dir(source)
-    _fsync_dir(dest)
-    _fsync_dir(source)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_dir(dest)
+            fsync_dir(source)
+    fsync_dir(dest)
+    fsync_dir(source)
 
 
 def _inside(root: Path, relative: str) -> Path:
