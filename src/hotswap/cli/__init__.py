@@ -10,7 +10,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import typer  # noqa: E402
 
 from hotswap.cli import (adopt, backfill, bcl, continual, demo, documents, fit_adapter, index,  # noqa: E402
-                         online_backfill, report, serve, upgrade, verify)
+                         online_backfill, plan, report, serve, upgrade, verify)
 
 from hotswap.cli.friendly import friendly, set_debug  # noqa: E402
 
@@ -45,6 +45,8 @@ verb("verify", verify.verify)
 verb("upsert", documents.upsert)
 verb("delete", documents.delete)
 verb("adopt", adopt.adopt)
+verb("plan", plan.plan)
+verb("plan", plan.validate, continual.experiment_app)
 for name, function in upgrade.COMMANDS.items():
     verb(name, function, upgrade.upgrade_app)
 app.add_typer(upgrade.upgrade_app, name="upgrade")

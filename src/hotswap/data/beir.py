@@ -81,6 +81,26 @@ def _read_qrels(path: Path) -> Qrels:
     return qrels
 
 
+def read_qrels(path: str | Path) -> Qrels:
+    """A BEIR qrels file (``query-id<TAB>corpus-id<TAB>score``, header optional, ``.gz`` read too)."""
+    return _read_qrels(Path(path))
+
+
+def read_queries(path: str | Path) -> dict[str, str]:
+    """Queries ``{id: text}`` from a JSONL file of ``{"_id" or "id", "text"}`` lines (ids default to the line
+    number), or from a plain text file with one query per line."""
+    path = Path(path)
+    if path.suffix not in (".jsonl", ".gz", ".json"):
+        with _open_text(path) as f:
+            return {str(n): line.strip() for n, line in enumerate(f, 1) if line.strip()}
+    out = {}
+    for n, row in _iter_jsonl(path):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}: line {n} is not a JSON object with a \"text\" string")
+        out[str(row.get("_id", row.get("id", n)))] = row["text"]
+    return out
+
+
 def load_beir_folder(folder: str | Path, name: str | None = None) -> RetrievalDataset:
     """Load a BEIR folder; the test split is ``qrels/test.tsv`` and the train split ``qrels/train.tsv``
     (or ``dev.tsv``) when present. Queries rows may carry ``split``; qrels decide membership either way."""

@@ -1,0 +1,133 @@
+"""Does ``hotswap plan`` choose well without labels? Its label-free ranking and recommendation against qrels.
+
+For each labelled set and model pair: an index of the set's corpus built by the old model, then
+``plan_upgrade`` with the train queries' texts as the query log (their labels unused) and the test qrels.
+Reported per pair: the paths' ARR@10, known-item nDCG@10 and nDCG@10; the Spearman correlation of the
+label-free ranking (ARR@10) of the end paths with their ranking by nDCG@10 on the test queries; the label-free
+recommendation and whether it is the best path by qrels or within 0.01 nDCG@10 of it; the recommendation
+with the qrels; the measured backfill time of the whole collection; the wall time of the plan.
+
+Written to ``results/plan.json``: ``{"pairs": [{"dataset", "old_model", "new_model", "sample", "paths":
+[{"path", "arr@10", "ndcg@10", ...}], "recommendation", "best_by_qrels", "spearman", "backfill_hours",
+"wall_s", ...}], "summary": {...}}``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hotswap.io import atomic_write_json
+
+TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class Pair:
+    dataset: str
+    old: str
+    new: str
+    max_docs: int | None = 6000  # None: the whole corpus
+    sample: int = 2000
+    max_log_queries: int = 2000
+    max_qrels_queries: int = 500
+    known_items: int = 500
+
+
+PAIRS = (
+    Pair("debian", "static", "minilm", max_docs=None),  # the whole 60k-document collection: the timing target
+    Pair("foldoc", "static", "minilm"),
+    Pair("jargon", "static", "minilm"),
+    Pair("gcide", "static", "minilm"),
+    Pair("pydoc", "static", "minilm"),
+    Pair("debian", "minilm", "mpnet", sample=600, max_log_queries=600, max_qrels_queries=200, known_items=200),
+    Pair("debian", "static", "mpnet", sample=600, max_log_queries=600, max_qrels_queries=200, known_items=200),
+)
+
+
+def path_of(recommendation: str) -> str:
+    """The path a recommendation names: ``stay`` -> old, ``backfill:*`` -> new, ``cascade:G`` -> cascade@G."""
+    kind, _, arg = recommendation.partition(":")
+    return {"stay": "old", "backfill": "new", "cascade": f"cascade@{arg}"}.get(kind, arg)
+
+
+def run_pair(pair: Pair, seed: int = 0) -> dict[str, Any]:
+    """Plan ``pair`` on a fresh index of its corpus (in a temporary folder) and score the plan by the qrels."""
+    from hotswap.data import load_dataset
+    from hotswap.encoders import load_encoder
+    from hotswap.encoders.cache import encode_cached
+    from hotswap.plan import plan_upgrade
+    from hotswap.store import create_store
+
+    ds = load_dataset(pair.dataset)
+    if pair.max_docs is not None:
+        ds = ds.subset(max_docs=pair.max_docs, seed=seed)
+    old, new = load_encoder(pair.old), load_encoder(pair.new)
+    ids = sorted(ds.corpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = create_store(Path(tmp) / "index", old.id, old.dim)
+        store.add(ids, encode_cached(old, [ds.corpus[i] for i in ids])[0], old.id)
+        started = time.perf_counter()
+        plan = plan_upgrade(store, old, new, lambda xs: [ds.corpus[i] for i in xs],
+                            queries=list(ds.train_queries.values()), qrels=ds.qrels, qrel_queries=ds.queries,
+                            sample=pair.sample, seed=seed, max_log_queries=pair.max_log_queries,
+                            max_qrels_queries=pair.max_qrels_queries, known_items=pair.known_items).to_dict()
+        wall = time.perf_counter() - started
+        store.close()
+    by = {p["path"]: p for p in plan["paths"]}
+    best = by[plan["best_by_qrels"]]["ndcg@10"]
+    chosen = by[path_of(plan["recommendation_label_free"])]["ndcg@10"]
+    no_path_beats_old = all(p["ndcg@10"] <= by["old"]["ndcg@10"] + TOLERANCE for p in plan["paths"]
+                            if p["kind"] != "curve" and p["path"] != "old")
+    return {"dataset": pair.dataset, "old_model": old.id, "new_model": new.id, "sample": plan["sample"],
+            "collection_size": plan["collection_size"], "paths": plan["paths"],
+            "recommendation": plan["recommendation_label_free"],
+            "recommendation_with_qrels": plan["recommendation"], "best_by_qrels": plan["best_by_qrels"],
+            "recommended_ndcg@10": chosen, "best_ndcg@10": best, "regret": best - chosen,
+            "within_tolerance": bool(best - chosen <= TOLERANCE + 1e-12), "no_path_beats_old": no_path_beats_old,
+            "spearman": plan["spearman"], "spearman_known_item": plan["spearman_known_item"],
+            "gain_new_over_old": plan["gain_new_over_old"], "encode_rate": plan["encode_rate"],
+            "backfill_hours": plan["backfill_hours"], "wall_s": round(wall, 2), "queries": plan["queries"],
+            "n_score_queries": plan["n_score_queries"]}
+
+
+def summarise(rows: list[dict]) -> dict[str, Any]:
+    rhos = [r["spearman"] for r in rows if r["spearman"] is not None]
+    return {"pairs": len(rows), "mean_spearman": float(np.mean(rhos)) if rhos else None,
+            "min_spearman": float(min(rhos)) if rhos else None,
+            "pairs_spearman_at_least_0.8": sum(r >= 0.8 for r in rhos),
+            "recommendation_within_0.01": sum(r["within_tolerance"] for r in rows),
+            "share_within_0.01": float(np.mean([r["within_tolerance"] for r in rows])) if rows else None,
+            "pairs_where_no_path_beats_old": sum(r["no_path_beats_old"] for r in rows),
+            "said_stay_where_no_path_beats_old": sum(r["no_path_beats_old"] and r["recommendation"] == "stay"
+                                                     for r in rows)}
+
+
+def run_plan_validation(pairs: tuple[Pair, ...] = PAIRS, out: str | Path = "results", seed: int = 0,
+                        on_pair: Any = None) -> dict[str, Any]:
+    """Every pair in turn; ``results/plan.json`` is rewritten (atomically) after each, so a long run that is cut
+    short keeps what it measured."""
+    rows: list[dict] = []
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        rows.append(run_pair(pair, seed))
+        result = {"pairs": rows, "summary": summarise(rows), "tolerance": TOLERANCE,
+                  "protocol": "label-free plan (train-query texts as the log) scored by test qrels"}
+        atomic_write_json(Path(out) / "plan.json", result)
+        if on_pair is not None:
+            on_pair(rows[-1])
+    return result
+
+
+def table_rows(result: dict) -> list[dict]:
+    """One row per pair, for the docs and the CLI."""
+    return [{"pair": f"{r['dataset']} {r['old_model'].split('@')[0]}->{r['new_model'].split('@')[0]}",
+             "docs": r["collection_size"], "sample": r["sample"], "spearman": r["spearman"],
+             "plan says": r["recommendation"], "best by qrels": r["best_by_qrels"], "regret": r["regret"],
+             "with qrels": r["recommendation_with_qrels"], "new-old": r["gain_new_over_old"],
+             "backfill h": r["backfill_hours"], "wall s": r["wall_s"]} for r in result["pairs"]]
