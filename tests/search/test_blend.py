@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hotswap.adapters import make_adapter
-from hotswap.adapters.selection import choose_blend_weight, select_adapter
+from hotswap.search.selection import choose_blend_weight, select_adapter
 from hotswap.errors import HotswapError
 from hotswap.search import QueryBlend, Searcher
 from hotswap.store import create_store

@@ -10,7 +10,7 @@ from hotswap.adapters import Reverse, load_adapter, make_adapter
 from hotswap.search import Searcher
 from hotswap.store import create_store
 from hotswap.upgrade import create_upgrade
-from hotswap.training.reverse_transform import ReverseTransform
+from hotswap.adapters.reverse_transform import ReverseTransform
 from tests.conftest import unit_rows
 
 OLD, NEW, D_OLD, D_NEW = "old@1", "new@2", 16, 24

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hotswap.errors import AssetMissingError, CorruptStoreError, DimensionMismatchError, InvalidVectorsError
-from hotswap.training.reverse_transform import LearnableEmbedding, ReverseTransform, fit_reverse_transform
+from hotswap.adapters.reverse_transform import LearnableEmbedding, ReverseTransform, fit_reverse_transform
 
 
 @pytest.fixture(autouse=True)

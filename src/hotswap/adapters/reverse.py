@@ -3,7 +3,7 @@
 During an online backfill, mode ``adapted`` of a ``Searcher.for_upgrade`` sends ``psi(phi_new(q))`` to the
 old partition and ``phi_new(q)`` to the new one, then merges by score: the query is encoded **once**, by the
 new model (Seo et al., WACV 2025, arXiv 2301.03767, "reverse query transform"). ``psi`` comes either from
-``fit`` (both encoders frozen: :func:`hotswap.training.reverse_transform.fit_reverse_transform` on paired
+``fit`` (both encoders frozen: :func:`hotswap.adapters.reverse_transform.fit_reverse_transform` on paired
 embeddings, the paper's post-hoc form) or from :meth:`Reverse.from_module` (a ``psi`` trained jointly with the
 new model, e.g. with CMCL). Learned state: the ``ReverseTransform``'s tensors (``linear_weight_``, ...),
 restored into the module on load; torch is imported only when the adapter is fitted or used. The output
@@ -33,13 +33,13 @@ class ReverseConfig(AdapterConfig):
 
 @register_adapter("reverse")
 class Reverse(Adapter):
-    """``q_hat = psi(q)`` (:class:`hotswap.training.reverse_transform.ReverseTransform`)."""
+    """``q_hat = psi(q)`` (:class:`hotswap.adapters.reverse_transform.ReverseTransform`)."""
 
     config_class = ReverseConfig
     config: ReverseConfig
 
     def _fit(self, X_new: np.ndarray, X_old: np.ndarray) -> None:
-        from hotswap.training.reverse_transform import fit_reverse_transform
+        from hotswap.adapters.reverse_transform import fit_reverse_transform
 
         c = self.config
         self._take(fit_reverse_transform(X_new.astype(np.float32), X_old.astype(np.float32), hidden=c.hidden,
@@ -63,7 +63,7 @@ class Reverse(Adapter):
     def _prepare(self) -> None:
         import torch
 
-        from hotswap.training.reverse_transform import ReverseTransform
+        from hotswap.adapters.reverse_transform import ReverseTransform
 
         psi = ReverseTransform(self.dim_in_, self.dim_out_, self.config.hidden)
         state = {key: torch.from_numpy(np.asarray(getattr(self, key.replace(".", "_") + "_"), dtype=np.float32))

@@ -4,7 +4,7 @@ Everything that can be wrong is checked before anything is encoded: the kind, th
 the dataset (``--dataset``, else the one the index records) and its train queries among the indexed documents,
 the adapter's dimensions and the number of pairs it needs. Every encoding goes through the embedding cache
 (``hotswap.encoders.cache``), so a second call with another ``--kind`` encodes nothing. ``--kind auto`` makes
-the same validated choice as ``hotswap demo`` (``hotswap.adapters.selection.validated_choice``).
+the same validated choice as ``hotswap demo`` (``hotswap.search.selection.validated_choice``).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class _Plan:
 
 def _plan(store: Any, index: str, new: str, old: str | None, kind: str, dataset: str | None, fit_docs: int,
           max_train_queries: int, docs_only: bool, seed: int, print_: Any) -> _Plan:
-    from hotswap.adapters.selection import fit_doc_sample, train_query_ids
+    from hotswap.search.selection import fit_doc_sample, train_query_ids
     from hotswap.encoders import load_encoder
     from hotswap.store.provenance import read_provenance
 
@@ -220,7 +220,7 @@ def _check_pairs(kind: str, labels: list[str], skipped: dict[str, str], n_querie
     """Enough aligned pairs for each kind: a plain fit refuses, ``auto`` skips the kinds that lack them (their
     fits see 80 % of the train queries) and refuses when none is left."""
     from hotswap.adapters.presets import make_preset
-    from hotswap.adapters.selection import validation_split
+    from hotswap.search.selection import validation_split
 
     n_fit = n_queries + n_docs
     if kind == AUTO:
@@ -250,7 +250,7 @@ def _encode(plan: _Plan, store: Any, print_: Any) -> tuple[Any, dict[str, float]
     cached)``."""
     import numpy as np
 
-    from hotswap.adapters.selection import FitPairs
+    from hotswap.search.selection import FitPairs
     from hotswap.encoders.cache import encode_cached
 
     def cached(encoder: Any, texts: list[str]) -> tuple[Any, bool]:
@@ -277,7 +277,7 @@ def _encode(plan: _Plan, store: Any, print_: Any) -> tuple[Any, dict[str, float]
 def _fit_and_save(plan: _Plan, pairs: Any, store: Any, out: Path | None, col: str | None, name: str | None,
                   timings: dict, print_: Any) -> dict:
     """Choose (``auto``), fit on all pairs, save; returns the ``--json`` summary."""
-    from hotswap.adapters.selection import validated_choice
+    from hotswap.search.selection import validated_choice
     from hotswap.search import QueryBlend
 
     kind, weight, validation = plan.kind, None, None

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from hotswap.adapters.selection import select_by_validation
+from hotswap.search.selection import select_by_validation
 from hotswap.backfill import BackfillRunner, LocalExecutor, plan_backfill
 from hotswap.backfill.curve import backfill_curve, fractions_every
 from hotswap.data import load_dataset

@@ -9,7 +9,7 @@ ratio ``adapted / new``; negative flips are counted against the ``old`` row.
 
 The ``auto`` row is what a careful operator would serve: every adapter is fitted again on 80 % of the train
 queries (+ the corpus sample) and scored by nDCG@10 on the other 20 % against the old system
-(``hotswap.adapters.selection.validated_choice``, the same call ``hotswap fit-adapter --kind auto`` makes, on the
+(``hotswap.search.selection.validated_choice``, the same call ``hotswap fit-adapter --kind auto`` makes, on the
 same train queries and document sample); the best one is served if it beats the old system there, else the old
 model keeps encoding queries (``auto_choice = "old"``). Its test numbers are those of the chosen system.
 Rows ``<adapter>+blend`` average the old model's query with the adapted new-model query
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.adapters.selection import BLENDABLE, FitPairs, fit_doc_sample, train_query_ids, validated_choice
+from hotswap.search.selection import BLENDABLE, FitPairs, fit_doc_sample, train_query_ids, validated_choice
 from hotswap.data import RetrievalDataset, load_dataset
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached

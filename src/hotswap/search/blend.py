@@ -7,7 +7,7 @@ the upgrade. The adapter's output ``A(f_new(q))`` is a noisy estimate of where t
 space (a map fitted on a few thousand pairs), and ``f_old(q)`` is the old model's own, weaker view of it;
 averaging two estimates with partly independent errors beats either one (a query-side ensemble, like
 score fusion of two retrievers but with one search). ``w`` is chosen on held-out *train* queries
-(``hotswap.adapters.selection.choose_blend_weight``); ``w = 1`` is the plain adapted mode, ``w = 0`` the old
+(``hotswap.search.selection.choose_blend_weight``); ``w = 1`` is the plain adapted mode, ``w = 0`` the old
 system. Cost: one extra old-model query encoding (negligible for a static old model) and one adapter call.
 """
 

@@ -22,7 +22,7 @@ from hotswap.encoders.image import ImageEmbeddingNet, ImageEncoder
 from hotswap.errors import AssetMissingError, CorruptStoreError
 from hotswap.io import atomic_write, atomic_write_json
 from hotswap.training.heads import build_head
-from hotswap.training.reverse_transform import REVERSE_STEM, ReverseTransform
+from hotswap.adapters.reverse_transform import REVERSE_STEM, ReverseTransform
 
 
 @dataclass

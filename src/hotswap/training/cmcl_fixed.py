@@ -32,7 +32,7 @@ matrices only, cosine learning rate from ``lr`` to ``min_lr`` over the epochs, r
 padded images (both frozen encoders see the same crop); the frozen nets run in eval mode (BatchNorm
 statistics untouched). Deterministic given ``seed``; the global torch RNG is left as it was. Saved as a
 folder: ``reverse_transform.*`` and ``learnable_embedding.*`` (safetensors + JSON, see
-:mod:`hotswap.training.reverse_transform`) and ``cmcl_fixed.json`` (recipe key, config, history) written
+:mod:`hotswap.adapters.reverse_transform`) and ``cmcl_fixed.json`` (recipe key, config, history) written
 last; no pickle.
 """
 
@@ -60,7 +60,7 @@ from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import param_groups
 from hotswap.training.methods.cmcl import psi_terms
 from hotswap.training.model_cache import train_or_load
-from hotswap.training.reverse_transform import LearnableEmbedding, ReverseTransform
+from hotswap.adapters.reverse_transform import LearnableEmbedding, ReverseTransform
 
 META_FILE = "cmcl_fixed.json"
 

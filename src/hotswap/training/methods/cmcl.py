@@ -20,7 +20,7 @@ from torch import nn
 from hotswap.losses.cmcl import CMCL
 from hotswap.training.methods.base import Method, MethodOptions
 from hotswap.training.methods.registry import register_method
-from hotswap.training.reverse_transform import ReverseTransform
+from hotswap.adapters.reverse_transform import ReverseTransform
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hotswap.adapters import make_adapter
-from hotswap.adapters.selection import select_adapter, validation_split
+from hotswap.search.selection import select_adapter, validation_split
 from hotswap.store import create_store
 
 OLD, NEW = "old@1", "new@2"
@@ -60,7 +60,7 @@ def test_validation_split_is_seeded_and_disjoint():
 
 
 def test_train_queries_and_document_sample_are_seeded_sorted_and_capped():
-    from hotswap.adapters.selection import fit_doc_sample, train_query_ids
+    from hotswap.search.selection import fit_doc_sample, train_query_ids
 
     queries = {f"q{i:02d}": "text" for i in range(40)}
     assert train_query_ids(queries) == sorted(queries) == train_query_ids(queries, 100)
@@ -73,7 +73,7 @@ def test_train_queries_and_document_sample_are_seeded_sorted_and_capped():
 
 
 def test_validated_choice_fits_on_queries_then_documents(world):
-    from hotswap.adapters.selection import FitPairs, validated_choice
+    from hotswap.search.selection import FitPairs, validated_choice
 
     store, qids, Q_new, Q_old, qrels, _, _ = world
     docs = store.get(store.ids[:100])
