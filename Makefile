@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-fast test-slow bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the inner loop: no real-model tests, no Ray (a few minutes); `make test` stays the whole suite
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not realmodel" --ignore=tests/backfill/test_ray_runner.py
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow

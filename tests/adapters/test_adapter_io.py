@@ -76,3 +76,32 @@ def test_save_overwrites_atomically_and_reloads_the_new_state(tmp_path):
     second.save(tmp_path / "a")
     np.testing.assert_array_equal(load_adapter(tmp_path / "a").transform(queries), second.transform(queries))
     assert [p.name for p in (tmp_path / "a").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_adapter_and_a_chain_load_in_a_fresh_process(tmp_path):
+    """``load_adapter`` in a process that imported nothing but ``hotswap.adapters`` gives the same transforms
+    (a saved chain included: its module is imported on demand)."""
+    import subprocess
+    import sys
+
+    from hotswap.adapters.chain import ComposedAdapter
+
+    cases = {name: fitted(name) for name in available_adapters()}
+    rng = np.random.default_rng(2)
+    X3, X2 = rng.standard_normal((80, 6)).astype(np.float32), rng.standard_normal((80, 12)).astype(np.float32)
+    a32 = make_adapter("procrustes").fit(X3, X2, new_model_id="v3@1", old_model_id="new@2")
+    a21 = cases["affine"][0]  # 12 -> 8, new@2 -> old@1
+    cases["chain"] = (ComposedAdapter([a32, a21]), X3[:5])
+    for name, (adapter, queries) in cases.items():
+        adapter.save(tmp_path / name)
+        np.save(tmp_path / f"{name}.q.npy", queries)
+        np.save(tmp_path / f"{name}.out.npy", adapter.transform(queries))
+    code = ("import sys, numpy as np\nfrom hotswap.adapters import load_adapter\n"
+            "for name in sys.argv[2:]:\n"
+            "    root = sys.argv[1]\n"
+            "    out = load_adapter(f'{root}/{name}').transform(np.load(f'{root}/{name}.q.npy'))\n"
+            "    assert np.array_equal(out, np.load(f'{root}/{name}.out.npy')), name\n"
+            "    print(name, 'ok')\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path), *cases], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split().count("ok") == len(cases)

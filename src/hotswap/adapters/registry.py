@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 A = TypeVar("A", bound="type[Adapter]")
 _REGISTRY: dict[str, type[Adapter]] = {}
+# composites registered by their own module, which ``hotswap.adapters`` does not import (they are not fitted
+# from pairs, so they are not offered as kinds); loading a saved one imports it
+_ON_DEMAND = {"chain": "hotswap.adapters.chain"}
 
 
 @overload
@@ -32,11 +35,16 @@ def register_adapter(name: str, cls: Any = None) -> Any:
 
 
 def available_adapters() -> list[str]:
-    """Registered adapter names, sorted."""
-    return sorted(_REGISTRY)
+    """The names of the adapters fitted from pairs, sorted (composites such as ``chain`` load by name too, but
+    are built from fitted adapters, not offered here)."""
+    return sorted(n for n in _REGISTRY if n not in _ON_DEMAND)
 
 
 def get_adapter_class(name: str) -> type[Adapter]:
+    if name not in _REGISTRY and name in _ON_DEMAND:
+        import importlib
+
+        importlib.import_module(_ON_DEMAND[name])
     try:
         return _REGISTRY[name]
     except KeyError:
