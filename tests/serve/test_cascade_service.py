@@ -10,24 +10,17 @@ from fastapi.testclient import TestClient
 
 from hotswap.errors import HotswapError
 from hotswap.serve import ConflictError, SearchService, create_app
-from tests.serve.toy import MODELS, NEW, corpus, create, loader
+from tests.serve.toy import MODELS, NEW, Services, corpus, create, loader
 
 N = 120
-OPEN: list[SearchService] = []
+service = Services(corpus=corpus(N), batch_size=8)
 
 
 @pytest.fixture(params=["faiss", "qdrant", "milvus", "pg"])
 def collection(tmp_path, request):
     create(tmp_path / "col", N, backend=request.param)
     yield tmp_path / "col"
-    while OPEN:
-        OPEN.pop().close()
-
-
-def service(path, delay=0.0) -> SearchService:
-    svc = SearchService(path, corpus(N), models=MODELS, encoder_loader=loader(delay), batch_size=8)
-    OPEN.append(svc)
-    return svc
+    service.close()
 
 
 def test_cascade_serves_an_upgrade_and_feeds_its_backfill(collection):

@@ -9,28 +9,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hotswap.backfill import ORDERINGS, read_plan
-from hotswap.serve import ConflictError, SearchService, create_app
+from hotswap.serve import ConflictError, create_app
 from hotswap.serve.query_log import QUERY_LOG_NAME, QueryLog
 from hotswap.serve.schemas import UpgradeRequest
 from hotswap.serve.service import SERVICE_ORDERS
-from tests.serve.toy import MODELS, NEW, corpus, create, loader
+from tests.serve.toy import NEW, Services, corpus, create
 
 N = 80
-OPEN: list[SearchService] = []
+service = Services(batch_size=8)
 
 
 @pytest.fixture
 def collection(tmp_path):
     create(tmp_path / "col", N)
     yield tmp_path / "col"
-    while OPEN:
-        OPEN.pop().close()
-
-
-def service(path, delay=0.0) -> SearchService:
-    svc = SearchService(path, models=MODELS, encoder_loader=loader(delay), batch_size=8)
-    OPEN.append(svc)
-    return svc
+    service.close()
 
 
 def test_the_service_offers_every_ordering_of_the_library():
@@ -81,8 +74,7 @@ def test_popularity_uses_the_queries_the_service_answered_across_a_restart(colle
     for i in (9, 21, 9, 44):
         svc.search([f"text of doc {i}"], 3)
     assert svc.status()["queries_logged"] == 3  # distinct texts
-    OPEN.remove(svc)
-    svc.close()  # saves the log
+    service.close(svc)  # saves the log
     saved = json.loads((collection / QUERY_LOG_NAME).read_text())["queries"]
     assert saved == ["text of doc 21", "text of doc 9", "text of doc 44"]  # oldest first, a repeat moves last
     again = service(collection, delay=0.02)

@@ -12,32 +12,25 @@ from hotswap.backfill import gallery_checksum
 from hotswap.errors import CorruptStoreError, HotswapError, ModelMismatchError
 from hotswap.serve import ConflictError, SearchService
 from hotswap.serve.adapter_registry import register
-from tests.serve.toy import MODELS, NEW, OLD, V3, corpus, create, loader
+from tests.serve.toy import NEW, OLD, V3, Services, corpus, create, loader
 
 N = 120
 
 
 BACKENDS = ["faiss", "qdrant", "milvus", "pg"]
-OPEN: list[SearchService] = []
+service = Services(corpus=corpus(N), batch_size=16)
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     yield request.param
-    while OPEN:  # a database folder admits one client per process: release every service a test made
-        OPEN.pop().close()
+    service.close()  # a database folder admits one client per process: release every service a test made
 
 
 @pytest.fixture
 def collection(tmp_path, backend):
     create(tmp_path / "col", N, backend=backend)
     return tmp_path / "col"
-
-
-def service(path, delay=0.0, **kw) -> SearchService:
-    svc = SearchService(path, corpus(N), models=MODELS, encoder_loader=loader(delay), batch_size=16, **kw)
-    OPEN.append(svc)
-    return svc
 
 
 def top1(svc, ids, mode=None):
@@ -262,6 +255,5 @@ def test_queries_first_backfills_in_a_niced_worker_to_the_same_index(tmp_path):
         svc.thread.join()
         assert svc.status()["state"] == "complete"
         done.append(gallery_checksum(svc.upgrade))
-        OPEN.remove(svc)
-        svc.close()
+        service.close(svc)
     assert done[0] == done[1]

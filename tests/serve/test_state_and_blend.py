@@ -9,28 +9,21 @@ from fastapi.testclient import TestClient
 
 from hotswap.errors import CorruptStoreError, HotswapError
 from hotswap.search import QueryBlend, Searcher
-from hotswap.serve import ConflictError, SearchService, create_app
+from hotswap.serve import ConflictError, create_app
 from hotswap.serve.adapter_registry import register
 from hotswap.store import open_store
 from hotswap.upgrade.lifecycle import STATES
-from tests.serve.toy import MODELS, NEW, OLD, V3, corpus, create, loader
+from tests.serve.toy import NEW, OLD, V3, Services, corpus, create, loader
 
 N = 96
-OPEN: list[SearchService] = []
+service = Services(batch_size=8)
 
 
 @pytest.fixture
 def collection(tmp_path):
     create(tmp_path / "col", N)
     yield tmp_path / "col"
-    while OPEN:
-        OPEN.pop().close()
-
-
-def service(path, delay=0.0, **kw) -> SearchService:
-    svc = SearchService(path, models=MODELS, encoder_loader=loader(delay), batch_size=8, **kw)
-    OPEN.append(svc)
-    return svc
+    service.close()
 
 
 def no_other_state(status: dict) -> None:
@@ -70,8 +63,7 @@ def test_status_has_one_state_and_controls_follow_the_lifecycle(collection):
 def test_a_run_stopped_without_resuming_is_interrupted_and_resumes(collection):
     svc = service(collection, delay=0.02)
     svc.start_upgrade(NEW, batch_size=8)
-    OPEN.remove(svc)
-    svc.close()  # the recorded intent stays "running"
+    service.close(svc)  # the recorded intent stays "running"
     again = service(collection, resume=False)
     s = again.status()
     no_other_state(s)
@@ -199,10 +191,8 @@ def test_hits_carry_the_first_200_characters_of_their_text(collection):
 
 def test_hits_without_a_text_in_the_served_corpus_have_text_null(collection):
     partial = {i: t for i, t in corpus(N).items() if i != "doc-0007"}
-    full = SearchService(collection, corpus(N), models=MODELS, encoder_loader=loader())
-    full.close()
-    svc = SearchService(collection, partial, models=MODELS, encoder_loader=loader())
-    OPEN.append(svc)
+    service.close(service(collection, corpus=corpus(N)))
+    svc = service(collection, corpus=partial)
     with TestClient(create_app(svc), raise_server_exceptions=False) as c:
         hits = c.post("/search", json={"query": "text of doc 7", "k": 3}).json()["results"][0]
     assert hits[0]["id"] == "doc-0007" and hits[0]["text"] is None

@@ -50,6 +50,27 @@ def create(path: Path, n: int = 200, backend: str = "faiss"):
     return Collection.create(path, OLD, loader()(OLD), corpus(n), backend=backend)
 
 
+class Services:
+    """Opens toy ``SearchService``s (``Services(batch_size=8)(path, delay)``) and closes every one a test left
+    open (``close()``): a database folder admits one client per process."""
+
+    def __init__(self, **defaults) -> None:
+        self.defaults, self.opened = defaults, []
+
+    def __call__(self, path: Path, delay: float = 0.0, **kw):
+        from hotswap.serve import SearchService
+
+        svc = SearchService(path, models=MODELS, encoder_loader=loader(delay), **{**self.defaults, **kw})
+        self.opened.append(svc)
+        return svc
+
+    def close(self, svc=None) -> None:
+        """Close ``svc`` now, or every service still open."""
+        for one in [svc] if svc is not None else list(self.opened):
+            self.opened.remove(one)
+            one.close()
+
+
 def main(argv: list[str]) -> None:
     import uvicorn
 

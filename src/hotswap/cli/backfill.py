@@ -96,7 +96,7 @@ def backfill(
         _refuse_started(upgrade)
         target = context.open_target(index, None, writing=True)
     try:
-        ds, fetch = _texts(target, dataset)
+        ds, fetch = context.texts_of(target, dataset)
         if ds is None and (eval_every is not None or order in ("popularity", "demand") or then == "demand"):
             raise typer.BadParameter("--dataset store reads texts only: --eval-every and orders from queries need a "
                                      "dataset with queries")
@@ -144,7 +144,7 @@ def continue_backfill(folder: Path, dataset: str | None, model: str | None, batc
 
     target = context.open_target(None, folder)
     try:
-        _, fetch = _texts(target, dataset)
+        _, fetch = context.texts_of(target, dataset)
         runner = BackfillRunner(target.upgrade, fetch, LocalExecutor(context.new_encoder(target, model)), batch_size)
         return runner.run(until=until)
     finally:
@@ -166,26 +166,12 @@ def _refuse_started(upgrade: Path) -> None:
         raise typer.BadParameter(f"{upgrade} exists and is not empty; choose a new --upgrade folder")
 
 
-def _texts(target: context.Target, dataset: str | None) -> tuple[Any, Any]:
-    """``(dataset or None, fetch)``: the texts a backfill re-encodes, checked to cover every indexed id."""
-    if dataset == "store":
-        from hotswap.store.adopt import text_fetch
-
-        return None, text_fetch(target.store)
-    ds = context.dataset_of(target, dataset)
-    ids = target.store.ids
-    if missing := [i for i in ids if i not in ds.corpus]:
-        raise typer.BadParameter(f"{len(missing):,} of the {len(ids):,} indexed documents are not in dataset "
-                                 f"{ds.name!r} (e.g. {missing[:3]}); pass --dataset (the one the index was built "
-                                 "from)")
-    return ds, lambda ids: [ds.corpus[i] for i in ids]
-
-
 def _record(target: context.Target, up: Any, new_enc: Any, folder: Path) -> None:
     """The upgrade's new index records the dataset and the new model; the old index, its upgrade in progress."""
+    from hotswap.encoders import describe
     from hotswap.store.provenance import record_provenance
 
-    record_provenance(up.new, dataset=target.provenance.get("dataset"), models=[context.describe_model(new_enc)])
+    record_provenance(up.new, dataset=target.provenance.get("dataset"), models=[describe(new_enc)])
     record_provenance(target.store, upgrade=str(folder.resolve()))
 
 
@@ -212,7 +198,8 @@ def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, 
     from hotswap.backfill.curve import QrelsEvaluator, backfill_curve, fractions_every
     from hotswap.cli.upgrade import status_line, status_of
     from hotswap.encoders.cache import encode_cached
-    from hotswap.experiments.backfill_demo import curve_rows, raw_encode_rate
+    from hotswap.experiments.backfill_demo import curve_rows
+    from hotswap.plan.cost import encode_rate
     from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
     from hotswap.search import QueryBlend
     from hotswap.search.blend import is_blend_folder
@@ -244,7 +231,7 @@ def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, 
     curves = curve_rows(policy, points)
     final = runner.status()
     sample = [ds.corpus[i] for i in up.old.ids[:256]]
-    raw = raw_encode_rate(new_enc, sample)
+    raw = encode_rate(new_enc, sample, n=None, warm_up=False)
     result = {"dataset": ds.name, "old_model": up.old_model_id, "new_model": up.new_model_id, "curves": curves,
               "throughput": {"runner_items_s": final.items_per_s, "raw_encode_items_s": raw,
                              "raw_encode_sample": len(sample)},

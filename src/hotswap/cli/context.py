@@ -23,6 +23,7 @@ class Target:
     store: Any  # the old (serving) store
     upgrade: Any = None  # an Upgrade, when the target is one
     provenance: dict = field(default_factory=dict)
+    collection: str | None = None  # the served collection whose current version ``store`` is
 
     @property
     def old_model_id(self) -> str:
@@ -74,16 +75,17 @@ def open_target(index: str | None, upgrade: str | Path | None, *, writing: bool 
         up = open_upgrade(upgrade)
         prov = _merged(read_provenance(up.old), read_provenance(up.new))
         return Target(str(upgrade), up.old, up, prov)
+    collection = None
     if is_collection(index):
         if writing:
             raise HotswapError(f"{index} is a served collection: upgrade it through its server (POST /upgrade), "
                                "or point --upgrade at its upgrade-* folder")
-        index = serving_index(index)
+        collection, index = str(index), serving_index(index)
     if "://" not in str(index) and not Path(index).exists():
         raise HotswapError(f"no index at {index}; build one with 'hotswap encode --model MODEL --index {index} "
                            "--dataset DATASET'")
     store = open_store(index)
-    return Target(str(index), store, None, read_provenance(store))
+    return Target(collection or str(index), store, None, read_provenance(store), collection)
 
 
 def _merged(old: dict, new: dict) -> dict:
@@ -136,22 +138,39 @@ def dataset_of(target: Target, name: str | None) -> Any:
     return load_dataset(name)
 
 
-def restricted(ds: Any, ids: list[str], **caps: Any) -> Any:
-    """``ds`` cut to the indexed ``ids``, refusing a dataset that lacks some of them (the wrong --dataset)."""
-    import numpy as np
-
+def check_covers(ds: Any, ids: list[str]) -> None:
+    """Refuse a dataset that lacks some of the indexed ``ids`` (the wrong --dataset)."""
     missing = [i for i in ids if i not in ds.corpus]
     if missing:
         raise HotswapError(f"{len(missing):,} of the {len(ids):,} indexed documents are not in dataset {ds.name!r} "
                            f"(e.g. {missing[:3]}); pass --dataset (the one the index was built from)")
+
+
+def restricted(ds: Any, ids: list[str], **caps: Any) -> Any:
+    """``ds`` cut to the indexed ``ids``, refusing a dataset that lacks some of them (the wrong --dataset)."""
+    import numpy as np
+
+    check_covers(ds, ids)
     return ds.restrict(ids, rng=np.random.default_rng(caps.pop("seed", 0)), **caps)
 
 
-def describe_model(encoder: Any) -> dict:
-    """Provenance of a model: id, name, resolved location and weight hash."""
-    from hotswap.encoders import describe
+def texts_of(target: Target, dataset: str | None) -> tuple[Any, Any]:
+    """``(dataset or None, fetch)`` with ``fetch(ids) -> texts`` of indexed documents: ``--dataset store`` reads
+    the index's own text column (an adopted table), a served collection its own texts, else the dataset (given,
+    or the one the index records), checked to cover every indexed id."""
+    if dataset == "store":
+        from hotswap.store.adopt import text_fetch
 
-    return describe(encoder)
+        return None, text_fetch(target.store)
+    if target.collection is not None and dataset is None:
+        from hotswap.serve.collection import Collection
+
+        docs = Collection(target.collection).texts()
+        if docs is not None:
+            return None, lambda ids: [docs.get_many(list(ids)).get(i, "") for i in ids]
+    ds = dataset_of(target, dataset)
+    check_covers(ds, target.store.ids)
+    return ds, lambda ids: [ds.corpus[i] for i in ids]
 
 
 def fit_calibration(store: Any, ds: Any, old_enc: Any, new_enc: Any, n_docs: int, seed: int) -> Any:

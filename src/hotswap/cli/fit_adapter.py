@@ -9,7 +9,6 @@ the same validated choice as ``hotswap demo`` (``hotswap.search.selection.valida
 
 from __future__ import annotations
 
-import inspect
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from hotswap.cli import context
 from hotswap.cli.options import INDEX
 from hotswap.cli.output import JSON, emit_json, say
 from hotswap.errors import HotswapError
@@ -59,21 +59,19 @@ def fit_adapter(
     Example: hotswap fit-adapter --index indexes/old --new minilm --kind auto --out adapters/best
     (for a served collection: --into collections/debian minilm-auto; clients then send "adapter": "minilm-auto")
     """
-    from hotswap.store import open_store
-
     started = time.perf_counter()
     print_ = say if json_output else _stdout
     col, name = into or (None, None)
     _check_kind(kind, docs_only)
     _check_outputs(out, col, name)
-    from hotswap.cli.context import is_collection, serving_index
-
-    index = serving_index(index) if is_collection(index) else index
-    _check_index_exists(index)
-    with open_store(index) as store:
-        plan = _plan(store, index, new, old, kind, dataset, fit_docs, max_train_queries, docs_only, seed, print_)
+    target = context.open_target(index, None)  # a served collection: its current version, read only
+    try:
+        store = target.store
+        plan = _plan(target, new, old, kind, dataset, fit_docs, max_train_queries, docs_only, seed, print_)
         pairs, timings, cached = _encode(plan, store, print_)
         summary = {**_fit_and_save(plan, pairs, store, out, col, name, timings, print_), "cached": cached}
+    finally:
+        target.close()
     summary["timings_s"]["total"] = round(time.perf_counter() - started, 3)
     if json_output:
         emit_json(summary)
@@ -112,12 +110,6 @@ def _check_outputs(out: Path | None, col: str | None, name: str | None) -> None:
             raise typer.BadParameter(f"adapter {name!r} is already registered in {col}; choose another name")
 
 
-def _check_index_exists(index: str) -> None:
-    if "://" not in index and not Path(index).exists():
-        raise HotswapError(f"no index at {index}; build one with 'hotswap encode --model MODEL --index {index} "
-                           "--dataset DATASET'")
-
-
 class _Plan:
     """What will be encoded and fitted, decided (and checked) before any encoding."""
 
@@ -125,17 +117,17 @@ class _Plan:
         self.__dict__.update(fields)
 
 
-def _plan(store: Any, index: str, new: str, old: str | None, kind: str, dataset: str | None, fit_docs: int,
+def _plan(target: context.Target, new: str, old: str | None, kind: str, dataset: str | None, fit_docs: int,
           max_train_queries: int, docs_only: bool, seed: int, print_: Any) -> _Plan:
-    from hotswap.search.selection import fit_doc_sample, train_query_ids
     from hotswap.encoders import load_encoder
-    from hotswap.store.provenance import read_provenance
+    from hotswap.search.selection import fit_doc_sample, train_query_ids
 
-    prov = read_provenance(store)
+    store = target.store
     new_enc = load_encoder(new)
-    old_enc = _old_encoder(old, store, index, prov, needed=not docs_only)
+    # the model that built the index (checked against its id); fitting on documents alone needs none
+    old_enc = context.old_encoder(target, old) if old is not None or not docs_only else None
     labels, skipped = _labels_for_dims(kind, new_enc.dim, store.dim)
-    ds = _dataset(dataset, prov, store, index)
+    ds = context.restricted(context.dataset_of(target, dataset), store.ids)
     qids = [] if docs_only else train_query_ids(ds.train_queries, max_train_queries, seed)
     if not qids and not docs_only:
         raise HotswapError(
@@ -150,32 +142,8 @@ def _plan(store: Any, index: str, new: str, old: str | None, kind: str, dataset:
                                    store.dim, seed)
     for label, why in skipped.items():
         print_(f"skipped {label}: {why}")
-    return _Plan(index=index, kind=kind, labels=labels, skipped=skipped, ds=ds, qids=qids, doc_ids=doc_ids,
+    return _Plan(index=target.location, kind=kind, labels=labels, skipped=skipped, ds=ds, qids=qids, doc_ids=doc_ids,
                  new_enc=new_enc, old_enc=old_enc, seed=seed)
-
-
-def _old_encoder(old: str | None, store: Any, index: str, prov: dict, needed: bool) -> Any:
-    """The model that built the index: ``--old`` checked against the index's model id, else found from that id
-    (and the folder the provenance records). ``None`` when not ``needed`` and not given."""
-    from hotswap.encoders import encoder_for_model_id, load_encoder
-    from hotswap.errors import AssetMissingError, ModelMismatchError
-
-    if old is not None:
-        encoder = load_encoder(old)
-        if encoder.id != store.model_id:
-            raise ModelMismatchError(f"--old {old} is model {encoder.id}, but {index} was built with "
-                                     f"{store.model_id}; pass the model that built the index as --old")
-        return encoder
-    if not needed:
-        return None
-    location = ((prov.get("models") or {}).get(store.model_id) or {}).get("location")
-    try:
-        if "location" in inspect.signature(encoder_for_model_id).parameters:
-            return encoder_for_model_id(store.model_id, location=location)
-        return encoder_for_model_id(store.model_id)  # an older hotswap.encoders: bundled names and folders only
-    except AssetMissingError as e:
-        raise AssetMissingError(f"cannot find the model that built {index} ({store.model_id}): {e}; pass it as "
-                                "--old NAME_OR_FOLDER") from None
 
 
 def _labels_for_dims(kind: str, new_dim: int, old_dim: int) -> tuple[list[str], dict[str, str]]:
@@ -195,24 +163,6 @@ def _labels_for_dims(kind: str, new_dim: int, old_dim: int) -> tuple[list[str], 
         else:
             labels.append(label)
     return labels, skipped
-
-
-def _dataset(dataset: str | None, prov: dict, store: Any, index: str) -> Any:
-    """The dataset the index was built from (``--dataset``, else its provenance), cut to the indexed documents."""
-    from hotswap.data import load_dataset
-
-    if dataset is None:
-        dataset = (prov.get("dataset") or {}).get("name")
-        if dataset is None:
-            raise HotswapError(f"{index} does not record the dataset it was built from; pass --dataset (the "
-                               "dataset the index was built from: a bundled name or a BEIR folder)")
-    ds = load_dataset(dataset)
-    ids = store.ids
-    missing = [i for i in ids if i not in ds.corpus]
-    if missing:
-        raise HotswapError(f"{len(missing):,} of the {len(ids):,} indexed documents are not in dataset {ds.name!r} "
-                           f"(e.g. {missing[:3]}); pass --dataset (the dataset the index was built from)")
-    return ds.restrict(ids)
 
 
 def _check_pairs(kind: str, labels: list[str], skipped: dict[str, str], n_queries: int, n_docs: int,

@@ -63,7 +63,7 @@ def encode(
     Example: hotswap encode --model static --index indexes/old --dataset debian --max-docs 6000
     """
     from hotswap.data import load_dataset
-    from hotswap.encoders import load_encoder
+    from hotswap.encoders import describe, load_encoder
     from hotswap.encoders.cache import encode_cached
     from hotswap.store import create_store
     from hotswap.store.provenance import dataset_spec, record_provenance
@@ -78,7 +78,7 @@ def encode(
     store = create_store(index, model_id=enc.id, dim=enc.dim, metric="ip")
     with store:
         store.add(ids, X, model_id=enc.id)
-        record_provenance(store, dataset=dataset_spec(dataset, max_docs, seed), models=[context.describe_model(enc)])
+        record_provenance(store, dataset=dataset_spec(dataset, max_docs, seed), models=[describe(enc)])
         summary = {"index": index, "dataset": ds.name, "documents": len(store), "model_id": enc.id, "dim": enc.dim,
                    "encode_s": round(took, 3), "cached": hit}
     if json_output:

@@ -48,7 +48,7 @@ def plan(
     labels = read_qrels(qrels) if qrels is not None else None
     target = context.open_target(store, None)
     try:
-        texts = _texts(target, store, dataset)
+        _, texts = context.texts_of(target, dataset)
         new_enc = load_encoder(new)
         if new_enc.id == target.old_model_id:
             raise HotswapError(f"{store} is already built by {new_enc.id}: nothing to plan")
@@ -67,22 +67,6 @@ def plan(
         emit_json(result)
         return
     _print(result)
-
-
-def _texts(target: context.Target, store: str, dataset: str | None) -> Any:
-    """``fetch(ids) -> texts``: a collection's own texts, the index's text column, or its dataset's corpus."""
-    if context.is_collection(store) and dataset is None:
-        from hotswap.serve.collection import Collection
-
-        docs = Collection(store).texts()
-        if docs is not None:
-            return lambda ids: [docs.get_many(list(ids)).get(i, "") for i in ids]
-    if dataset == "store":
-        from hotswap.store.adopt import text_fetch
-
-        return text_fetch(target.store)
-    corpus = context.dataset_of(target, dataset).corpus
-    return lambda ids: [corpus[i] for i in ids]
 
 
 def _write(result: dict, out: Path) -> None:

@@ -137,7 +137,7 @@ def _adopted_model(store: Path, model_id: str, model: str | None, folders: dict[
                    provenance: dict) -> str:
     """What the adopted collection records as its model: a bundled name, or a model folder (absolute); its id
     must be the index's ``model_id``."""
-    from hotswap.encoders import BUNDLED, load_encoder
+    from hotswap.encoders import BUNDLED, encoder_for_model_id, load_encoder
     from hotswap.errors import ModelMismatchError
 
     if model is not None:
@@ -147,26 +147,13 @@ def _adopted_model(store: Path, model_id: str, model: str | None, folders: dict[
             raise ModelMismatchError(f"--model {model} is {encoder.id}, but the index {store} was built with "
                                      f"{model_id}; pass the model that built it, or leave --model out")
         return str(Path(where).resolve()) if Path(where).exists() else where
-    name = model_id.rsplit("@", 1)[0]
+    name = model_id.rpartition("@")[0]
     location = (provenance.get("models", {}).get(model_id) or {}).get("location")
-    _encoder_for_model_id(model_id, location)  # refuses a model that is not installed or has other weights
+    # refuses a model that is not installed or has other weights; finds a folder model wherever it was recorded
+    encoder = encoder_for_model_id(model_id, location=location)
     if name in BUNDLED:
         return name
-    if location:
-        return str(Path(location).resolve())
-    return str(Path(name).resolve()) if Path(name).exists() else name
-
-
-def _encoder_for_model_id(model_id: str, location: str | None) -> Any:
-    """``hotswap.encoders.encoder_for_model_id`` with the model folder the index records, where it takes one."""
-    from hotswap.encoders import encoder_for_model_id, load_encoder
-
-    try:
-        return encoder_for_model_id(model_id, location=location)
-    except TypeError:  # an encoder_for_model_id without the location keyword: try the recorded folder first
-        if location and Path(location).is_dir() and (encoder := load_encoder(location)).id == model_id:
-            return encoder
-        return encoder_for_model_id(model_id)
+    return getattr(encoder, "location", None) or name
 
 
 def _adopted_texts(store: Path, ids: list[str], dataset: str | None, max_docs: int | None,

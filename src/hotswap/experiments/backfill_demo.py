@@ -33,6 +33,7 @@ from hotswap.encoders.cache import encode_cached
 from hotswap.encoders.replay import ReplayEncoder
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.upgrade_demo import UpgradeSlice, fit_adapters
+from hotswap.plan.cost import encode_rate
 from hotswap.search import ScoreCalibration
 from hotswap.store import create_store
 from hotswap.upgrade import create_upgrade
@@ -67,19 +68,12 @@ def curve_rows(policy: str, curves: dict[str, list[dict]]) -> list[dict]:
             for mode, points in curves.items()]
 
 
-def raw_encode_rate(encoder, texts: list[str]) -> float:
-    """items/s of one plain ``encoder.encode`` call over ``texts`` (batch 64, no store)."""
-    start = time.perf_counter()
-    encoder.encode(texts, batch_size=64, show_progress=False)
-    return len(texts) / (time.perf_counter() - start)
-
-
 def measure_throughput(new_enc, ids: list[str], texts: list[str], old_vectors: np.ndarray, old_id: str,
                        batch_size: int, root: Path) -> dict:
     """items/s of raw ``encode`` and of the runner (LocalExecutor) on the same texts, measured in one run."""
     text_of = dict(zip(ids, texts))
     new_enc.encode(texts[:8], show_progress=False)  # warm-up (lazy weights, tokenizer)
-    raw = raw_encode_rate(new_enc, texts)
+    raw = encode_rate(new_enc, texts, n=None, warm_up=False)
     old = create_store(root / "tp_old", model_id=old_id, dim=old_vectors.shape[1])
     old.add(ids, old_vectors, model_id=old_id)
     up = create_upgrade(root / "tp_upgrade", old, new_enc.id, new_enc.dim)

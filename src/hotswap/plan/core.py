@@ -80,7 +80,7 @@ class UpgradePlan:
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
     if len(a) < 3:
         return None
-    ra, rb = paths._ranks(np.asarray(a, float)), paths._ranks(np.asarray(b, float))
+    ra, rb = paths.ranks(np.asarray(a, float)), paths.ranks(np.asarray(b, float))
     if ra.std() == 0 or rb.std() == 0:
         return None
     return float(np.corrcoef(ra, rb)[0, 1])
@@ -106,6 +106,13 @@ class _Queries:
         self.qids, self.texts, self.qrels = qids, texts, qrels
         self.Q_old = _unit(encode_cached(old, texts)[0]) if texts else np.zeros((0, old.dim), np.float32)
         self.Q_new = _unit(encode_cached(new, texts)[0]) if texts else np.zeros((0, new.dim), np.float32)
+        self._scores: tuple[np.ndarray, np.ndarray] | None = None
+
+    def against(self, gallery: _Gallery) -> tuple[np.ndarray, np.ndarray]:
+        """``(S_old, S_new)``: each model's scores of these queries over the gallery, computed once."""
+        if self._scores is None:
+            self._scores = (self.Q_old @ gallery.D_old.T, self.Q_new @ gallery.D_new.T)
+        return self._scores
 
 
 def plan_upgrade(store: Any, old: Any, new: Any, texts: Callable[[list[str]], list[str]], *,
@@ -245,8 +252,8 @@ def _score_paths(gallery: _Gallery, score_q: _Queries, known: _Queries, labelled
     """One row per path: ARR@10 and rank correlation on ``score_q``, known-item nDCG@10 on ``known``, nDCG@10
     and R@10 on ``labelled``."""
     masks = {f: paths.backfill_mask(len(gallery.ids), f, rng) for f in FRACTIONS}
-    specs: list[tuple[str, str, Callable[[_Queries], paths.Ranking], float | None]] = [("old", "stay", lambda q: (
-        paths.exhaustive(q.Q_old, gallery.D_old)), None)]
+    specs: list[tuple[str, str, Callable[[_Queries], paths.Ranking], float | None]] = [
+        ("old", "stay", lambda q: paths.ranked(q.against(gallery)[0]), None)]
     for label, adapter in fitted.items():
         specs.append((label, "adapter", lambda q, a=adapter: paths.exhaustive(_unit(a.transform(q.Q_new)),
                                                                                gallery.D_old),
@@ -255,16 +262,14 @@ def _score_paths(gallery: _Gallery, score_q: _Queries, known: _Queries, labelled
         specs.append((f"{label}+blend", "blend", lambda q, b=blend: paths.exhaustive(b.combine(q.Q_new, q.Q_old),
                                                                                        gallery.D_old), None))
     for g in paths_g(len(gallery.ids)):
-        specs.append((f"cascade@{g}", "cascade", lambda q, g=g: paths.cascade(q.Q_old @ gallery.D_old.T,
-                                                                              q.Q_new @ gallery.D_new.T, g), None))
+        specs.append((f"cascade@{g}", "cascade", lambda q, g=g: paths.cascade(*q.against(gallery), g), None))
     for f, mask in masks.items():
-        specs.append((f"merged@{f:.0%}", "curve", lambda q, m=mask: paths.merged(q.Q_old @ gallery.D_old.T,
-                                                                                 q.Q_new @ gallery.D_new.T, m), None))
-        specs.append((f"cascade@50 at {f:.0%}", "curve", lambda q, m=mask: paths.cascade(
-            q.Q_old @ gallery.D_old.T, q.Q_new @ gallery.D_new.T, 50, backfilled=m), None))
-    specs.append(("new", "backfill", lambda q: paths.exhaustive(q.Q_new, gallery.D_new), None))
+        specs.append((f"merged@{f:.0%}", "curve", lambda q, m=mask: paths.merged(*q.against(gallery), m), None))
+        specs.append((f"cascade@50 at {f:.0%}", "curve",
+                      lambda q, m=mask: paths.cascade(*q.against(gallery), 50, backfilled=m), None))
+    specs.append(("new", "backfill", lambda q: paths.ranked(q.against(gallery)[1]), None))
 
-    S_new = score_q.Q_new @ gallery.D_new.T
+    S_new = score_q.against(gallery)[1]
     I_new = paths.top_k(S_new, paths.K)[1]
     rows = []
     for name, kind, search, overhead in specs:

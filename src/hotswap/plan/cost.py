@@ -17,14 +17,16 @@ import numpy as np
 RATE_SAMPLE = 256
 
 
-def encode_rate(encoder: Any, texts: Sequence[str], n: int = RATE_SAMPLE) -> float:
-    """Items per second the encoder manages on up to ``n`` of ``texts`` (not cached; batch of 64)."""
-    probe = list(texts[:n])
+def encode_rate(encoder: Any, texts: Sequence[str], n: int | None = RATE_SAMPLE, warm_up: bool = True) -> float:
+    """Items per second of one plain ``encoder.encode`` call (batch 64, not cached, no store) over up to ``n`` of
+    ``texts`` (all with ``None``); ``warm_up`` first encodes 8 of them, so first-call overheads are not the rate."""
+    probe = list(texts if n is None else texts[:n])
     if not probe:
         return float("nan")
-    encoder.encode(probe[:8], batch_size=8)  # warm-up: first-call overheads are not the rate
+    if warm_up:
+        encoder.encode(probe[:8], batch_size=8, show_progress=False)
     started = time.perf_counter()
-    encoder.encode(probe, batch_size=64)
+    encoder.encode(probe, batch_size=64, show_progress=False)
     return len(probe) / max(time.perf_counter() - started, 1e-9)
 
 

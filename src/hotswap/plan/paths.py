@@ -47,7 +47,8 @@ def arr_at_k(I_path: np.ndarray, I_new: np.ndarray, k: int = K) -> float:
     return float(np.mean(hits) / k)
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
+def ranks(x: np.ndarray) -> np.ndarray:
+    """The rank of each entry of ``x`` (0 = smallest; ties in order of position)."""
     r = np.empty(len(x))
     r[np.argsort(x, kind="stable")] = np.arange(len(x))
     return r
@@ -58,7 +59,7 @@ def rank_corr(S_path: np.ndarray, S_new: np.ndarray, depth: int = RANK_DEPTH) ->
     _, cols = top_k(S_new, depth)
     rhos = []
     for q, c in enumerate(cols):
-        a, b = _ranks(S_path[q, c]), _ranks(S_new[q, c])
+        a, b = ranks(S_path[q, c]), ranks(S_new[q, c])
         if a.std() > 0 and b.std() > 0:
             rhos.append(float(np.corrcoef(a, b)[0, 1]))
     return float(np.mean(rhos)) if rhos else float("nan")
@@ -73,10 +74,14 @@ class Ranking:
     scores: np.ndarray | None = None  # every item's score, for paths that have one (rank_corr)
 
 
+def ranked(S: np.ndarray, k: int = K) -> Ranking:
+    """The exact search whose scores are ``S`` (queries x items)."""
+    return Ranking(top_k(S, k)[1], 0.0, S)
+
+
 def exhaustive(Q: np.ndarray, D: np.ndarray, k: int = K) -> Ranking:
     """Exact inner-product search of ``Q`` over ``D``."""
-    S = Q @ D.T
-    return Ranking(top_k(S, k)[1], 0.0, S)
+    return ranked(Q @ D.T, k)
 
 
 def cascade(S_old: np.ndarray, S_new: np.ndarray, candidates: int, k: int = K,

@@ -164,7 +164,8 @@ class Collection:
 
     def _read(self) -> dict:
         state = read_json_object(self.path / SERVING_NAME, what="collection state",
-                                 fix="create the collection with 'hotswap serve --store PATH --model NAME --dataset DATASET'")
+                                 fix="create the collection with 'hotswap serve --store PATH --model NAME "
+                                     "--dataset DATASET'")
         missing = [k for k in ("version", "model", "model_id", "index", "upgrade", "history") if k not in state]
         if missing or state.get("format_version") != FORMAT_VERSION:
             raise CorruptStoreError(f"{self.path / SERVING_NAME} is not a hotswap collection state (missing "
@@ -334,7 +335,8 @@ def _adoptable(path: Path, model_id: str) -> list[str]:
         raise FileExistsError(f"{path} already holds a collection; serve it as it is")
     if not (path / STORE_MANIFEST).is_file():
         raise HotswapError(f"{path} is not a FAISS index folder (no {STORE_MANIFEST}); build one with "
-                           "'hotswap encode', or create a collection with 'hotswap serve --store PATH --model NAME --dataset DATASET'")
+                           "'hotswap encode', or create a collection with 'hotswap serve --store PATH --model NAME "
+                           "--dataset DATASET'")
     if (path / "v1").exists():
         raise FileExistsError(f"{path} holds both an index and a v1 folder; move v1 away to adopt the index")
     upgrade = read_provenance(path).get("upgrade")
