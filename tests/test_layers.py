@@ -2,7 +2,7 @@
 imports inside functions (they are read from the source, not from what happens to be loaded).
 
 Floors, bottom to top (the design documented in the README's layout section):
-base (errors, io, validation, metrics) -> encoders, data, losses -> store -> adapters -> upgrade -> search ->
+base (errors, io, linalg, validation, metrics) -> encoders, data, losses -> store -> adapters -> upgrade -> search ->
 backfill -> training -> plan -> experiments, report -> serve -> cli. Within a floor, imports may go either
 way; between floors, only down.
 """
@@ -16,7 +16,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hotswap"
 FLOORS = (
-    {"__init__", "errors", "io", "validation", "metrics"},
+    {"__init__", "errors", "io", "linalg", "validation", "metrics"},
     {"encoders", "data", "losses"},
     {"store"},
     {"adapters"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hotswap.adapters import make_adapter
-from hotswap.adapters.affine import ALPHA_GRID, ridge_fit
+from hotswap.linalg import ALPHA_GRID, ridge_fit
 
 
 def test_recovers_a_known_affine_map_and_bias():

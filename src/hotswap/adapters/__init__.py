@@ -9,8 +9,13 @@ A new method is a new module with one ``@register_adapter("name")`` line, import
 """
 
 from hotswap.adapters.base import Adapter, AdapterConfig
-from hotswap.adapters.registry import (available_adapters, get_adapter_class, load_adapter, make_adapter,
-                                       register_adapter)
+from hotswap.adapters.registry import (
+                                       available_adapters,
+                                       get_adapter_class,
+                                       load_adapter,
+                                       make_adapter,
+                                       register_adapter,
+)
 
 # importing a module registers its adapter
 from hotswap.adapters.procrustes import Procrustes, ProcrustesConfig  # isort: skip

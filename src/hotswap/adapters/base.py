@@ -13,10 +13,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from safetensors.numpy import load as load_arrays, save_file
+from safetensors.numpy import load as load_arrays
+from safetensors.numpy import save_file
 
-from hotswap.errors import (CorruptStoreError, DimensionMismatchError, InvalidVectorsError,
-                            ModelMismatchError, NotFittedError)
+from hotswap.errors import (
+    CorruptStoreError,
+    DimensionMismatchError,
+    InvalidVectorsError,
+    ModelMismatchError,
+    NotFittedError,
+)
 from hotswap.io import atomic_write, atomic_write_json
 from hotswap.validation import as_matrix
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hotswap.adapters.affine import check_alpha, ridge_fit
 from hotswap.adapters.base import Adapter, AdapterConfig
 from hotswap.adapters.registry import register_adapter
 from hotswap.encoders.progress import progress_bar
+from hotswap.linalg import check_alpha, ridge_fit
 
 _GELU_C = float(np.sqrt(2.0 / np.pi))
 PROGRESS_THRESHOLD = 500_000  # training pairs x max_epochs above which a progress bar is shown
@@ -47,7 +47,7 @@ class ResidualMLP(Adapter):
     """``q_hat = q W + b + MLP(q)``, ``MLP = Linear(d_in, hidden) -> GELU -> Dropout -> Linear(hidden, d_out)``.
 
     Residual-MLP adapter of Drift-Adapter (EMNLP 2025, arXiv 2509.23471). ``W, b`` start at the closed-form
-    ridge fit on the training split (``affine.ridge_fit``; or, with ``init="procrustes"``, at the orthogonal
+    ridge fit on the training split (``linalg.ridge_fit``; or, with ``init="procrustes"``, at the orthogonal
     Procrustes map with ``b = 0``) and the MLP's last layer at zero, so training starts exactly at that linear
     adapter. Loss per pair: ``||q_hat - y||^2 + cosine_weight * (1 - cos(q_hat, y))`` (squared error summed
     over dims, so both terms have the same scale for unit vectors), averaged over the batch, plus, when

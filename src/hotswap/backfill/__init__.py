@@ -13,8 +13,15 @@ from typing import Any
 import numpy as np
 
 from hotswap.backfill.ordering import ORDERINGS, OrderingContext, backfill_order
-from hotswap.backfill.runner import (BackfillRunner, BackfillStatus, LocalExecutor, gallery_checksum, read_plan,
-                                     request_pause, write_plan)
+from hotswap.backfill.runner import (
+    BackfillRunner,
+    BackfillStatus,
+    LocalExecutor,
+    gallery_checksum,
+    read_plan,
+    request_pause,
+    write_plan,
+)
 from hotswap.upgrade import Upgrade
 
 

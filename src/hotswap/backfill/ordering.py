@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hotswap.adapters.affine import ridge_fit
 from hotswap.errors import HotswapError
+from hotswap.linalg import ridge_fit
 
 
 @dataclass
@@ -62,7 +62,7 @@ def predicted_uncertainty(X_probe: np.ndarray, Y_probe: np.ndarray, X: np.ndarra
                           folds: int = 5, seed: int = 0) -> np.ndarray:
     """FastFill-style uncertainty of each row of ``X`` (old embeddings): the predicted squared error of the
     old -> new ridge transformation, learnt from a probe with both embeddings (see the module docstring).
-    Both regressions are ``hotswap.adapters.affine.ridge_fit`` (unpenalised bias) in float64."""
+    Both regressions are ``hotswap.linalg.ridge_fit`` (unpenalised bias) in float64."""
     Xp, Yp = X_probe.astype(np.float64), Y_probe.astype(np.float64)
     fold = np.random.default_rng(seed).permutation(len(Xp)) % folds
     err = np.empty(len(Xp))

@@ -9,9 +9,22 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import typer  # noqa: E402
 
-from hotswap.cli import (adopt, backfill, bcl, continual, demo, documents, fit_adapter, index,  # noqa: E402
-                         online_backfill, plan, report, serve, upgrade, verify)
-
+from hotswap.cli import (  # noqa: E402
+    adopt,
+    backfill,
+    bcl,
+    continual,
+    demo,
+    documents,
+    fit_adapter,
+    index,
+    online_backfill,
+    plan,
+    report,
+    serve,
+    upgrade,
+    verify,
+)
 from hotswap.cli.friendly import friendly, set_debug  # noqa: E402
 
 app = typer.Typer(

@@ -199,8 +199,8 @@ def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, 
     from hotswap.cli.upgrade import status_line, status_of
     from hotswap.encoders.cache import encode_cached
     from hotswap.experiments.backfill_demo import curve_rows
-    from hotswap.plan.cost import encode_rate
     from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
+    from hotswap.plan.cost import encode_rate
     from hotswap.search import QueryBlend
     from hotswap.search.blend import is_blend_folder
 

@@ -164,8 +164,13 @@ def dsimplex(
 
     from hotswap.data.image_splits import incremental_tasks
     from hotswap.experiments.bcl_report import dsimplex_table, plot_dsimplex
-    from hotswap.experiments.dsimplex import (SETTINGS, DSimplexConfig, merge_results, run_dsimplex_experiment,
-                                              status_split_summary)
+    from hotswap.experiments.dsimplex import (
+        SETTINGS,
+        DSimplexConfig,
+        merge_results,
+        run_dsimplex_experiment,
+        status_split_summary,
+    )
 
     if setting not in SETTINGS:
         raise typer.BadParameter(f"--setting {setting!r}: choose one of {', '.join(SETTINGS)}")
@@ -211,8 +216,14 @@ def perturbation(
     import time
 
     from hotswap.experiments.bcl_report import perturbation_table, plot_perturbation
-    from hotswap.experiments.prototype_perturbation import (SETTINGS, VALIDATED, PerturbationConfig, merge_results,
-                                                            run_perturbation_experiment, run_validated_setting)
+    from hotswap.experiments.prototype_perturbation import (
+        SETTINGS,
+        VALIDATED,
+        PerturbationConfig,
+        merge_results,
+        run_perturbation_experiment,
+        run_validated_setting,
+    )
 
     names = comma_list(settings)
     if bad := [s for s in names if s not in SETTINGS and s not in VALIDATED]:

@@ -125,8 +125,12 @@ def _wide(show: Console) -> Console:
 def _cascade_section(cfg: Any, out: Path, show: Console) -> None:
     """Old-index candidates re-scored by the new model: day-0 rows, and curves beside merged and adapted."""
     from hotswap.experiments.cascade_demo import CascadeConfig, run_cascade_experiment
-    from hotswap.experiments.cascade_report import (cascade_curve_table, cascade_rows_table, plot_cascade,
-                                                    write_cascade_results)
+    from hotswap.experiments.cascade_report import (
+        cascade_curve_table,
+        cascade_rows_table,
+        plot_cascade,
+        write_cascade_results,
+    )
 
     show.print("[bold]cascade search[/]: the old index's candidates re-scored by the new model, whose "
                   "encodings feed the backfill")

@@ -200,8 +200,8 @@ def _encode(plan: _Plan, store: Any, print_: Any) -> tuple[Any, dict[str, float]
     cached)``."""
     import numpy as np
 
-    from hotswap.search.selection import FitPairs
     from hotswap.encoders.cache import encode_cached
+    from hotswap.search.selection import FitPairs
 
     def cached(encoder: Any, texts: list[str]) -> tuple[Any, bool]:
         if not texts:
@@ -227,8 +227,8 @@ def _encode(plan: _Plan, store: Any, print_: Any) -> tuple[Any, dict[str, float]
 def _fit_and_save(plan: _Plan, pairs: Any, store: Any, out: Path | None, col: str | None, name: str | None,
                   timings: dict, print_: Any) -> dict:
     """Choose (``auto``), fit on all pairs, save; returns the ``--json`` summary."""
-    from hotswap.search.selection import validated_choice
     from hotswap.search import QueryBlend
+    from hotswap.search.selection import validated_choice
 
     kind, weight, validation = plan.kind, None, None
     summary = {"index": plan.index, "dataset": plan.ds.name, "old_model": store.model_id,

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.errors import HotswapError
-from hotswap.report import build_report, screenshot as take_screenshot
+from hotswap.report import build_report
+from hotswap.report import screenshot as take_screenshot
 
 console = Console()
 

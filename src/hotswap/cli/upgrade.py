@@ -142,11 +142,10 @@ def commit(folder: Path = FOLDER, index: str = INDEX, json_output: bool = JSON) 
 
     Example: hotswap upgrade commit indexes/upgrade   (indexes/old then holds the new model's vectors)
     """
+    from hotswap.backfill.runner import backfill_running
     from hotswap.store.provenance import read_provenance, record_provenance
     from hotswap.upgrade.finish import COMMIT_MARK, commit_upgrade
     from hotswap.upgrade.lifecycle import check_action
-
-    from hotswap.backfill.runner import backfill_running
 
     path = _finishable(folder, index, COMMIT_MARK)
     if not (path / COMMIT_MARK).exists():

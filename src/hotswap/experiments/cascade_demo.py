@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from hotswap.search.selection import select_by_validation
 from hotswap.backfill import BackfillRunner, LocalExecutor, plan_backfill
 from hotswap.backfill.curve import backfill_curve, fractions_every
 from hotswap.data import load_dataset
@@ -44,6 +43,7 @@ from hotswap.experiments.upgrade_demo import UpgradeSlice, fit_adapters
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import QueryBlend, Searcher
 from hotswap.search.cascade import resolve_candidate_query
+from hotswap.search.selection import select_by_validation
 from hotswap.store import create_store
 from hotswap.upgrade import create_upgrade
 

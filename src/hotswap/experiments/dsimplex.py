@@ -50,15 +50,29 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.data.image_splits import (ImagePools, class_order, heldout_classes, incremental_tasks, make_pools,
-                                       per_class_subset, restrict_to_classes, scaled_replacements, without_classes)
+from hotswap.data.image_splits import (
+    ImagePools,
+    class_order,
+    heldout_classes,
+    incremental_tasks,
+    make_pools,
+    per_class_subset,
+    restrict_to_classes,
+    scaled_replacements,
+    without_classes,
+)
 from hotswap.data.images import ImageDataset, load_image_dataset
-from hotswap.experiments.settings import merge_setting
 from hotswap.experiments.provenance import StageTimer, hardware, versions
-from hotswap.metrics.model_compatibility import (classification_flip_rate, compatibility_matrix,
-                                                 status_split_matrix, summarise, template_correct)
-from hotswap.training.bcl_model import BCLModel
+from hotswap.experiments.settings import merge_setting
 from hotswap.io import json_safe
+from hotswap.metrics.model_compatibility import (
+    classification_flip_rate,
+    compatibility_matrix,
+    status_split_matrix,
+    summarise,
+    template_correct,
+)
+from hotswap.training.bcl_model import BCLModel
 from hotswap.training.chain import train_chain
 from hotswap.training.classification import BCLConfig, train_step
 from hotswap.training.model_cache import recipe_key, train_or_load

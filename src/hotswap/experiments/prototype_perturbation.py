@@ -41,13 +41,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hotswap.data.image_splits import (class_order, extended_classes, heldout_classes, per_class_subset,
-                                       query_gallery_split, without_classes)
+from hotswap.data.image_splits import (
+    class_order,
+    extended_classes,
+    heldout_classes,
+    per_class_subset,
+    query_gallery_split,
+    without_classes,
+)
 from hotswap.data.images import ImageDataset, load_image_dataset
 from hotswap.experiments.provenance import StageTimer, hardware, versions
+from hotswap.io import json_safe
 from hotswap.metrics.model_compatibility import classification_flip_rate, retrieval_scores
 from hotswap.training.bcl_model import BCLModel
-from hotswap.io import json_safe
 from hotswap.training.classification import BCLConfig, train_step
 from hotswap.training.model_cache import encode_and_keep, recipe_key, train_or_load
 

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import tempfile
 import time
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hotswap.adapters.presets import PRESETS, make_preset, needs_equal_dims
-from hotswap.search.selection import BLENDABLE, FitPairs, fit_doc_sample, train_query_ids, validated_choice
 from hotswap.data import RetrievalDataset, load_dataset
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import QueryBlend, Searcher
+from hotswap.search.selection import BLENDABLE, FitPairs, fit_doc_sample, train_query_ids, validated_choice
 from hotswap.store import create_store
 
 ADAPTERS = tuple(PRESETS)  # every preset is a row; "drift" is skipped when the dims differ

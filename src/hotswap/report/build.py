@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hotswap.io import atomic_write
-from hotswap.report.render import render_html, render_markdown
 from hotswap.report import cascade_sections, service_sections  # noqa: F401  (register their builders)
+from hotswap.report.render import render_html, render_markdown
 from hotswap.report.sections import EXPECTED, ReportError, Section, Skipped, Source, build_section, order_key
 
 

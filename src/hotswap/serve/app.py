@@ -45,8 +45,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from hotswap.errors import HotswapError, UpgradeStateError
 from hotswap.serve.guard import LOOPBACK, Guard
-from hotswap.serve.schemas import (MAX_BODY_BYTES, MAX_COST, DeleteRequest, Hit, QueryModelRequest, SearchRequest,
-                                   SearchResponse, UpgradeRequest, UpsertRequest)
+from hotswap.serve.schemas import (
+    MAX_BODY_BYTES,
+    MAX_COST,
+    DeleteRequest,
+    Hit,
+    QueryModelRequest,
+    SearchRequest,
+    SearchResponse,
+    UpgradeRequest,
+    UpsertRequest,
+)
 from hotswap.serve.service import ConflictError, NotFoundError, SearchService
 
 

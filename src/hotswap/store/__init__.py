@@ -8,8 +8,7 @@ progress live one floor up, in ``hotswap.upgrade``.
 
 from hotswap.store.base import Backend, Searchable, VectorStore
 from hotswap.store.faiss import FaissStore
-from hotswap.store.registry import (BACKENDS, backend, create_store, drop_model, open_store, parse_store_uri,
-                                    serve_model)
+from hotswap.store.registry import BACKENDS, backend, create_store, drop_model, open_store, parse_store_uri, serve_model
 
 __all__ = ["BACKENDS", "Backend", "FaissStore", "Searchable", "VectorStore", "backend", "create_store",
            "drop_model", "open_store", "parse_store_uri", "serve_model"]

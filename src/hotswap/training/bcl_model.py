@@ -18,11 +18,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from hotswap.adapters.reverse_transform import REVERSE_STEM, ReverseTransform
 from hotswap.encoders.image import ImageEmbeddingNet, ImageEncoder
 from hotswap.errors import AssetMissingError, CorruptStoreError
 from hotswap.io import atomic_write, atomic_write_json
 from hotswap.training.heads import build_head
-from hotswap.adapters.reverse_transform import REVERSE_STEM, ReverseTransform
 
 
 @dataclass

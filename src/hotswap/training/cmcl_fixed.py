@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hotswap.adapters.reverse_transform import LearnableEmbedding, ReverseTransform
 from hotswap.data.image_splits import half_memory_batches
 from hotswap.encoders.image import random_crop, to_tensor
 from hotswap.encoders.progress import maybe_progress
@@ -60,7 +61,6 @@ from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import param_groups
 from hotswap.training.methods.cmcl import psi_terms
 from hotswap.training.model_cache import train_or_load
-from hotswap.adapters.reverse_transform import LearnableEmbedding, ReverseTransform
 
 META_FILE = "cmcl_fixed.json"
 

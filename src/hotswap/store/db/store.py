@@ -30,8 +30,16 @@ import numpy as np
 
 from hotswap.errors import CorruptStoreError
 from hotswap.store.base import IdStoreMixin, in_order, padded
-from hotswap.store.db.common import (Handle, acquire, find_model, live_rows, read_store_file, release,
-                                     with_model, write_store_file)
+from hotswap.store.db.common import (
+    Handle,
+    acquire,
+    find_model,
+    live_rows,
+    read_store_file,
+    release,
+    with_model,
+    write_store_file,
+)
 
 Hits = list[list[tuple[str, float]]]
 

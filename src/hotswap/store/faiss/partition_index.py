@@ -25,7 +25,6 @@ import numpy as np
 
 from hotswap.store.faiss.segment_search import FAISS_METRIC, top_k_live
 
-
 MASKED_KINDS = ("HNSW", "NSG")  # graph indexes: no remove_ids
 
 

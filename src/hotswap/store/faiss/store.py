@@ -38,8 +38,7 @@ import faiss
 import numpy as np
 
 from hotswap.errors import CorruptStoreError, ModelMismatchError
-from hotswap.store.base import IdStoreMixin
-from hotswap.store.base import METRICS
+from hotswap.store.base import METRICS, IdStoreMixin
 from hotswap.store.faiss.manifest import Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.faiss.segment_search import build_index, check_factory, gather_rows, search_segments
 from hotswap.store.faiss.segments import map_segment, read_ids, remove_orphans, write_segment, writer_lock

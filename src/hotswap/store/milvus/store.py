@@ -45,8 +45,15 @@ from milvus_lite.server_manager import server_manager_instance
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from hotswap.errors import CorruptStoreError, InvalidVectorsError
-from hotswap.store.db.common import (append_model, check_new_store, find_model, model_entry, model_key,
-                                     new_model_entry, write_store_file)
+from hotswap.store.db.common import (
+    append_model,
+    check_new_store,
+    find_model,
+    model_entry,
+    model_key,
+    new_model_entry,
+    write_store_file,
+)
 from hotswap.store.db.store import DbStore, Hits
 
 ALIAS = "gallery"

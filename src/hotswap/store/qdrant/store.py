@@ -49,8 +49,14 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from hotswap.errors import CorruptStoreError
-from hotswap.store.db.common import (append_model, check_new_store, model_entry, model_key, new_model_entry,
-                                     write_store_file)
+from hotswap.store.db.common import (
+    append_model,
+    check_new_store,
+    model_entry,
+    model_key,
+    new_model_entry,
+    write_store_file,
+)
 from hotswap.store.db.store import DbStore, Hits
 
 COLLECTION = "gallery"

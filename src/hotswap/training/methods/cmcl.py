@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from hotswap.adapters.reverse_transform import ReverseTransform
 from hotswap.losses.cmcl import CMCL
 from hotswap.training.methods.base import Method, MethodOptions
 from hotswap.training.methods.registry import register_method
-from hotswap.adapters.reverse_transform import ReverseTransform
 
 
 @dataclass(frozen=True)
