@@ -2,14 +2,16 @@
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python benchmarks/backend_scale.py [--n 1000000 --queries 1000]
         [--flat-queries 100 --fraction 0.5 --batch 50000 --no-pg-flat --out results/backend_scale.json]
+        [--model static384|static]
 
 Data: texts from the bundled Debian package descriptions, in a seeded random order of the units (each document's
 long description and each *train* query's short description): every sentence and every sliding window of 12
 words (stride 1), deduplicated, until ``--n`` texts (if the corpus yields fewer, all of them, and ``n`` records
 how many). Queries: ``--queries`` (+ 20 warm-up) seeded *test* queries (short descriptions), never data. Both
 are encoded by a 384-d model2vec static model distilled (PCA to 384) from the bundled all-MiniLM-L6-v2, cached
-in ``$HOTSWAP_HOME/models/static-minilm-pca384``; the matrices are cached under
-``$HOTSWAP_HOME/bench/backend_scale/`` keyed by n, so a rerun skips the encoding. Rows are L2-normalised; the
+in ``$HOTSWAP_HOME/models/static-minilm-pca384`` (``--model static``: the project's 256-d ``static`` model
+instead, no distillation); the matrices are cached under ``$HOTSWAP_HOME/bench/backend_scale/`` keyed by n (and
+the model), so a rerun skips the encoding. Rows are L2-normalised; the
 metric is inner product. Ground truth: exact top-10 by ``faiss.IndexFlatIP``. Recall@10 counts a returned item
 as a hit when its true score reaches the 10th exact score (minus 1e-5), so ties (texts that encode alike)
 do not count as misses.
@@ -124,11 +126,14 @@ def load_texts(n: int, n_queries: int, seed: int) -> Texts:
 
 
 # ---- embeddings ----------------------------------------------------------------------------------------------
-def encoder() -> tuple[Any, str]:
-    """The 384-d static model (distilled once, cached), or the project's 256-d ``static`` if that fails."""
+def encoder(model: str = "static384") -> tuple[Any, str]:
+    """The 384-d static model (distilled once, cached), or the project's 256-d ``static`` if that fails or if
+    ``model`` is ``"static"``."""
     from hotswap.encoders.assets import cache_home, minilm_folder, static_folder
     from model2vec import StaticModel
 
+    if model == "static":
+        return StaticModel.from_pretrained(str(static_folder())), static_folder().name
     target = cache_home() / "models" / "static-minilm-pca384"
     try:
         if not (target / "model.safetensors").is_file():
@@ -155,12 +160,14 @@ def encode(model: Any, texts: list[str], batch: int = 8192) -> np.ndarray:
     return X
 
 
-def embeddings(n: int, n_queries: int, seed: int, log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(X, Q, info)``, from the cache when this n, query count and seed were encoded before."""
+def embeddings(n: int, n_queries: int, seed: int, log: Callable[[str], None],
+               model: str = "static384") -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(X, Q, info)``, from the cache when this n, query count, seed and model were encoded before."""
     from hotswap.encoders.assets import cache_home
 
-    key = hashlib.sha256(f"{RECIPE}|{n}|{n_queries}|{seed}".encode()).hexdigest()[:10]
-    folder = cache_home() / "bench" / "backend_scale" / f"n{n}-q{n_queries}-s{seed}-{key}"
+    which = "" if model == "static384" else f"|{model}"  # the default model's cache keys predate the option
+    key = hashlib.sha256(f"{RECIPE}|{n}|{n_queries}|{seed}{which}".encode()).hexdigest()[:10]
+    folder = cache_home() / "bench" / "backend_scale" / f"n{n}-q{n_queries}-s{seed}{which.replace('|', '-')}-{key}"
     if (folder / "info.json").is_file():
         log(f"embeddings from the cache {folder}")
         info = json.loads((folder / "info.json").read_text())
@@ -169,9 +176,9 @@ def embeddings(n: int, n_queries: int, seed: int, log: Callable[[str], None]) ->
     texts = load_texts(n, n_queries, seed)
     log(f"{len(texts.data):,} texts from {texts.units_used:,} units in {time.perf_counter() - t:.1f} s"
         + (" (corpus exhausted)" if texts.exhausted else ""))
-    model, name = encoder()
+    encoding, name = encoder(model)
     t = time.perf_counter()
-    X, Q = encode(model, texts.data), encode(model, texts.queries)
+    X, Q = encode(encoding, texts.data), encode(encoding, texts.queries)
     info = {"model": name, "dim": int(X.shape[1]), "n": len(X), "asked_n": n, "corpus_exhausted": texts.exhausted,
             "units_read": texts.units_used, "encode_s": round(time.perf_counter() - t, 2), "recipe": RECIPE,
             "examples": texts.data[:3], "query_examples": texts.queries[WARMUP:WARMUP + 3]}
@@ -449,6 +456,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dir", help="work folder for the pg databases (default: a temp folder, removed afterwards)")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "backend_scale.json")
+    p.add_argument("--model", choices=("static384", "static"), default="static384",
+                   help="static384: minilm distilled to 384 dims (once, cached); static: the 256-d static model")
     return p.parse_args(argv)
 
 
@@ -461,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - started:7.1f} s] {msg}", flush=True)
 
-    X, Q, info = embeddings(a.n, a.queries, a.seed, log)
+    X, Q, info = embeddings(a.n, a.queries, a.seed, log, a.model)
     b = make_bench(X, Q, a.k, a.fraction, a.seed, a.batch)
     log(f"exact answers for {len(Q) - WARMUP} queries")
     rows, pg_info = [faiss_row(b, pg_ef()[0], log)], {}

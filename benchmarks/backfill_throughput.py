@@ -22,7 +22,8 @@ On a 2-core machine the actors compete with the driver and with each other (Ray 
 comes out, they are not adjusted.
 
 Run: ``.venv/bin/python benchmarks/backfill_throughput.py [--model minilm|static] [--n 2000] [--rounds 2]
-[--num-actors 2] [--json results.json]``
+[--num-actors 2] [--no-ray] [--out results.json]`` (``--json`` is the same as ``--out``; nothing is written by
+default)
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def time_runner(executor, ids, encoder, fetch, batch: int, seed: int, tmp: Path)
             "runner_items_per_s": status.items_per_s, "checksum": gallery_checksum(up)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=("static", "minilm"), default="minilm")
     ap.add_argument("--n", type=int, default=2000, help="Debian documents to backfill")
@@ -100,8 +101,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray row")
-    ap.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
-    args = ap.parse_args()
+    ap.add_argument("--out", "--json", dest="json", type=Path, default=None, help="write the numbers to this file")
+    args = ap.parse_args(argv)
     console = Console(width=150)
 
     corpus = load_dataset("debian", max_docs=args.n, seed=args.seed).corpus

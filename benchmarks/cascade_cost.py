@@ -3,10 +3,12 @@
     python benchmarks/cascade_cost.py [--n-docs 0 (= all 60,190)] [--queries 2000] [--pool 1000] [--zipf 1.0]
                                       [--budgets none,8] [--candidates 50] [--out results/cascade_cost.json]
                                       [--into results/cascade.json] [--plot results/cascade_cost.png]
+                                      [--old static] [--new minilm]
 
-The Debian corpus is indexed by the old model (``static``) and an upgrade to ``minilm`` is started with
-nothing backfilled. A seeded stream of ``--queries`` test queries is drawn from a pool of ``--pool`` of them
-with Zipf-like repeats (``p(rank r) ~ 1 / r^zipf``), as a real query log repeats its head. Each query is
+The Debian corpus is indexed by the old model (``--old``, ``static``) and an upgrade to ``--new`` (``minilm``;
+bundled names or model folders) is started with nothing backfilled. A seeded stream of ``--queries`` test
+queries is drawn from a pool of ``--pool`` of them with Zipf-like repeats (``p(rank r) ~ 1 / r^zipf``), as a real
+query log repeats its head. Each query is
 served alone (batch 1), end to end through ``Searcher.search_texts`` with the *real* encoders: the query
 encoded by the new model (and the old one for the blended candidate query), the search, and for ``cascade``
 the new-model encoding of missing candidates, which the write-back commits to the upgrade every 256 items
@@ -169,9 +171,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--into", default="results/cascade.json",
                     help="also store the streams in this cascade.json ('' to skip)")
     ap.add_argument("--plot", default="results/cascade_cost.png", help="'' to skip")
+    ap.add_argument("--old", default="static", help="the model of the index (a bundled name or a model folder)")
+    ap.add_argument("--new", default="minilm", help="the model the upgrade moves to")
     args = ap.parse_args(argv)
     started, console = time.perf_counter(), Console(width=120)
-    old_enc, new_enc = load_encoder("static"), load_encoder("minilm")
+    old_enc, new_enc = load_encoder(args.old), load_encoder(args.new)
     ds = load_dataset("debian", args.n_docs or None, None, None, args.seed)
     slice_ds = load_dataset("debian", args.slice_docs, 3000, 1500, args.seed)
     ids = list(ds.corpus)
@@ -255,9 +259,10 @@ def _print(console: Console, result: dict) -> None:
     f = result["full_backfill"]
     console.print(f"100 % backfilled ({f['n_docs']} docs, {f['n_queries']} queries, batch 1): cascade "
                   f"{f['search_ms']['cascade']:.2f} ms vs new index {f['search_ms']['new']:.2f} ms per search "
-                  f"({f['search_ms']['ratio']:.2f}x); end to end with query encoding {f['end_to_end_ms']['cascade']:.2f}"
-                  f" vs {f['end_to_end_ms']['new']:.2f} ms ({f['end_to_end_ms']['ratio']:.2f}x; target <= "
-                  f"{f['target_ratio']}); {f['encodes']} documents encoded")
+                  f"({f['search_ms']['ratio']:.2f}x); end to end with query encoding "
+                  f"{f['end_to_end_ms']['cascade']:.2f} vs {f['end_to_end_ms']['new']:.2f} ms "
+                  f"({f['end_to_end_ms']['ratio']:.2f}x; target <= {f['target_ratio']}); {f['encodes']} documents "
+                  "encoded")
 
 
 def _merge_into(path: Path, result: dict) -> None:

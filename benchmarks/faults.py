@@ -169,14 +169,17 @@ def main() -> int:
     from hotswap.upgrade import open_upgrade
     up = open_upgrade(next((work / "killed").glob("upgrade-2-*")))  # each upgrade's folder has a random tag
     new_ids = up.new.ids
+    restart_s = {"median": sorted(restarts)[len(restarts) // 2] if restarts else None,
+                 "max": max(restarts, default=None)}
+    config = {"n": args.n, "old": "toy-old" if args.toy else args.old, "new": new_model,
+              "batch_size": args.batch_size, "seed": args.seed, "toy": args.toy}
     result = {"kills": args.kills, "recovered": recovered, "items_lost": len(set(up.old.ids) - set(new_ids)),
               "items_duplicated": len(new_ids) - len(set(new_ids)), "bad_requests": c.bad,
-              "bad_requests_4xx": c.bad_ok, "responses_5xx": c.s5xx, "checksum_equal": gallery_checksum(up) == reference,
+              "bad_requests_4xx": c.bad_ok, "responses_5xx": c.s5xx,
+              "checksum_equal": gallery_checksum(up) == reference,
               "answered_after_completion": final_ok, "committed": commit.status_code == 200,
-              "stored_at_kill": at_kill, "total": len(up.old), "restart_s": {"median": sorted(restarts)[len(restarts) // 2] if restarts else None,
-                            "max": max(restarts, default=None)},
-              "backend": args.backend, "config": {"n": args.n, "old": "toy-old" if args.toy else args.old, "new": new_model,
-                         "batch_size": args.batch_size, "seed": args.seed, "toy": args.toy},
+              "stored_at_kill": at_kill, "total": len(up.old), "restart_s": restart_s,
+              "backend": args.backend, "config": config,
               "clean_upgrade_s": clean_s, "wall_s": time.monotonic() - t_start}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -19,6 +19,7 @@ sleeps ``--toy-delay`` s per batch. The old index holds placeholder vectors (a h
    commit cut short, removed by the next writer) are counted. At the end: every id once, checksum equal to 1.
 
 Exits non-zero if any kill lost or duplicated an item, the count ever decreased, or the checksum differs.
+``--out PATH`` also writes these counts as JSON (nothing is written by default).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def inspect(folder: Path) -> tuple[list[str], set[str]]:
     return ids, orphans
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--n", type=int, default=3000, help="gallery size")
@@ -158,8 +159,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the plan and the kill delays")
     p.add_argument("--dir", help="work folder (default: a new temp folder, removed afterwards)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--out", type=Path, default=None, help="also write the counts to this JSON file")
     p.add_argument("--phase", choices=("child",), help=argparse.SUPPRESS)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.phase == "child":
         phase_child(a)
         return
@@ -237,6 +239,17 @@ def run(a, root: Path) -> int:
     print(f"checksum match: {'yes' if match else 'NO'} ({checksum[:16]} vs {reference[:16]})")
     ok = not lost and not missing and not duplicated and not decreased and not partial and match
     ok = ok and last["state"] == "done"
+    if a.out:
+        from hotswap.experiments.provenance import hardware
+        from hotswap.io import atomic_write_json
+
+        atomic_write_json(a.out, {
+            "model_id": open_upgrade(ref_path).new_model_id, "n": n, "kills_asked": a.kills, "kills": kills,
+            "kills_before_first_commit": before_first, "kills_inside_commit": cut_commits, "lost": lost,
+            "missing": missing, "duplicated": duplicated, "count_decreased": decreased, "partial_batches": partial,
+            "final_state": last["state"], "stored": len(ids), "checksum_match": match, "ok": ok,
+            "clean_items_per_s": rate, "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+            "hardware": hardware()})
     return 0 if ok else 1
 
 

@@ -23,6 +23,7 @@ same work with the upgrade paused (``p99_ratio_backfill_vs_paused``, per client 
 (``p99_ratio_backfill_vs_idle``, ``met``) is kept for comparison. ``--queries-first`` serves with the backfill
 in a nice-19 worker process (``hotswap.backfill.niced_executor``).
 Each backend (``--backends faiss,qdrant,milvus``) gets its own fresh collection and server process.
+``--allow-model NAME=FOLDER`` offers a model folder to upgrade to (``--new NAME``), as ``hotswap serve`` does.
 """
 
 from __future__ import annotations
@@ -94,14 +95,22 @@ async def level(url: str, queries: list[str], clients: int, n: int, cap: float,
             "writes": int(kinds_a.sum()), "search_p99_ms": ps[2], "write_p50_ms": pw[0], "write_p99_ms": pw[2]}
 
 
+def control(url: str, path: str, **kw) -> dict:
+    """``POST url + path`` (an upgrade control); a refusal raises with the server's reason."""
+    r = httpx.post(url + path, timeout=600, **kw)
+    if r.status_code != 200:
+        raise RuntimeError(f"POST {path} -> {r.status_code}: {r.text[:2000]}")
+    return r.json()
+
+
 def unloaded_rate(url: str, seconds: float) -> float | None:
     """items/s of the backfill alone: resumed with no query for ``seconds``, then paused again."""
     if seconds <= 0:
         return None
-    httpx.post(url + "/upgrade/resume", timeout=600).raise_for_status()
+    control(url, "/upgrade/resume")
     time.sleep(seconds)
     rate = httpx.get(url + "/status", timeout=60).json()["upgrade"]["items_per_s"]
-    httpx.post(url + "/upgrade/pause", timeout=600).raise_for_status()
+    control(url, "/upgrade/pause")
     return rate
 
 
@@ -111,7 +120,8 @@ def run_backend(args, backend: str, queries: list[str], writes: list[tuple[str, 
     url = f"http://127.0.0.1:{port}"
     cmd = [str(Path(sys.executable).parent / "hotswap"), "serve", "--store", f"{scheme(backend)}://{work / 'col'}",
            "--model", args.old, "--dataset", "debian", "--max-docs", str(args.n_docs), "--port", str(port),
-           "--batch-size", str(args.batch_size), *(["--queries-first"] if args.queries_first else [])]
+           "--batch-size", str(args.batch_size), *(["--queries-first"] if args.queries_first else []),
+           *(f"--allow-model={spec}" for spec in args.allow_model)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rows: list[dict] = []
@@ -120,13 +130,12 @@ def run_backend(args, backend: str, queries: list[str], writes: list[tuple[str, 
         levels = [int(c) for c in args.clients.split(",")]
         for state in ("idle", "paused", "running"):
             if state == "paused":  # an upgrade exists (queries take the merged path) but nothing re-embeds
-                httpx.post(url + "/upgrade", json={"model": args.new, "batch_size": args.batch_size},
-                           timeout=600).raise_for_status()
-                httpx.post(url + "/upgrade/pause", timeout=600).raise_for_status()
+                control(url, "/upgrade", json={"model": args.new, "batch_size": args.batch_size})
+                control(url, "/upgrade/pause")
                 unloaded = unloaded_rate(url, args.unloaded_s)
             for clients in levels:
                 if state == "running":
-                    httpx.post(url + "/upgrade/resume", timeout=600).raise_for_status()
+                    control(url, "/upgrade/resume")
                     time.sleep(1.0)  # let the first batch start encoding
                 every = round(1 / args.write_share) if args.write_share > 0 else 0
                 r = asyncio.run(level(url, queries, clients, args.requests, args.time_cap, writes, every))
@@ -139,7 +148,8 @@ def run_backend(args, backend: str, queries: list[str], writes: list[tuple[str, 
                         if unloaded else None
                     r["backfill_worker"] = status["upgrade"].get("worker")
                     r["backfill_still_running_at_end"] = status["state"] == "backfilling"
-                    httpx.post(url + "/upgrade/pause", timeout=600).raise_for_status()
+                    if r["backfill_still_running_at_end"]:  # else it completed during the level (a small run)
+                        control(url, "/upgrade/pause")
                 rows.append({"backend": backend, "clients": clients, "backfill_running": state == "running",
                              "state": state, "mode": "old" if state == "idle" else "merged", **r})
                 print(json.dumps(rows[-1]), flush=True)
@@ -151,7 +161,7 @@ def run_backend(args, backend: str, queries: list[str], writes: list[tuple[str, 
     return rows
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n-docs", type=int, default=6000)
     p.add_argument("--old", default="static")
@@ -167,8 +177,10 @@ def main() -> int:
                    help="serve with --queries-first: the backfill encodes in a nice-19 worker process")
     p.add_argument("--write-share", type=float, default=0.1,
                    help="share of requests that upsert one document (0 = searches only)")
+    p.add_argument("--allow-model", action="append", default=[], metavar="NAME=FOLDER",
+                   help="a model folder the server offers by NAME (hotswap serve --allow-model); repeat for several")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "load.json")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     from hotswap.data import load_dataset
 
     ds = load_dataset("debian", max_docs=args.n_docs)

@@ -11,9 +11,10 @@ merge), measured on their own. Batch 1 and batch 256; all cases interleaved over
 case's median per-batch latency per round, best round kept. Warm-up first: the partition indexes are built
 lazily on the first search, timed separately, as is ``refresh()`` after a writer (a second ``FaissUpgrade``
 on the same folder, as a backfill process holds) adds a batch of 1024 items at 50 %. ``--json`` also
-prints the results as one JSON line. The target: merged <= 1.15x the new model's single index.
+prints the results as one JSON line, ``--out PATH`` writes them to a file (nothing is written by default). The
+target: merged <= 1.15x the new model's single index.
 
-Run: ``.venv/bin/python benchmarks/merged_search.py [--n 100000 --dim-old 256 --dim-new 384] [--json]``
+Run: ``.venv/bin/python benchmarks/merged_search.py [--n 100000 --dim-old 256 --dim-new 384] [--json] [--out PATH]``
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hotswap.experiments.provenance import hardware
+from hotswap.io import atomic_write_json, json_safe
 from hotswap.search import Searcher, rank_merge
 from hotswap.store import create_store
 from hotswap.upgrade import create_upgrade, open_upgrade
 
 from _synthetic import NEW, OLD, rows, unit  # benchmarks/ is on sys.path when run as a script
+
 
 def latency_ms(fn, Q, batch: int, min_s: float) -> float:
     """Median ms per call of ``fn(batch of queries)``, cycling over the batches of ``Q`` for at least ``min_s``
@@ -50,7 +54,7 @@ def latency_ms(fn, Q, batch: int, min_s: float) -> float:
     return 1000 * statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--dim-old", type=int, default=256)
@@ -63,7 +67,8 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=1.15, help="max merged / single (new model) latency")
     ap.add_argument("--refresh-batch", type=int, default=1024)
     ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
     k, rng = args.k, np.random.default_rng(0)
     ids = [f"d{i}" for i in range(args.n)]
     X_old, X_new = unit(rng, args.n, args.dim_old), unit(rng, args.n, args.dim_new)
@@ -171,9 +176,14 @@ def main() -> None:
     console.print(upkeep)
     console.print(f"target merged <= {args.target:g}x the new model's single index: "
                   f"{'PASS' if all_pass else 'FAIL'}")
+    summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "results": results,
+               "build_s": {str(f): s for f, s in build_s.items()}, "add_s": add_s, "refresh_s": refresh_s,
+               "pass": all_pass}
     if args.json:
-        print(json.dumps({"args": vars(args), "results": results, "build_s": {str(f): s for f, s in build_s.items()},
-                          "add_s": add_s, "refresh_s": refresh_s, "pass": all_pass}))
+        print(json.dumps(summary))
+    if args.out:
+        atomic_write_json(args.out, json_safe(summary | {"hardware": hardware()}))
+        console.print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

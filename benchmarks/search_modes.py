@@ -4,9 +4,10 @@ An old index of N x d_old and a new index of N x d_new (random unit vectors: spe
 content); adapters fitted on random pairs. ``old`` = old queries -> old index; ``adapted (<name>)`` = new
 queries -> adapter -> old index; ``new`` = new queries -> new index; ``blended`` = old query averaged with
 the procrustes-adapted new query -> old index (the old query's own encoding is not timed). Batch 1 and
-batch 256; modes interleaved over ``--rounds`` rounds, best round kept.
+batch 256; modes interleaved over ``--rounds`` rounds, best round kept. ``--out`` also writes the rows as JSON
+(nothing is written by default).
 
-Run: ``.venv/bin/python benchmarks/search_modes.py [--n 100000 --dim-old 256 --dim-new 384]``
+Run: ``.venv/bin/python benchmarks/search_modes.py [--n 100000 --dim-old 256 --dim-new 384] [--out PATH]``
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.adapters import make_adapter
+from hotswap.experiments.provenance import hardware
+from hotswap.io import atomic_write_json, json_safe
 from hotswap.search import QueryBlend, Searcher
 from hotswap.store import create_store
 
 from _synthetic import NEW, OLD, rows, unit  # benchmarks/ is on sys.path when run as a script
+
 
 def qps(searcher: Searcher, Q, mode: str, model_id: str, batch: int, k: int, min_s: float) -> float:
     n = len(Q[0]) if isinstance(Q, tuple) else len(Q)
@@ -37,7 +41,7 @@ def qps(searcher: Searcher, Q, mode: str, model_id: str, batch: int, k: int, min
     return done / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--dim-old", type=int, default=256)
@@ -46,7 +50,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--min-seconds", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     ids = [f"d{i}" for i in range(args.n)]
     X_old, X_new = unit(rng, args.n, args.dim_old), unit(rng, args.n, args.dim_new)
@@ -80,6 +85,12 @@ def main() -> None:
         for label, (q1, q256) in best.items():
             table.add_row(label, f"{q1:,.0f}", f"{q256:,.0f}", f"{q256 / base:.2f}x")
         Console().print(table)
+    if args.out:
+        rows_out = [{"mode": label, "qps_batch_1": q1, "qps_batch_256": q256, "vs_old_batch_256": q256 / base}
+                    for label, (q1, q256) in best.items()]
+        atomic_write_json(args.out, json_safe({"rows": rows_out, "hardware": hardware(), "config": {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}))
+        Console().print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Three fresh subprocesses, so each side's memory is its own: (1) write the store 
 Memory comes from /proc/self/status: VmRSS before a step and VmHWM (peak) after it, with the peak reset
 via /proc/self/clear_refs before each step. RSS counts file-backed pages of the memory map too (page cache,
 shared and reclaimable), so the anonymous (private) part is shown separately. The files were just written,
-so both sides read them from a warm page cache.
+so both sides read them from a warm page cache. ``--out`` also writes the measurements as JSON (nothing is written
+by default).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def run_phase(a, name: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def report(a, w: dict, s: dict, f: dict) -> None:
+def report(a, w: dict, s: dict, f: dict) -> bool:
     from rich.console import Console
     from rich.table import Table
     t = Table(title=f"FaissStore vs IndexFlatIP: {a.n:,} x {a.dim} float32, {a.queries} queries, k={a.k}")
@@ -141,9 +142,10 @@ def report(a, w: dict, s: dict, f: dict) -> None:
     same = s["ids_out"] == f["ids_out"]
     t.add_row("top-k ids identical", "yes" if same else "NO", "", "")
     Console(width=120).print(t)
+    return same
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--dim", type=int, default=384)
@@ -153,8 +155,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dir", help="store folder (default: a new temp folder, removed afterwards)")
     p.add_argument("--keep", action="store_true", help="keep the store folder")
+    p.add_argument("--out", type=Path, default=None, help="also write the measurements to this JSON file")
     p.add_argument("--phase", choices=("write", "store", "flat"), help=argparse.SUPPRESS)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.phase:
         print(json.dumps({"write": phase_write, "store": phase_store, "flat": phase_flat}[a.phase](a)))
         return
@@ -162,7 +165,17 @@ def main() -> None:
     a.dir = a.dir or str(Path(tmp) / "store")
     try:
         w = run_phase(a, "write")
-        report(a, w, run_phase(a, "store"), run_phase(a, "flat"))
+        st, flat = run_phase(a, "store"), run_phase(a, "flat")
+        same = report(a, w, st, flat)
+        if a.out:
+            from hotswap.experiments.provenance import hardware
+            from hotswap.io import atomic_write_json, json_safe
+
+            drop = lambda r: {k: v for k, v in r.items() if k != "ids_out"}  # noqa: E731
+            atomic_write_json(a.out, json_safe({
+                "write": w, "store": drop(st), "flat": drop(flat), "ids_identical": same, "hardware": hardware(),
+                "config": {k: getattr(a, k) for k in ("n", "dim", "queries", "k", "chunk", "seed")}}))
+            print(f"wrote {a.out}")
     finally:
         if tmp and not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
 """An upgrade chain v1 -> v2 -> v3 (static -> minilm -> mpnet) served from the v1 index: composed vs direct.
 
     .venv/bin/python benchmarks/upgrade_chain.py [--kind procrustes|affine] [--max-docs 6000] [--out PATH]
+        [--models static,minilm,mpnet]
 
 The corpus is indexed once by v1 (``static``). Adapters are fitted as in the demo
 (``hotswap.experiments.upgrade_demo``): on paired embeddings of the *train* queries plus a seeded sample of
@@ -17,7 +18,8 @@ Rows (nDCG@10 and recall@10 on the test queries):
 ``µs/q`` is the adapter's ``transform`` per query (median of repeats) at batch 1 and over the whole test set;
 ``cos→v1`` is the mean cosine between a mapped test query and the v1 embedding of the same query, a direct
 measure of how far the adapter path lands from where v1 would have put it (errors compound along a chain).
-Embeddings come from the cache under ``$HOTSWAP_HOME/embeddings``.
+Embeddings come from the cache under ``$HOTSWAP_HOME/embeddings``. ``--models`` names v1, v2 and v3 (bundled
+names or model folders).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from hotswap.store.chain import read_chain, record_chain
 
 from adapter_overhead import per_query_us  # benchmarks/ is on sys.path when run as a script
 
-MODELS = ("static", "minilm", "mpnet")  # v1, v2, v3
+MODELS = ("static", "minilm", "mpnet")  # v1, v2, v3 by default
 METRICS = ("ndcg@10", "recall@10")
 SLICE = UpgradeSlice()
 
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> dict:
     with timer("load data"):
         ds = load_dataset(cfg.dataset, cfg.max_docs, cfg.max_train_queries, cfg.max_test_queries, cfg.seed)
     with timer("load models"):
-        enc = dict(zip(("v1", "v2", "v3"), (load_encoder(m) for m in MODELS)))
+        enc = dict(zip(("v1", "v2", "v3"), (load_encoder(m) for m in args.models)))
     doc_ids, qids, tqids = list(ds.corpus), list(ds.queries), list(ds.train_queries)
     docs = [ds.corpus[d] for d in doc_ids]
     D, Q, T = {}, {}, {}
@@ -89,16 +91,17 @@ def run(args: argparse.Namespace) -> dict:
         assert recorded is not None
         a21_disk, a32_disk = (load_adapter(p) for p in recorded.adapters)
         composed = load_adapter(ComposedAdapter([a32_disk, a21_disk]).save(root / "a31_composed"))
+        name = {v: e.name for v, e in enc.items()}
         paths_by_method = {
-            "v2 adapted": ("v2", a21, f"{MODELS[1]} -> {MODELS[0]}"),
-            "v3 composed": ("v3", composed, f"{MODELS[2]} -> {MODELS[1]} -> {MODELS[0]}"),
-            "v3 direct": ("v3", a31, f"{MODELS[2]} -> {MODELS[0]}"),
+            "v2 adapted": ("v2", a21, f"{name['v2']} -> {name['v1']}"),
+            "v3 composed": ("v3", composed, f"{name['v3']} -> {name['v2']} -> {name['v1']}"),
+            "v3 direct": ("v3", a31, f"{name['v3']} -> {name['v1']}"),
         }
         runs, rows_extra = {}, {}
         with timer("search"):
             v1 = Searcher(stores["v1"])
             runs["old"] = v1.search(Q["v1"], args.k, "old", enc["v1"].id)[1]
-            rows_extra["old"] = {"path": f"{MODELS[0]} -> {MODELS[0]} index", "us_per_query": None,
+            rows_extra["old"] = {"path": f"{name['v1']} -> {name['v1']} index", "us_per_query": None,
                                  "us_per_query_batch": None, "cos_to_v1": 1.0}
             for method, (v, adapter, path) in paths_by_method.items():
                 runs[method] = Searcher(stores["v1"], adapter=adapter).search(Q[v], args.k, "adapted", enc[v].id)[1]
@@ -127,9 +130,10 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def table(result: dict) -> Table:
+def table(result: dict, names: list[str]) -> Table:
     old = result["rows"][0]
-    t = Table(title=f"upgrade chain static -> minilm -> mpnet served from the static index ({result['kind']}); "
+    v1, v2, v3 = names
+    t = Table(title=f"upgrade chain {v1} -> {v2} -> {v3} served from the {v1} index ({result['kind']}); "
                     f"{result['dataset']}: {result['n_docs']} docs, {result['n_test_queries']} test queries")
     for col in ("method", "path", "nDCG@10", "R@10", "ΔnDCG vs old", "cos→v1", "µs/q b=1",
                 f"µs/q b={result['n_test_queries']}"):
@@ -142,7 +146,7 @@ def table(result: dict) -> Table:
     return t
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kind", choices=("procrustes", "affine"), default="procrustes")
     ap.add_argument("--max-docs", type=int, default=SLICE.max_docs)
@@ -153,9 +157,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2000, help="timing repeats at batch 1 (whole batch: a 50th)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/upgrade_chain.json")
-    args = ap.parse_args()
+    ap.add_argument("--models", type=lambda t: t.split(","), default=list(MODELS),
+                    help="v1,v2,v3: bundled names or model folders (default static,minilm,mpnet)")
+    args = ap.parse_args(argv)
+    if len(args.models) != 3:
+        ap.error("--models takes three models: v1,v2,v3")
     result = run(args)
-    Console(width=160).print(table(result))
+    names = [load_encoder(m).name for m in args.models]  # loaded by run() already (cached)
+    Console(width=160).print(table(result, names))
     print(f"wall {result['wall_s']:.1f} s; models {result['models']}; fit pairs {result['n_fit_pairs']}")
     atomic_write_json(args.out, json_safe(result))
     print(f"wrote {args.out}")

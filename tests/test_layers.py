@@ -1,7 +1,7 @@
 """The package's floors run one way: a module imports only from its own floor or the floors below it, including
 imports inside functions (they are read from the source, not from what happens to be loaded).
 
-Floors, bottom to top (the design documented in the README's layout section):
+Floors, bottom to top (documented in docs/design.md and the README's layout section):
 base (errors, io, linalg, validation, metrics) -> encoders, data, losses -> store -> adapters -> upgrade -> search ->
 backfill -> training -> plan -> experiments, report -> serve -> cli. Within a floor, imports may go either
 way; between floors, only down.

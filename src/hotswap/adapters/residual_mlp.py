@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -55,10 +56,10 @@ class ResidualMLP(Adapter):
     ``cos(q_hat_i, y_j) / temperature`` over the batch's old targets ``j`` with target ``i``. The regression
     loss alone regresses towards the conditional mean and shrinks the old space's spread (hubness, Dinu et
     al. 2015), which costs ranking quality; the in-batch term asks for each mapped query to be closer to its
-    own old embedding than to the others', which is what retrieval needs. AdamW (lr 1e-3, weight decay 1e-4), batch 256, up to 200 epochs, early stopping on a
-    held-out ``val_fraction`` of the fit pairs (patience 10, epoch 0 = the affine start included), best
-    weights restored. GELU is the tanh form so the numpy ``transform`` matches torch. Deterministic given
-    ``seed`` (numpy Generator for the split and batches, forked torch RNG for init and dropout).
+    own old embedding than to the others', which is what retrieval needs. AdamW (lr 1e-3, weight decay 1e-4),
+    batch 256, up to 200 epochs, early stopping on a held-out ``val_fraction`` of the fit pairs (patience 10, epoch 0 =
+    the affine start included), best weights restored. GELU is the tanh form so the numpy ``transform`` matches torch.
+    Deterministic given ``seed`` (numpy Generator for the split and batches, forked torch RNG for init and dropout).
     Learned (float32): ``W_``, ``b_``, ``W1_``, ``b1_``, ``W2_``, ``b2_``; ``best_epoch_``, ``epochs_run_``.
     """
 
@@ -103,8 +104,9 @@ class ResidualMLP(Adapter):
             with torch.no_grad():
                 linear.weight.copy_(torch.from_numpy(lin.W.T.copy()))
                 linear.bias.copy_(torch.from_numpy(lin.b))
-                nn.init.zeros_(mlp[3].weight)
-                nn.init.zeros_(mlp[3].bias)
+                head = cast(nn.Linear, mlp[3])
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
             net = nn.ModuleDict({"linear": linear, "mlp": mlp})
             fwd = lambda x: net["linear"](x) + net["mlp"](x)  # noqa: E731
             x_tr, y_tr, x_val, y_val = (torch.from_numpy(a.astype(np.float32)) for a in
@@ -127,7 +129,7 @@ class ResidualMLP(Adapter):
                     loss.backward()
                     opt.step()
                 current = val_loss()
-                if bar is not None:
+                if bar is not None and task is not None:
                     bar.update(task, advance=1, rate=f"val loss {current:.4g} (best epoch {best_epoch})")
                 if current < best:
                     best, best_state, best_epoch = current, copy.deepcopy(net.state_dict()), epoch

@@ -13,7 +13,7 @@ receives, so the results merged are those of ``{psi(rho(phi_new)), phi_old}`` an
 ``{rho(phi_new), rho(phi_new)}``. It is trained with the metric-compatible loss (:mod:`hotswap.losses.cmcl`).
 
 What is the paper's and what is ours. The paper's method sections could not be read (abstract and figure
-captions only; ``shared/ALGORITHMS.md`` section 4): that ``psi`` is a light network trained on paired
+captions only): that ``psi`` is a light network trained on paired
 training images with both encoders frozen, minimising the distance to the true old embedding, is second-hand
 and not verified, and its architecture is not known here. Ours: the two architectures below, the losses
 (``"l2"``: squared Euclidean distance summed over dimensions, averaged over rows; ``"cosine"``: ``1 - cos``),
@@ -38,6 +38,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import safetensors.torch
@@ -128,8 +129,9 @@ class ReverseTransform(nn.Module):
         if self.hidden is not None:
             self.mlp = nn.Sequential(nn.Linear(self.dim_new, self.hidden), nn.GELU(),
                                      nn.Linear(self.hidden, self.dim_old))
-            nn.init.zeros_(self.mlp[2].weight)
-            nn.init.zeros_(self.mlp[2].bias)
+            head = cast(nn.Linear, self.mlp[2])
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def forward(self, new: torch.Tensor) -> torch.Tensor:
         if new.shape[-1] != self.dim_new:

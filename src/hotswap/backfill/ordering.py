@@ -5,7 +5,7 @@ Each policy takes an ``OrderingContext`` and returns every pending id exactly on
 * ``random``      — a seeded permutation (the baseline of the backfilling papers).
 * ``sequential``  — the old index's insertion order (what a naive batch job does).
 * ``uncertainty`` — items whose old embedding is least reliable first: FastFill's idea (Jaeckle et al.,
-  ICCV 2023, "FastFill: efficient compatible model update", Sec. 3.3). FastFill learns a transformation
+  ICLR 2023, "FastFill: efficient compatible model update", Sec. 3.3). FastFill learns a transformation
   ``h`` from old to new embeddings together with an uncertainty head that predicts, per item, how far ``h``
   lands from the true new embedding, and backfills the items with the largest predicted error first, since
   those are the ones the old side serves worst. Here both are closed-form and fitted on a *probe*: a seeded

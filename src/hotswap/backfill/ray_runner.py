@@ -310,6 +310,7 @@ class RayExecutor:
             if batches_out is not None and hasattr(batches_out, "close"):
                 batches_out.close()  # stops the streaming executor (and its actors) now, not at garbage collection
             try:
-                ray.kill(queue.actor)
+                # ray's remote() overloads type Queue.actor as "ActorHandle | type"; it is an ActorHandle
+                ray.kill(queue.actor)  # type: ignore[arg-type]
             except Exception:  # noqa: BLE001 - best effort while unwinding
                 pass

@@ -142,8 +142,9 @@ class BackfillRunner:
         """Batches of items not stored yet, in plan order; ``stop_at`` cuts the plan at that many items.
 
         Ids stored since the run began (a cascade search's write-back, ``hotswap.search.cascade``, or a write
-        during the upgrade) and ids deleted since are skipped as each batch is formed. Under the ``demand`` policy each batch starts with the ids queries demanded
-        (``DemandLog``) that are still pending, and ``stop_at`` counts stored items rather than plan positions.
+        during the upgrade) and ids deleted since are skipped as each batch is formed. Under the ``demand`` policy
+        each batch starts with the ids queries demanded (``DemandLog``) that are still pending, and ``stop_at``
+        counts stored items rather than plan positions.
         """
         plan, up = self.plan_ids(), self.upgrade
         end = len(plan) if stop_at is None else min(stop_at, len(plan))
@@ -163,7 +164,7 @@ class BackfillRunner:
                 queue.extend(log.read_new())
                 in_flight = sum(len(self._unstored(batch)) for batch in recent)
                 room = min(self.batch_size, end - len(up.new) - in_flight)
-                ids: list[str] = []
+                ids = []
                 while queue and len(ids) < room:  # demanded first, each once, only while still pending
                     i = queue.popleft()
                     if i not in yielded and self._pending(i):
@@ -214,7 +215,9 @@ class BackfillRunner:
                 self._held = False
 
     def _run(self, until: float | None, on_batch: Callable[[BackfillStatus], None] | None) -> BackfillStatus:
-        up, pause = self.upgrade, self.upgrade.path / PAUSE_NAME
+        up = self.upgrade
+        pause_file = up.path / PAUSE_NAME
+        pause: Path | None = pause_file  # None once the loop ran to its end (no pause honoured)
         up.refresh()  # see batches another (perhaps killed) process stored since ``up`` was opened: skip them
         _remove_leftovers(up.path)  # we hold the run lock: a PAUSE or temp file here is from an earlier run
         total = len(up.old)
@@ -231,7 +234,7 @@ class BackfillRunner:
                                                             on_batch, last_checkpoint):
                     last_checkpoint = time.perf_counter()
                 commit = None
-                if pause.exists():  # this batch was encoded but is not committed: the next run redoes it
+                if pause_file.exists():  # this batch was encoded but is not committed: the next run redoes it
                     break
                 commit = writer.submit(up.add_backfilled, ids, X, model_id=up.new_model_id, skip_stored=True)
             else:

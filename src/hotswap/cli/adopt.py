@@ -44,7 +44,8 @@ def adopt(
         for col in ("rows", "model", "dim", "metric", "index", "agreement (median / min cosine)"):
             table.add_column(col)
         cos = seen[-1]
-        table.add_row(f"{len(adopted):,}", adopted.model_id, str(adopted.dim), adopted.metric, adopted.index,
+        table.add_row(f"{len(adopted):,}", adopted.model_id, str(adopted.dim), adopted.metric,
+                      str(getattr(adopted, "index", "")),  # pgvector's "flat" / "hnsw" (only pg adopts yet)
                       f"{np.median(cos):.4f} / {cos.min():.4f} on {len(cos)} rows")
         console.print(table)
     console.print(f"next: hotswap backfill --index {store!r} --upgrade UPGRADE_FOLDER --new NEW_MODEL --dataset store")

@@ -17,13 +17,16 @@ from hotswap.cli.output import JSON, console, emit_json, say
 ORDERINGS = ("random", "sequential", "uncertainty", "popularity", "demand")  # hotswap.backfill.ORDERINGS
 
 
-def _executor(kind: str, spec: str, encoder: Any, ray_address: str | None, num_actors: int) -> Any:
+def _executor(kind: str, spec: str | None, encoder: Any, ray_address: str | None, num_actors: int) -> Any:
     from hotswap.backfill import LocalExecutor
 
     if kind == "local":
         return LocalExecutor(encoder)
     from hotswap.backfill.ray_runner import RayExecutor
 
+    if spec is None:
+        raise typer.BadParameter("the ray executor loads the new model in each worker: pass --new (its name or "
+                                 "folder)")
     return RayExecutor(spec, num_actors=num_actors, ray_address=ray_address, expected_model_id=encoder.id)
 
 

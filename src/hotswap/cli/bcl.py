@@ -60,7 +60,8 @@ def bcl(
     """Train one image embedding model, optionally compatible with an OLD one, and report self-test and
     cross-test retrieval on the test split.
 
-    Example: hotswap train bcl --out runs/old --classes 30% && hotswap train bcl --out runs/new --method ndpp --old runs/old
+    Example: hotswap train bcl --out runs/old --classes 30% &&
+    hotswap train bcl --out runs/new --method ndpp --old runs/old
     """
     from hotswap.data.image_splits import class_order, per_class_subset, split_test_query_gallery
     from hotswap.data.images import load_image_dataset
@@ -245,6 +246,8 @@ def perturbation(
             console.print(f"{name} {row['method']}: chose {row['chosen'] or 'defaults'} "
                           f"(validation cross mAP {row['val_cross_map']:.1f})")
         result = merge_results(result, run)
+    if result is None:
+        raise typer.BadParameter(f"no settings to run (--settings) and no earlier results in {path}")
     console.print(perturbation_table(result))
     atomic_write_json(path, result)
     plot_perturbation(result, out / "perturbation.png")

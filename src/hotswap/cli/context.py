@@ -75,6 +75,7 @@ def open_target(index: str | None, upgrade: str | Path | None, *, writing: bool 
         up = open_upgrade(upgrade)
         prov = _merged(read_provenance(up.old), read_provenance(up.new))
         return Target(str(upgrade), up.old, up, prov)
+    assert index is not None  # exactly one of index / upgrade (checked above), and it is not the upgrade
     collection = None
     if is_collection(index):
         if writing:

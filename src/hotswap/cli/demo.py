@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ def demo(
         show.print(f"[yellow]skipped adapter {name}[/]: {why}")
     atomic_write_json(out / "demo.json", result)
     labels = [r["label"] for r in result["rows"]]
-    grouped_bars(out / "demo.png", labels, {m: [r[m] for r in result["rows"]] for m in ("ndcg@10", "recall@10", "mrr@10")},
+    series: dict[str, Sequence[float]] = {m: [r[m] for r in result["rows"]] for m in ("ndcg@10", "recall@10", "mrr@10")}
+    grouped_bars(out / "demo.png", labels, series,
                  f"{old} -> {new}: search the old index with new-model queries")
     t = result["timings_s"]
     show.print(f"wrote {out / 'demo.json'} and {out / 'demo.png'} in {t['total']:.0f} s "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -106,15 +107,25 @@ def _check_outputs(out: Path | None, col: str | None, name: str | None) -> None:
 
         if not (Path(col) / "serving.json").is_file():
             raise typer.BadParameter(f"{col} is not a collection (no serving.json); create it with hotswap serve")
+        assert name is not None  # --into gives COLLECTION and NAME together
         if check_name(name) in registered(Path(col)):
             raise typer.BadParameter(f"adapter {name!r} is already registered in {col}; choose another name")
 
 
+@dataclass
 class _Plan:
     """What will be encoded and fitted, decided (and checked) before any encoding."""
 
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
+    index: str  # the index's location, as the summary names it
+    kind: str
+    labels: list[str]  # the adapter kinds to fit
+    skipped: dict[str, str]  # kind -> why it is not fitted
+    ds: Any  # the dataset, restricted to the indexed documents
+    qids: list[str]  # train queries of the fit
+    doc_ids: list[str]  # indexed documents of the fit
+    new_enc: Any
+    old_enc: Any  # None: fitting on documents alone
+    seed: int
 
 
 def _plan(target: context.Target, new: str, old: str | None, kind: str, dataset: str | None, fit_docs: int,
@@ -174,7 +185,7 @@ def _check_pairs(kind: str, labels: list[str], skipped: dict[str, str], n_querie
 
     n_fit = n_queries + n_docs
     if kind == AUTO:
-        n_fit = len(validation_split(list(range(n_queries)), seed=seed)[0]) + n_docs
+        n_fit = len(validation_split([str(i) for i in range(n_queries)], seed=seed)[0]) + n_docs
     left, skipped = [], dict(skipped)
     for label in labels:
         need = make_preset(label, seed).min_pairs(new_dim, old_dim)
@@ -277,5 +288,6 @@ def _save(fitted: Any, out: Path | None, col: str | None, name: str | None) -> l
         if col is not None:
             from hotswap.serve.adapter_registry import register
 
+            assert name is not None  # --into gives COLLECTION and NAME together
             where.append(f"registered as {name!r} in {register(Path(col), name, target).parent.parent}")
     return where

@@ -156,9 +156,9 @@ class Session:
 
         self.target, self.mode, self.ds = target, mode, ds
         self.new_enc = None if mode == "old" else context.new_encoder(target, model)
-        if mode == "cross" and self.new_enc.dim != target.store.dim:
-            raise HotswapError(f"mode 'cross' compares new-model queries ({self.new_enc.dim}-d) with old vectors "
-                               f"({target.store.dim}-d) directly; use merged or adapted")
+        if mode == "cross" and self._new_encoder().dim != target.store.dim:
+            raise HotswapError(f"mode 'cross' compares new-model queries ({self._new_encoder().dim}-d) with old "
+                               f"vectors ({target.store.dim}-d) directly; use merged or adapted")
         fitted = _adapter(adapter, self.new_enc.id, target.old_model_id) if self.new_enc is not None else None
         blend = fitted if mode == "blended" else None
         kwargs: dict[str, Any] = {"adapter": getattr(fitted, "adapter", fitted), "blend": blend,
@@ -172,9 +172,9 @@ class Session:
             self.searcher = Searcher.for_upgrade(target.upgrade, texts=texts, persist=persist, **kwargs)
         else:
             new_store = open_store(new_index) if new_index is not None else None
-            if new_store is not None and new_store.model_id != self.new_enc.id:
+            if new_store is not None and new_store.model_id != self._new_encoder().id:
                 raise HotswapError(f"--new-index {new_index} was built by {new_store.model_id}, not by the new model "
-                                   f"{self.new_enc.id}")
+                                   f"{self._new_encoder().id}")
             self.searcher = Searcher(target.store, new_store=new_store, **kwargs)
         self.pair = mode in ("blended", "merged", "calibrated") or (
             mode == "cascade" and needs_old_queries(self.searcher.partitions, candidate_query))
@@ -182,6 +182,18 @@ class Session:
             self.searcher.old_encoder = context.old_encoder(target, old)
         if mode == "calibrated":
             self.searcher.partitions.calibration = self._calibration(calibration_docs, seed)
+
+    def _new_encoder(self) -> Any:
+        """The new model's encoder: every mode but ``old`` has one."""
+        if self.new_enc is None:
+            raise HotswapError(f"mode {self.mode!r} searches with the old model only; it has no new-model encoder")
+        return self.new_enc
+
+    def _old_encoder(self) -> Any:
+        """The old model's encoder: set for mode ``old`` and the modes that take (new, old) query pairs."""
+        if self.searcher.old_encoder is None:
+            raise HotswapError(f"mode {self.mode!r} encodes no old-model queries")
+        return self.searcher.old_encoder
 
     @property
     def searched(self) -> str:
@@ -200,15 +212,14 @@ class Session:
         """What ``Searcher.search`` takes for the mode: new-model queries, or the (new, old) pair."""
         from hotswap.encoders.cache import encode_cached
 
-        old = self.searcher.old_encoder
-        Q_old = encode_cached(old, texts)[0] if self.pair or self.mode == "old" else None
+        Q_old = encode_cached(self._old_encoder(), texts)[0] if self.pair or self.mode == "old" else None
         if self.mode == "old":
             return Q_old
-        Q_new = encode_cached(self.new_enc, texts)[0]
+        Q_new = encode_cached(self._new_encoder(), texts)[0]
         return (Q_new, Q_old) if self.pair else Q_new
 
     def search(self, queries: Any, k: int, options: dict) -> tuple[Any, Any]:
-        model_id = self.searcher.old_encoder.id if self.mode == "old" else self.new_enc.id
+        model_id = self._old_encoder().id if self.mode == "old" else self._new_encoder().id
         return self.searcher.search(queries, k, self.mode, model_id, **options)
 
 

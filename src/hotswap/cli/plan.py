@@ -126,16 +126,16 @@ def validate(
     from hotswap.cli.output import table
     from hotswap.experiments.plan_validation import PAIRS, Pair, run_plan_validation, table_rows
 
-    chosen = PAIRS
+    chosen: tuple[Pair, ...] = PAIRS
     if pairs:
         known = {(p.dataset, p.old, p.new): p for p in PAIRS}
-        chosen = []
+        picked: list[Pair] = []
         for spec in pairs.split(","):
             parts = tuple(spec.strip().split(":"))
             if len(parts) != 3:
                 raise typer.BadParameter(f"--pairs takes DATASET:OLD:NEW items; got {spec!r}")
-            chosen.append(known.get(parts) or Pair(*parts))
-        chosen = tuple(chosen)
+            picked.append(known.get(parts) or Pair(*parts))
+        chosen = tuple(picked)
     result = run_plan_validation(chosen, out, seed, on_pair=lambda r: say(
         f"{r['dataset']} {r['old_model']} -> {r['new_model']}: plan says {r['recommendation']}, best by qrels "
         f"{r['best_by_qrels']}, Spearman {r['spearman']}, {r['wall_s']} s"))

@@ -1,4 +1,7 @@
-"""``hotswap report``: gather every results JSON into one HTML page and one Markdown file (and a screenshot)."""
+"""``hotswap report``: gather every results JSON into one HTML page and one Markdown file (and a screenshot).
+
+``--markdown PATH`` writes the docs site's results page instead: deterministic Markdown, its PNGs copied next to it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.errors import HotswapError
-from hotswap.report import build_report
+from hotswap.report import build_docs_page, build_report
 from hotswap.report import screenshot as take_screenshot
 
 console = Console()
@@ -19,11 +22,17 @@ def report(
     results: Path = typer.Option(Path("results"), help="folder holding the experiments' *.json and *.png"),
     out: Path = typer.Option(Path("results/report"), help="folder for report.html and report.md"),
     screenshot: Path | None = typer.Option(None, help="PNG of the page rendered by headless Chromium"),
+    markdown: Path | None = typer.Option(
+        None, help="write only the docs site's results page here (no timestamp; its PNGs go to img/results/ "
+                   "beside it), instead of OUT/report.html and OUT/report.md"),
 ) -> None:
     """Write OUT/report.html (self-contained: images embedded, mail it as is) and OUT/report.md from RESULTS.
 
-    Example: hotswap report --screenshot docs/report.png
+    Example: hotswap report --screenshot docs/report.png; for the docs site: hotswap report --markdown docs/results.md
     """
+    if markdown is not None:
+        _docs_page(results, markdown)
+        return
     try:
         built = build_report(results, out)
     except HotswapError as e:
@@ -48,3 +57,18 @@ def report(
             console.print(f"[red]screenshot failed[/]: {e}")
             raise typer.Exit(1) from e
         console.print(f"wrote [bold]{screenshot}[/]")
+
+
+def _docs_page(results: Path, page: Path) -> None:
+    try:
+        built = build_docs_page(results, page)
+    except HotswapError as e:
+        console.print(f"[red]error[/]: {e}")
+        raise typer.Exit(1) from e
+    for item in built["skipped"]:
+        console.print(f"[yellow]not included[/] {item['file']}: {item['reason']}")
+    for warning in built["warnings"]:
+        console.print(f"[yellow]warning[/]: {warning}")
+    changed, removed = len(built["changed"]), len(built["removed"])
+    console.print(f"wrote [bold]{page}[/] ({len(built['included'])} sections, {len(built['images'])} images; "
+                  f"{changed} files changed, {removed} stale images removed)")

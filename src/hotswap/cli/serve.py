@@ -69,46 +69,50 @@ def serve(
     from hotswap.store.registry import parse_store_uri
 
     explicit = "://" in store  # a plain path serves whatever backend the collection was created on
+    folder: Path | str = store  # the collection's folder once parsed (a refusal names what it has)
     try:
-        backend, store = parse_store_uri(store)
-        if not isinstance(store, Path):
+        backend, location = parse_store_uri(store)
+        if not isinstance(location, Path):
             raise HotswapError("a served collection lives in a folder (its state, texts and upgrades); serve "
                                "PostgreSQL from one with --store pg://PATH")
+        folder = location
         folders, load = model_loader(allow_model)
-        adopting = Collection.is_plain_index(store)
+        adopting = Collection.is_plain_index(folder)
         if adopting and backend != "faiss":
-            raise HotswapError(f"{store} is a FAISS index; serve it as faiss://{store} or {store}")
-        creating = model is not None and not adopting and not (store / "serving.json").exists()
-        if not adopting and not creating and not (store / "serving.json").exists() and explicit \
-                and backend != "faiss" and store.is_dir() and any(store.iterdir()) and not (store / "v1").exists():
-            raise HotswapError(f"{store} is no collection: hotswap serve adopts FAISS index folders only; create a "
+            raise HotswapError(f"{folder} is a FAISS index; serve it as faiss://{folder} or {folder}")
+        creating = model is not None and not adopting and not (folder / "serving.json").exists()
+        if not adopting and not creating and not (folder / "serving.json").exists() and explicit \
+                and backend != "faiss" and folder.is_dir() and any(folder.iterdir()) \
+                and not (folder / "v1").exists():
+            raise HotswapError(f"{folder} is no collection: hotswap serve adopts FAISS index folders only; create a "
                                f"collection from the dataset with 'hotswap serve --store {backend}://NEW_FOLDER "
                                "--model NAME --dataset NAME'")
         corpus = None
         if adopting:
-            _adopt(store, model, dataset, max_docs, folders)
-            dataset = None  # served from the texts the collection now keeps
+            _adopt(folder, model, dataset, max_docs, folders)
+        texts_from = None if adopting else dataset  # adopted: served from the texts the collection now keeps
         if creating:
-            if dataset is None:
-                raise HotswapError(f"creating the collection {store} needs --dataset: a bundled dataset name (e.g. "
+            if texts_from is None:
+                raise HotswapError(f"creating the collection {folder} needs --dataset: a bundled dataset name (e.g. "
                                    "debian), a BEIR folder, or a JSONL file of {\"id\", \"text\"} lines")
-            corpus = _corpus(dataset, max_docs)
-            console.print(f"creating collection {store}: encoding {len(corpus):,} documents with {model}")
-            Collection.create(store, model, load_encoder(model), corpus, backend=backend)
+            corpus = _corpus(texts_from, max_docs)
+            console.print(f"creating collection {folder}: encoding {len(corpus):,} documents with {model}")
+            Collection.create(folder, model, load_encoder(model), corpus, backend=backend)
             corpus = None  # served from the texts the collection now keeps
-        elif dataset is not None:
-            corpus = _corpus(dataset, None)
-        on_disk = Collection(store).backend
+        elif texts_from is not None:
+            corpus = _corpus(texts_from, None)
+        on_disk = Collection(folder).backend
         if explicit and on_disk != backend:
-            raise HotswapError(f"{store} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{store}")
+            raise HotswapError(f"{folder} is a {on_disk} collection, not {backend}; serve it as {on_disk}://{folder}")
         backend = on_disk
-        service = SearchService(store, corpus, batch_size=batch_size, resume=not no_resume,
+        service = SearchService(folder, corpus, batch_size=batch_size, resume=not no_resume,
                                 models=[*BUNDLED, *folders], encoder_loader=load, queries_first=queries_first)
     except (HotswapError, FileExistsError, ValueError, OSError) as e:
-        console.print(f"[red]cannot serve {store}:[/red] {e}")
+        console.print(f"[red]cannot serve {folder}:[/red] {e}")
         raise typer.Exit(2) from None
-    console.print(f"serving {backend}://{store} (version {service.collection.state['version']}, {service.encoder.id}, "
-                  f"{len(service.index):,} items, mode {service.default_mode}) on http://{host}:{port}  docs: /docs")
+    console.print(f"serving {backend}://{folder} (version {service.collection.state['version']}, "
+                  f"{service.encoder.id}, {len(service.index):,} items, mode {service.default_mode}) on "
+                  f"http://{host}:{port}  docs: /docs")
     app = create_app(service, api_key=api_key, read_key=read_key, allowed_hosts=[*LOOPBACK, host, *allow_host],
                      max_searches=max_searches)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)

@@ -30,6 +30,7 @@ def upgrade_folder(folder: Path | None, index: str | None) -> Path:
     if (folder is None) == (index is None):
         raise HotswapError("name the upgrade: its folder (UPGRADE), or --index INDEX (the index being upgraded)")
     if folder is None:
+        assert index is not None  # exactly one of folder / index, checked above
         folder = read_provenance(index).get("upgrade")
         if folder is None:
             raise HotswapError(f"{index} records no upgrade in progress; start one with 'hotswap backfill --index "

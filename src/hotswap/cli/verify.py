@@ -19,6 +19,7 @@ def verify(path: Path = typer.Argument(..., help="a collection folder (serving.j
     Example: hotswap verify collections/debian
     """
     from hotswap.store import open_store
+    from hotswap.store.faiss import FaissStore
 
     folders: list[Path] = []
     if (path / "serving.json").is_file():
@@ -40,6 +41,7 @@ def verify(path: Path = typer.Argument(..., help="a collection folder (serving.j
     try:
         for folder in folders:
             store = open_store(folder, verify=True)
+            assert isinstance(store, FaissStore)  # every folder listed holds a manifest.json: FAISS
             console.print(f"ok: {folder} ({len(store):,} vectors of {store.model_id}, "
                           f"{len(store.manifest.segments)} segments)")
     except HotswapError as e:

@@ -107,18 +107,20 @@ def load_beir_folder(folder: str | Path, name: str | None = None) -> RetrievalDa
     folder = Path(folder)
     corpus_path, queries_path = _find(folder, "corpus.jsonl"), _find(folder, "queries.jsonl")
     test_path = _find(folder / "qrels", "test.tsv")
-    missing = [n for n, p in (("corpus.jsonl", corpus_path), ("queries.jsonl", queries_path),
-                              ("qrels/test.tsv", test_path)) if p is None]
-    if missing:
+    if corpus_path is None or queries_path is None or test_path is None:
+        missing = [n for n, p in (("corpus.jsonl", corpus_path), ("queries.jsonl", queries_path),
+                                  ("qrels/test.tsv", test_path)) if p is None]
         raise AssetMissingError(f"{folder} is not a BEIR folder: missing {', '.join(missing)}")
-    corpus, domains, titles = {}, {}, {}
+    corpus: dict[str, str] = {}
+    domains: dict[str, str] = {}
+    titles: dict[str, str] = {}
     for row in _read_jsonl(corpus_path):
         did = str(row["_id"])
         corpus[did] = corpus_text(row)
         if row.get("title"):
             titles[did] = str(row["title"])
-        if row.get("domain") or row.get("section"):
-            domains[did] = row.get("domain") or row.get("section")
+        if domain := row.get("domain") or row.get("section"):
+            domains[did] = domain
     all_queries = {str(r["_id"]): r["text"] for r in _read_jsonl(queries_path)}
     test_qrels = _read_qrels(test_path)
     train_path = _find(folder / "qrels", "train.tsv") or _find(folder / "qrels", "dev.tsv")

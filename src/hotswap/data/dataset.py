@@ -55,7 +55,8 @@ class RetrievalDataset:
         keep = set(doc_ids)
         unknown = keep - self.corpus.keys()
         if unknown:
-            raise ValueError(f"{len(unknown)} document id(s) are not in dataset {self.name!r}, e.g. {sorted(unknown)[:3]}")
+            raise ValueError(
+                f"{len(unknown)} document id(s) are not in dataset {self.name!r}, e.g. {sorted(unknown)[:3]}")
 
         def cut(queries: dict[str, str], qrels: Qrels, cap: int | None) -> tuple[dict[str, str], Qrels]:
             kept = {q: {d: g for d, g in rel.items() if d in keep} for q, rel in qrels.items() if q in queries}

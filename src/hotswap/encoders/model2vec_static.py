@@ -43,7 +43,8 @@ class Model2VecEncoder:
         return l2_normalise(out)
 
     def encode(self, texts: Sequence[str], batch_size: int = 1024, show_progress: bool | None = None) -> np.ndarray:
-        return batched_encode(self._encode_batch, texts, max(batch_size, 256), self.dim, f"encode {self.name}", show_progress)
+        return batched_encode(self._encode_batch, texts, max(batch_size, 256), self.dim, f"encode {self.name}",
+                              show_progress)
 
     def __repr__(self) -> str:
         return f"Model2VecEncoder(id={self.id!r}, dim={self.dim})"

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 PROGRESS_THRESHOLD = 2000
 PLAIN_INTERVAL_S = 10.0
@@ -51,8 +51,8 @@ class NullProgress:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def add_task(self, *args: object, **kwargs: object) -> int:
-        return 0
+    def add_task(self, *args: object, **kwargs: object) -> TaskID:
+        return TaskID(0)
 
     def update(self, *args: object, **kwargs: object) -> None:
         return None
@@ -98,13 +98,14 @@ class PlainProgress:
             if not task.finished:
                 self._print(task, ending)
 
-    def add_task(self, description: str, total: float | None = None, completed: float = 0, **fields: Any) -> int:
-        """Follow a new job; returns its task id for ``update``."""
+    def add_task(self, description: str, total: float | None = None, completed: float = 0,
+                 **fields: Any) -> TaskID:
+        """Follow a new job; returns its task id for ``update`` (a plain int, typed as rich's)."""
         now = self.clock()
         self.tasks.append(PlainTask(description, total, completed, dict(fields), now, completed, self.clock))
-        return len(self.tasks) - 1
+        return TaskID(len(self.tasks) - 1)
 
-    def update(self, task: int, *, advance: float | None = None, completed: float | None = None,
+    def update(self, task: TaskID, *, advance: float | None = None, completed: float | None = None,
                total: float | None = None, description: str | None = None, **fields: Any) -> None:
         """Move job ``task`` on (``advance``) or to ``completed``, set fields; print if ``interval`` has passed."""
         t = self.tasks[task]

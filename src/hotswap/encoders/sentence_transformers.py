@@ -35,7 +35,11 @@ class SentenceTransformerEncoder:
         self.weights_sha256 = cached_sha256(self.folder / "model.safetensors")
         self.id = f"{label or name}@{self.weights_sha256[:12]}"
         self.model = SentenceTransformer(str(self.folder), device=device)
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"the sentence-transformers model in {self.folder} does not state its embedding "
+                             "dimension")
+        self.dim = int(dim)
         self._lock = threading.Lock()  # see _encode_batch
 
     def _encode_batch(self, texts: Sequence[str], batch_size: int) -> np.ndarray:

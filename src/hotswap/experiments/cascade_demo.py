@@ -138,7 +138,7 @@ def run_cascade_experiment(cfg: CascadeConfig) -> dict:
             up = create_upgrade(root / "rows", old, new_enc.id, new_enc.dim)
             settings = [("auto", g, b) for g in cfg.grid for b in cfg.budgets]
             settings += [(how, cfg.curve_candidates, None) for how in cfg.compare_queries]
-            rows = []
+            rows: list[dict[str, Any]] = []
             for how, g, budget in settings:
                 s = searcher(up)
                 t0 = time.perf_counter()
@@ -158,7 +158,7 @@ def run_cascade_experiment(cfg: CascadeConfig) -> dict:
                          "blended": score(Searcher(old, blend=blend).search((Qn, Qo), cfg.k, "blended",
                                                                             new_enc.id)[1])}
 
-        variants = {"merged": ("merged", {}), "adapted": ("adapted", {})}
+        variants: dict[str, tuple[str, dict[str, Any]]] = {"merged": ("merged", {}), "adapted": ("adapted", {})}
         variants |= {f"cascade{'' if b is None else f' B={b}'}": ("cascade", {"candidates": cfg.curve_candidates,
                                                                              "encode_budget": b})
                      for b in cfg.budgets}

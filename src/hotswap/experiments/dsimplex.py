@@ -224,6 +224,9 @@ def run_chain(cfg: DSimplexConfig, method: str, ds: ImageDataset, split: Setting
     lim = cfg.limits()
 
     def config_for(t: int, init: BCLModel | None) -> BCLConfig:
+        if init is None:
+            raise ValueError(f"task {t} of the d-Simplex chain has no model to start from; every task starts from a "
+                             "replacement or the previous model")
         return BCLConfig(method=method, arch=init.net.config["arch"], width=init.net.config["width"],
                          embed_dim=lim["preallocated"] - 1, preallocated=lim["preallocated"], n_classes=ds.n_classes,
                          epochs=lim["epochs"], batch_size=lim["batch_size"], lr=lim["lr"], seed=cfg.seed + t)

@@ -38,6 +38,7 @@ row, so rows of both settings compare on one scale. ``new_model_map`` is the row
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,6 +97,11 @@ class OnlineBackfillConfig:
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; choose one of {', '.join(SCALES)}")
         return SCALES[self.scale]
+
+
+def _rows_of(X: np.ndarray) -> Callable[[Sequence[str]], np.ndarray]:
+    """``rows(ids) -> X[ids]`` for string ids that are row numbers (an ordering's ``new_vectors``)."""
+    return lambda ids: X[[int(i) for i in ids]]
 
 
 def merged_curve(q_new: np.ndarray, g_new: np.ndarray, q_old: np.ndarray, g_old: np.ndarray, yq: np.ndarray,
@@ -221,7 +227,7 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
             for order_name in cfg.orders:
                 ids = [str(i) for i in range(len(gallery))]
                 ctx = OrderingContext(ids, old_vectors=lambda s: g_old[[int(i) for i in s]],
-                                      new_vectors=lambda s, g=g_new: g[[int(i) for i in s]], seed=cfg.seed)
+                                      new_vectors=_rows_of(g_new), seed=cfg.seed)
                 order = np.array([int(i) for i in backfill_order(order_name, ctx)], dtype=np.int64)
                 curve = merged_curve(q_new, g_new, q_back, g_old, yq, yg, order, cfg.steps, old_system["correct"])
                 rows.append({"method": method, "setting": setting, "order": order_name, "curve": curve,

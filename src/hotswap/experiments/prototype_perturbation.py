@@ -159,8 +159,8 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
         for method in cfg.methods:
             with timer(f"train {method} ({setting})"):
                 chain = [first]
-                for s in range(1, len(steps_of)):
-                    chain.append(step_model(method, steps_of[s], s, chain[-1][0]))
+                for step in range(1, len(steps_of)):
+                    chain.append(step_model(method, steps_of[step], step, chain[-1][0]))
             with timer("evaluate"):
                 new, old, prev = chain[-1], chain[0], chain[-2]
                 row = _test_row(ev, method, setting, new, old)
@@ -175,7 +175,8 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
     return json_safe({
         "dataset": DATASET, "rows": rows, "class_order": order, "metric": "mAP over the full gallery ranking and "
         "nearest-neighbour top-1, in %, test-split queries against the test-split gallery",
-        "queries": int(len(query)), "gallery_images": int(len(gallery)), "train_images_per_class": lim["train_per_class"],
+        "queries": int(len(query)), "gallery_images": int(len(gallery)),
+        "train_images_per_class": lim["train_per_class"],
         "old_model": {"name": first[0].name, "classes": first[0].classes, "wall_s": first[0].info.get("wall_s")},
         "models": models_info, "paper_finding": "NDPP >= ODPP > BCT on cross-test, self-test close to independent "
         "(GLDv2 / In-shop; numbers not readable here)",

@@ -36,6 +36,7 @@ from hotswap.adapters import make_adapter
 from hotswap.adapters.drift_compensation import DriftCompensation
 from hotswap.data.tasks import SOURCES, TASK_DOMAINS, TaskData, load_source_sequence, load_task_sequence
 from hotswap.encoders import load_encoder
+from hotswap.encoders.base import Encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.qdc_scales import SCALES, SETTINGS
@@ -87,7 +88,7 @@ class TaskEmbeddings:
     def __init__(self, tasks: list[TaskData], cfg: QDCConfig) -> None:
         self.tasks, self.cfg = tasks, cfg
 
-    def encoder(self, folder: str) -> object:
+    def encoder(self, folder: str) -> Encoder:
         return load_encoder(folder)
 
     def corpus(self, folder: str, j: int) -> np.ndarray:

@@ -35,7 +35,14 @@ from hotswap.encoders.cache import encode_cached
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.metrics import evaluate_run, negative_flips, run_from_search
 from hotswap.search import QueryBlend, Searcher
-from hotswap.search.selection import BLENDABLE, FitPairs, fit_doc_sample, train_query_ids, validated_choice
+from hotswap.search.selection import (
+    BLENDABLE,
+    FitPairs,
+    Selection,
+    fit_doc_sample,
+    train_query_ids,
+    validated_choice,
+)
 from hotswap.store import create_store
 
 ADAPTERS = tuple(PRESETS)  # every preset is a row; "drift" is skipped when the dims differ
@@ -151,7 +158,8 @@ def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None,
             for name, adapter in adapters.items():
                 searcher.partitions.adapter = adapter
                 runs[name] = searcher.search(Q["new", "test"], cfg.k, "adapted", new_enc.id)[1]
-        selection, weights = None, {}
+        selection: Selection | None = None
+        weights: dict[str, float] = {}
         if cfg.select and adapters:
             with timer("select on validation"):
                 selection, weights = validated_choice(list(adapters), pairs, old_store, ds.train_qrels, cfg.blend,
@@ -161,11 +169,11 @@ def run_upgrade_demo(cfg: DemoConfig, data: RetrievalDataset | None = None,
                     searcher.partitions.blend = QueryBlend(adapters[name], w)
                     runs[f"{name}+blend"] = searcher.search((Q["new", "test"], Q["old", "test"]), cfg.k, "blended",
                                                             new_enc.id)[1]
-    runs = {name: run_from_search(qids, I) for name, I in runs.items()}
+    run_of = {name: run_from_search(qids, I) for name, I in runs.items()}
 
     def row(label: str, mode: str, adapter: str | None, **extra) -> dict:
-        return {**_row(mode, adapter, evaluate_run(ds.qrels, runs[label], METRICS),
-                       negative_flips(ds.qrels, runs["old"], runs[label])), **extra}
+        return {**_row(mode, adapter, evaluate_run(ds.qrels, run_of[label], METRICS),
+                       negative_flips(ds.qrels, run_of["old"], run_of[label])), **extra}
 
     rows = [row("old", "old", None), row("new", "new", None)]
     rows += [row(name, "adapted", name) for name in adapters]

@@ -30,7 +30,7 @@ system, must beat every negative of *both* systems: a distance that separates po
 one system then does so in the other, which is what lets a merge by raw distance work.
 
 What comes from the paper and what is ours. The method sections could not be read (only the abstract and
-the figure captions were reachable; see ``shared/ALGORITHMS.md`` section 4). From the paper: the two
+the figure captions were reachable). From the paper: the two
 systems S1 = {phi_new, phi_new} and S2 = {psi(phi_new), phi_old}; that Eq. 11 has two terms, one per
 system; and that in each system the positive pairs are trained to be closer than the negative pairs of
 *both* systems (Fig. 4 caption). Second-hand, not verified: supervised (class labels) with hard-example

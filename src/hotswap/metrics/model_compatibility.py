@@ -49,7 +49,7 @@ as zeros, so ``average_accuracy`` turns *every* exact 0 into NaN -- a genuine 0 
 We keep zeros unless ``zeros_as_missing=True``, which reproduces that behaviour.
 
 Per-task variants (the authors' ``per_task=True`` / ``AC_per_task``): the value on the leading i x i sub-matrix of C,
-for i = 1..T for AM (the first entry is C[0][0]) and i = 2..T for AC.
+for i = 1..T for AM (the first entry is ``C[0][0]``) and i = 2..T for AC.
 
 **Negative flip rate (Yan et al., "Positive-Congruent Training", CVPR 2021)** for classification-style per-query
 correctness: ``NFR = #{q : old correct, new wrong} / n``; the positive flip rate is the reverse
@@ -296,7 +296,7 @@ def empirical_compatibility(C: Any) -> np.ndarray:
 
 
 def average_compatibility(C: Any) -> float:
-    """AC = 2 / (T (T - 1)) * #{j < i : C[i][j] > C[j][j]}; 1.0 for T = 1 (the authors' clamp)."""
+    """``AC = 2 / (T (T - 1)) * #{j < i : C[i][j] > C[j][j]}``; 1.0 for T = 1 (the authors' clamp)."""
     a = _as_matrix(C)
     T = a.shape[0]
     if T == 1:  # the authors compute (max_ac - #incompatible) / max_ac with max_ac clamped to 1: (1 - 0) / 1
@@ -350,8 +350,8 @@ def _nanmean(xs: list[float]) -> float:
 
 
 def self_cross_gaps(C: Any) -> dict[str, Any]:
-    """For each consecutive pair (i-1, i): self-test C[i][i], cross-test C[i][i-1], old self-test C[i-1][i-1],
-    gap = self - cross; lists in pair order plus their (NaN-ignoring) means."""
+    """For each consecutive pair (i-1, i): self-test ``C[i][i]``, cross-test ``C[i][i-1]``, old self-test
+    ``C[i-1][i-1]``, gap = self - cross; lists in pair order plus their (NaN-ignoring) means."""
     a = _as_matrix(C)
     idx = range(1, a.shape[0])
     self_t = [float(a[i, i]) for i in idx]
@@ -430,7 +430,8 @@ class CompatibilityMatrix:
 # ------------------------------------------------------------------------------------ training-status split
 
 
-def status_changed(trained: Sequence[Sequence[int]], i: int, j: int, classes: Sequence[int]) -> np.ndarray:
+def status_changed(trained: Sequence[Sequence[int]], i: int, j: int,
+                   classes: Sequence[int] | np.ndarray) -> np.ndarray:
     """Bool per class of ``classes``: True iff exactly one of models i and j trained on it (``trained[t]`` = the
     classes model t was trained on)."""
     a, b = {int(c) for c in trained[i]}, {int(c) for c in trained[j]}

@@ -102,7 +102,8 @@ class _Gallery:
 class _Queries:
     """One query set encoded by both models, with optional qrels."""
 
-    def __init__(self, qids: list[str], texts: list[str], old: Any, new: Any, qrels: Mapping | None = None) -> None:
+    def __init__(self, qids: list[str], texts: list[str], old: Any, new: Any,
+                 qrels: dict[str, dict[str, int]] | None = None) -> None:
         self.qids, self.texts, self.qrels = qids, texts, qrels
         self.Q_old = _unit(encode_cached(old, texts)[0]) if texts else np.zeros((0, old.dim), np.float32)
         self.Q_new = _unit(encode_cached(new, texts)[0]) if texts else np.zeros((0, new.dim), np.float32)
@@ -160,7 +161,9 @@ def plan_upgrade(store: Any, old: Any, new: Any, texts: Callable[[list[str]], li
     if len(score_q.texts) == 0:
         raise HotswapError("no queries to score the paths on: give a query log (--queries) or documents with "
                            f"at least {pseudo.MIN_WORDS} words")
-    labelled = _Queries(list(judged), [qrel_queries[q] for q in judged], old, new, judged) if judged else None
+    labelled = None
+    if judged and qrel_queries is not None:  # _judged refuses qrels without their queries' texts
+        labelled = _Queries(list(judged), [qrel_queries[q] for q in judged], old, new, judged)
 
     fit_docs = np.sort(rng.choice(len(gallery.ids), size=len(gallery.ids) // 2, replace=False))
     fitted = _fit_adapters(gallery, fit_q, fit_docs, old, new, seed)
@@ -234,7 +237,7 @@ def _fit_adapters(gallery: _Gallery, fit_q: _Queries, docs: np.ndarray, old: Any
 
 def _blends(fitted: Mapping[str, Any], fit_q: _Queries, gallery: _Gallery) -> dict[str, QueryBlend]:
     """For procrustes and the contrastive MLP, the blend weight with the best ARR@10 on the fit queries."""
-    out = {}
+    out: dict[str, QueryBlend] = {}
     if len(fit_q.texts) == 0:
         return out
     ref = paths.exhaustive(fit_q.Q_new, gallery.D_new).I
@@ -243,7 +246,7 @@ def _blends(fitted: Mapping[str, Any], fit_q: _Queries, gallery: _Gallery) -> di
             continue
         scored = {w: paths.arr_at_k(paths.exhaustive(QueryBlend(fitted[label], w).combine(fit_q.Q_new, fit_q.Q_old),
                                                      gallery.D_old).I, ref) for w in BLEND_GRID}
-        out[label] = QueryBlend(fitted[label], max(scored, key=scored.get))
+        out[label] = QueryBlend(fitted[label], max(scored, key=lambda w: scored[w]))
     return out
 
 
@@ -252,21 +255,31 @@ def _score_paths(gallery: _Gallery, score_q: _Queries, known: _Queries, labelled
     """One row per path: ARR@10 and rank correlation on ``score_q``, known-item nDCG@10 on ``known``, nDCG@10
     and R@10 on ``labelled``."""
     masks = {f: paths.backfill_mask(len(gallery.ids), f, rng) for f in FRACTIONS}
-    specs: list[tuple[str, str, Callable[[_Queries], paths.Ranking], float | None]] = [
+    Search = Callable[[_Queries], paths.Ranking]
+
+    def adapted(a: Any) -> Search:
+        return lambda q: paths.exhaustive(_unit(a.transform(q.Q_new)), gallery.D_old)
+
+    def blended(b: QueryBlend) -> Search:
+        return lambda q: paths.exhaustive(b.combine(q.Q_new, q.Q_old), gallery.D_old)
+
+    def cascade(g: int, backfilled: np.ndarray | None = None) -> Search:
+        return lambda q: paths.cascade(*q.against(gallery), g, backfilled=backfilled)
+
+    def merged(m: np.ndarray) -> Search:
+        return lambda q: paths.merged(*q.against(gallery), m)
+
+    specs: list[tuple[str, str, Search, float | None]] = [
         ("old", "stay", lambda q: paths.ranked(q.against(gallery)[0]), None)]
     for label, adapter in fitted.items():
-        specs.append((label, "adapter", lambda q, a=adapter: paths.exhaustive(_unit(a.transform(q.Q_new)),
-                                                                               gallery.D_old),
-                      cost.per_query_ms(adapter.transform, score_q.Q_new)))
+        specs.append((label, "adapter", adapted(adapter), cost.per_query_ms(adapter.transform, score_q.Q_new)))
     for label, blend in blends.items():
-        specs.append((f"{label}+blend", "blend", lambda q, b=blend: paths.exhaustive(b.combine(q.Q_new, q.Q_old),
-                                                                                       gallery.D_old), None))
+        specs.append((f"{label}+blend", "blend", blended(blend), None))
     for g in paths_g(len(gallery.ids)):
-        specs.append((f"cascade@{g}", "cascade", lambda q, g=g: paths.cascade(*q.against(gallery), g), None))
+        specs.append((f"cascade@{g}", "cascade", cascade(g), None))
     for f, mask in masks.items():
-        specs.append((f"merged@{f:.0%}", "curve", lambda q, m=mask: paths.merged(*q.against(gallery), m), None))
-        specs.append((f"cascade@50 at {f:.0%}", "curve",
-                      lambda q, m=mask: paths.cascade(*q.against(gallery), 50, backfilled=m), None))
+        specs.append((f"merged@{f:.0%}", "curve", merged(mask), None))
+        specs.append((f"cascade@50 at {f:.0%}", "curve", cascade(50, mask), None))
     specs.append(("new", "backfill", lambda q: paths.ranked(q.against(gallery)[1]), None))
 
     S_new = score_q.against(gallery)[1]
@@ -291,6 +304,7 @@ def paths_g(n: int) -> list[int]:
 
 
 def _ndcg(ranked: paths.Ranking, q: _Queries, gallery: _Gallery) -> tuple[float, float]:
+    assert q.qrels is not None  # called for the known-item and labelled query sets, which carry qrels
     run = run_from_search(q.qids, paths.ids_of(ranked.I, gallery.ids))
     scores = evaluate_run(q.qrels, run, ("ndcg@10", "recall@10"))
     return scores["ndcg@10"], scores["recall@10"]

@@ -1,11 +1,11 @@
 """Results JSON -> report sections: one builder per results file, each returning a :class:`Section`.
 
-A section holds what the README's "Results" shows for one experiment: the command that wrote the file, tables
+A section holds what the results page shows for one experiment: the command that wrote the file, tables
 whose numbers are already formatted (the papers' numbers as extra ``paper ...`` columns), a few notes read from
 the JSON, and the PNG saved next to it. Nothing here reads files other than checking that the PNG exists, and
 nothing renders or writes: see :mod:`hotswap.report.render` and :mod:`hotswap.report.build`.
 
-Numbers follow the README: nDCG and recall as fractions with 3 decimals in the demo and backfill tables,
+Numbers follow one convention: nDCG and recall as fractions with 3 decimals in the demo and backfill tables,
 percentages with 1 decimal, d-Simplex's AC and AM with 2.
 """
 
@@ -331,8 +331,9 @@ def dsimplex_section(data: dict, src: Source) -> Section:
         p_am = r["paper_AM"] if "paper_AM" in r else fallback[1]
         nfr = r.get("negative_flip_rates") or []
         last_self = r["matrix"][-1][-1]
-        rows.append(lead + [DSIMPLEX_LABELS.get(r["method"], r["method"]), num(r["AC"], 2), num(p_ac, 2), num(r["AM"], 2),
-                     num(p_am, 2), num(last_self), pct(sum(nfr) / len(nfr)) if nfr else DASH])
+        rows.append(lead + [DSIMPLEX_LABELS.get(r["method"], r["method"]), num(r["AC"], 2), num(p_ac, 2),
+                            num(r["AM"], 2), num(p_am, 2), num(last_self),
+                            pct(sum(nfr) / len(nfr)) if nfr else DASH])
         if n_tasks <= 8:
             matrices.append(Table(["query i / gallery j"] + [str(j) for j in range(n_tasks)],
                                   [[str(i)] + ["" if v is None else num(v) for v in row]

@@ -24,7 +24,7 @@ _PAD_INT = -1
 
 def _is_pad(I: np.ndarray) -> np.ndarray:
     if I.dtype == object:
-        return np.equal(I, None)
+        return np.equal(I, np.asarray(None))  # None as numpy passes it: a 0-d object array
     return I == _PAD_INT
 
 

@@ -35,8 +35,8 @@ class Searcher:
 
     ``blas_threads`` (default 1) caps numpy's BLAS threads (not FAISS's) during a search. An adapter's small
     matmul gains nothing from them, and the threads they leave spinning take the cores from FAISS's OpenMP
-    search: about 20 % of batch-256 throughput on 2 cores (README, benchmarks/search_modes.py). ``None`` leaves
-    BLAS alone. The cap costs about 6 µs per call and is lifted when the call returns.
+    search: about 20 % of batch-256 throughput on 2 cores (docs/benchmarks.md, benchmarks/search_modes.py).
+    ``None`` leaves BLAS alone. The cap costs about 6 µs per call and is lifted when the call returns.
     """
 
     def __init__(self, old_store: Searchable, *, adapter: Any | None = None, new_store: Searchable | None = None,
@@ -106,7 +106,8 @@ class Searcher:
         if mode == "cascade" and needs_old_queries(self.partitions, options.get("candidate_query", "auto")):
             needs = pair
         encoders = {"old": self.old_encoder, "new": self.new_encoder}
-        if missing := [side for side in needs if encoders[side] is None]:
+        found = {side: enc for side in needs if (enc := encoders[side]) is not None}
+        if missing := [side for side in needs if side not in found]:
             raise HotswapError(f"mode {mode!r} needs the {' and '.join(missing)} encoder; pass it to the Searcher")
-        encoded = tuple(encoders[side].encode(texts) for side in needs)
-        return self.search(encoded if len(encoded) > 1 else encoded[0], k, mode, encoders[needs[0]].id, **options)
+        encoded = tuple(found[side].encode(texts) for side in needs)
+        return self.search(encoded if len(encoded) > 1 else encoded[0], k, mode, found[needs[0]].id, **options)

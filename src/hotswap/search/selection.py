@@ -1,7 +1,7 @@
 """Pick the adapter to serve with, or none, on held-out *train* queries: "never worse than not upgrading".
 
 Fitting minimises a reconstruction loss, not retrieval quality, and on a pair of close models every adapter
-can rank below simply keeping the old model's queries (see README, minilm -> mpnet). ``select_adapter``
+can rank below simply keeping the old model's queries (see the results page, minilm -> mpnet). ``select_adapter``
 therefore scores each fitted candidate by a retrieval metric on validation queries that no fit has seen,
 searching the real old index, and compares with the old system on the same queries. It returns the best
 candidate only if it beats the old system by at least ``margin``; otherwise the choice is ``"old"``: keep
@@ -59,11 +59,11 @@ def select_adapter(
     ``QueryBlend`` candidate combines ``Q_new`` and ``Q_old``) by
     ``metric`` on the validation queries ``qids``; choose the best candidate if it beats ``old`` by more
     than ``margin``, else ``"old"``. Ties go to ``old`` (no change without evidence)."""
-    qrels = {q: dict(qrels[q]) for q in qids}
+    gold = {q: dict(qrels[q]) for q in qids}
 
     def score(Q: np.ndarray, model_id: str) -> float:
         _, I = old_store.search(Q, k, model_id=model_id)
-        return evaluate_run(qrels, run_from_search(list(qids), I), (metric,))[metric]
+        return evaluate_run(gold, run_from_search(list(qids), I), (metric,))[metric]
 
     scores = {OLD: score(Q_old, old_store.model_id)}
     for name, cand in candidates.items():
@@ -87,7 +87,7 @@ def choose_blend_weight(
     blends = {str(w): QueryBlend(adapter, w) for w in grid}
     sel = select_adapter(blends, old_store, qids, Q_new, Q_old, qrels, new_model_id, metric)
     scores = {float(w): s for w, s in sel.scores.items() if w != OLD}
-    return max(scores, key=scores.get), scores
+    return max(scores, key=lambda w: scores[w]), scores
 
 
 def select_by_validation(

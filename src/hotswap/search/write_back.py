@@ -145,9 +145,9 @@ class WriteBack:
         with self._flush_lock:
             with self._lock:
                 ids = list(self._buffer)
-                X = np.stack([self._buffer[i] for i in ids]) if ids else None
-            if not ids:
-                return 0
+                if not ids:
+                    return 0
+                X = np.stack([self._buffer[i] for i in ids])
             written = self.upgrade.add_backfilled(ids, X, model_id=self.upgrade.new_model_id, skip_stored=True)
             with self._lock:
                 for i in ids:

@@ -25,10 +25,10 @@ Endpoints (OpenAPI docs at ``/docs``)::
 Errors: malformed bodies 422 (pydantic, naming the field; the input is never echoed back), bodies over 1 MiB
 413 (counted as they arrive, chunked too), non-standard JSON 400, a state that forbids the action 409
 (``ConflictError``, ``UpgradeStateError``), an unknown document 404, a search costlier than ``MAX_COST`` 422,
-more than ``max_searches`` searches at once 429 with ``Retry-After``, any other refusal of hotswap's (wrong model, unknown mode, missing adapter) 400 with its
-message. Hosts, origins and keys are checked first (``hotswap.serve.guard``). Every error body is
-``{"detail": message}``. Handlers are plain ``def``: FastAPI runs them in its thread pool, so a search never
-waits for an upgrade's control call and vice versa.
+more than ``max_searches`` searches at once 429 with ``Retry-After``, any other refusal of hotswap's (wrong
+model, unknown mode, missing adapter) 400 with its message. Hosts, origins and keys are checked first
+(``hotswap.serve.guard``). Every error body is ``{"detail": message}``. Handlers are plain ``def``: FastAPI runs them in
+its thread pool, so a search never waits for an upgrade's control call and vice versa.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ model ids ``chain`` records, newest first.
 
 Transitions: ``start_upgrade`` writes the upgrade record *after* the upgrade folder exists; ``commit`` points
 ``index`` at ``upgrade-N-<tag>/new`` in one write, once that index opened and verified; ``rollback`` drops the
-record first and deletes the folder after, and ``sweep`` removes an ``upgrade-*`` folder that no record names (a rollback killed between the two steps).
+record first and deletes the folder after, and ``sweep`` removes an ``upgrade-*`` folder that no record names (a
+rollback killed between the two steps).
 The serving index itself is never modified by an upgrade, so a rollback loses nothing.
 """
 

@@ -147,7 +147,8 @@ class Guard:
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> tuple[bytes, tuple | None]:
         length = headers.get("content-length")
-        too_big = (413, f"request body over the {self.max_body}-byte limit; send fewer or shorter texts", {})
+        too_big: tuple[int, str, dict[str, str]] = (
+            413, f"request body over the {self.max_body}-byte limit; send fewer or shorter texts", {})
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return b"", too_big
         body, more = bytearray(), True

@@ -2,9 +2,9 @@
 
 Limits (each a 4xx with a message, never a 500): at most ``MAX_QUERIES`` texts per request, each 1 to
 ``MAX_TEXT_CHARS`` characters and not blank; writes of at most ``MAX_WRITE_BATCH`` documents (ids of 1 to
-``MAX_ID_CHARS`` characters, texts of 1 to ``MAX_DOC_CHARS``, not blank); ``1 <= k <= MAX_K``; types are strict (``"k": "10"`` and
-``"query": 5`` are refused rather than coerced). Request bodies over ``MAX_BODY_BYTES`` get a 413 before
-they are parsed, and a search whose characters x k exceed ``MAX_COST`` is refused (``hotswap.serve.app``).
+``MAX_ID_CHARS`` characters, texts of 1 to ``MAX_DOC_CHARS``, not blank); ``1 <= k <= MAX_K``; types are strict
+(``"k": "10"`` and ``"query": 5`` are refused rather than coerced). Request bodies over ``MAX_BODY_BYTES`` get a 413
+before they are parsed, and a search whose characters x k exceed ``MAX_COST`` is refused (``hotswap.serve.app``).
 """
 
 from __future__ import annotations

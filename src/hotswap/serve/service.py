@@ -60,7 +60,7 @@ from hotswap.serve.backfill_thread import BackfillThread
 from hotswap.serve.collection import Collection
 from hotswap.serve.query_log import QUERY_LOG_NAME, QueryLog
 from hotswap.store import drop_model, serve_model
-from hotswap.upgrade import create_upgrade, open_upgrade
+from hotswap.upgrade import Upgrade, create_upgrade, open_upgrade
 from hotswap.upgrade.lifecycle import check_action, upgrade_state
 
 SERVICE_ORDERS = tuple(ORDERINGS)  # every policy the library has (popularity: a query log, see start_upgrade)
@@ -103,15 +103,21 @@ class SearchService:
         self.query_log = QueryLog(self.collection.path / QUERY_LOG_NAME)
         self.encoder = self._encoder(self.collection.state["model"], self.collection.state["model_id"])
         self.index = self.collection.open_index()
-        self.upgrade = self.new_encoder = self.adapter = self.thread = self.upgrade_searcher = None
-        self.executor = self.query_encoder = self.query_adapter = None
+        self.upgrade: Upgrade | None = None  # an upgrade in progress, with its encoder, adapter, thread, searcher
+        self.new_encoder: Any = None
+        self.adapter: Any = None
+        self.thread: BackfillThread | None = None
+        self.upgrade_searcher: Searcher | None = None
+        self.executor: Any = None
+        self.query_encoder: Any = None
+        self.query_adapter: Any = None
         if self.collection.state.get("query"):
             self._attach_query(self.collection.state["query"])
         if self.collection.upgrade is not None:
             self._attach_upgrade()
         self._replay()
-        if self.upgrade is not None and resume and self.collection.upgrade["state"] == "running":
-            self.thread.start()
+        if self.upgrade is not None and resume and self._record()["state"] == "running":
+            self._active()[1].start()
         self._view = self._make_view()
 
     # ---- wiring -----------------------------------------------------------------------------------------
@@ -132,8 +138,8 @@ class SearchService:
     def fetch(self, ids: Sequence[str]) -> list[str]:
         """The texts of ``ids``. From the collection's own texts, an id deleted a moment ago reads as "" (its
         encoding is then dropped: a backfilled batch keeps only ids the old index still holds)."""
-        if self._writable:
-            found = self.corpus.get_many(list(ids))
+        if self._writable:  # the corpus is the collection's DocStore
+            found = self._own_texts.get_many(list(ids))
             return [found.get(i, "") for i in ids]
         try:
             return [self.corpus[i] for i in ids]
@@ -141,9 +147,23 @@ class SearchService:
             raise HotswapError(f"id {e.args[0]!r} is indexed but has no text in the served corpus; serve the "
                                "collection with the dataset it was built from") from None
 
-    def _attach_upgrade(self) -> None:
+    def _record(self) -> dict:
+        """The collection's record of its upgrade in progress; ``ConflictError`` when there is none."""
         rec = self.collection.upgrade
-        self.upgrade = open_upgrade(self.collection.upgrade_path)
+        if rec is None:
+            raise ConflictError("no upgrade in progress")
+        return rec
+
+    def _active(self) -> tuple[Upgrade, BackfillThread, Searcher]:
+        """The upgrade in progress, its backfill thread and its searcher; ``ConflictError`` when there is none."""
+        if self.upgrade is None or self.thread is None or self.upgrade_searcher is None:
+            raise ConflictError("no upgrade in progress")
+        return self.upgrade, self.thread, self.upgrade_searcher
+
+    def _attach_upgrade(self) -> None:
+        rec, path = self._record(), self.collection.upgrade_path
+        assert path is not None  # the collection records an upgrade, so it names its folder
+        up = self.upgrade = open_upgrade(path)
         self.new_encoder = self._encoder(rec["model"], rec["model_id"])
         self.adapter = self._load_adapter(rec["adapter"]) if rec.get("adapter") else None
         if self.queries_first:  # a worker process at the lowest CPU priority: the kernel serves queries first
@@ -153,10 +173,10 @@ class SearchService:
             fresh = getattr(self.load_encoder, "__wrapped__", self.load_encoder)  # past load_encoder's cache
             executor = LocalExecutor(self._encoder_from(fresh, rec["model"], rec["model_id"]))
         self.executor = executor
-        runner = BackfillRunner(self.upgrade, self.fetch, executor,
+        runner = BackfillRunner(up, self.fetch, executor,
                                 rec.get("batch_size", self.batch_size), progress=False)
         self.thread = BackfillThread(runner)
-        self.upgrade_searcher = Searcher.for_upgrade(self.upgrade, adapter=_plain(self.adapter),
+        self.upgrade_searcher = Searcher.for_upgrade(up, adapter=_plain(self.adapter),
                                                      blend=_blend(self.adapter), old_encoder=self.encoder,
                                                      new_encoder=self.new_encoder, texts=self.fetch,
                                                      flush_every=WRITE_BACK_EVERY)
@@ -190,10 +210,10 @@ class SearchService:
                     "blended" if _blend(self.query_adapter) is not None else "adapted")
         if self.upgrade is None:
             return Searcher(self.index, old_encoder=self.encoder), "old"
-        searcher = self.upgrade_searcher  # one per upgrade: its write-back buffer and cascade counts live on
-        if len(self.upgrade.new) == len(self.upgrade.old):
+        up, _, searcher = self._active()  # one searcher per upgrade: its write-back buffer and cascade counts live on
+        if len(up.new) == len(up.old):
             return searcher, "new"
-        if self.collection.upgrade.get("cascade"):
+        if self._record().get("cascade"):
             return searcher, "cascade"
         if self.adapter is None:
             return searcher, "merged"
@@ -235,8 +255,8 @@ class SearchService:
         wanted = list(dict.fromkeys(i for i in ids if i is not None))
         if not wanted:
             return {}
-        if self._writable:
-            found = self.corpus.get_many(wanted, chars=SNIPPET_CHARS)
+        if self._writable:  # the corpus is the collection's DocStore
+            found = self._own_texts.get_many(wanted, chars=SNIPPET_CHARS)
         else:
             found = {i: self.corpus[i] for i in wanted if i in self.corpus}
         return {i: t[:SNIPPET_CHARS] for i, t in found.items() if isinstance(t, str)}
@@ -357,7 +377,7 @@ class SearchService:
                                             "cascade": None if cascade is None else {**CASCADE_DEFAULTS, **cascade}})
             self._attach_upgrade()
             self._view = self._make_view()
-            self.thread.start()
+            self._active()[1].start()
             return self.status()
 
     def _popularity_log(self, queries: Sequence[str] | None) -> np.ndarray:
@@ -386,8 +406,9 @@ class SearchService:
 
     def _stop_backfill(self, action: str, timeout: float = 600.0) -> None:
         """Pause the backfill thread and wait for it; refuse ``action`` while it still runs (it would write on)."""
-        self.thread.pause(timeout)
-        if self.thread.alive:
+        thread = self._active()[1]
+        thread.pause(timeout)
+        if thread.alive:
             raise ConflictError(f"the backfill is still finishing its batch; cannot {action} until it stops: "
                                 "retry in a moment")
 
@@ -401,17 +422,17 @@ class SearchService:
         progress, whether it runs now, the recorded intent and its error)."""
         if self.upgrade is None:
             return "idle"
-        backfill = self.thread.as_dict()
+        backfill = self._active()[1].as_dict()
         return self._state_of(backfill)
 
     def _state_of(self, backfill: dict) -> str:
         return upgrade_state(backfill["done"], backfill["total"], running=backfill["running"],
-                             intent=self.collection.upgrade["state"], error=backfill["error"])
+                             intent=self._record()["state"], error=backfill["error"])
 
     def _allow(self, action: str) -> str:
         """Refuse ``action`` (``ConflictError``, HTTP 409) unless there is an upgrade whose state allows it."""
         self._need_upgrade({"rollback": "roll back"}.get(action, action))
-        backfill = self.thread.as_dict()
+        backfill = self._active()[1].as_dict()
         state = self._state_of(backfill)
         try:
             check_action(state, action)
@@ -423,8 +444,9 @@ class SearchService:
         """Stop the backfill after its batch (only a running one)."""
         with self._lock:
             self._allow("pause")
-            self.thread.pause()
-            self.upgrade_searcher.flush()  # a pause keeps what cascade searches encoded
+            _, thread, searcher = self._active()
+            thread.pause()
+            searcher.flush()  # a pause keeps what cascade searches encoded
             self.collection.set_upgrade_state("paused")
             return self.status()
 
@@ -433,7 +455,7 @@ class SearchService:
         with self._lock:
             self._allow("resume")
             self.collection.set_upgrade_state("running")
-            self.thread.start()
+            self._active()[1].start()
             return self.status()
 
     def rollback(self) -> dict:
@@ -441,7 +463,7 @@ class SearchService:
         with self._lock:
             self._allow("rollback")
             self._stop_backfill("roll back")
-            new_model_id = self.upgrade.new_model_id
+            new_model_id = self._active()[0].new_model_id
             self._detach_upgrade()  # closes a database upgrade's views first
             self.collection.rollback()  # serving.json forgets the upgrade, then its folder goes
             drop_model(self.index, new_model_id)  # a database's new vectors (FAISS: in the upgrade folder, gone)
@@ -453,16 +475,17 @@ class SearchService:
         """Serve the new model and its index from now on; only once the backfill is complete."""
         with self._lock:
             self._allow("commit")
-            done, total = len(self.upgrade.new), len(self.upgrade.old)
+            up, thread, _ = self._active()
+            done, total = len(up.new), len(up.old)
             if done < total:  # the state read the backfill's progress; the indexes are what commit switches to
                 raise ConflictError(f"the backfill is at {done}/{total} ({done / total:.0%}); commit needs every "
                                     "item re-embedded: wait, or resume it if paused")
-            self.thread.join()
-            index = os.path.relpath(self.upgrade.new.path, self.collection.path)
+            thread.join()
+            index = os.path.relpath(str(up.new.path), self.collection.path)
             # the new index must open and verify before serving.json points at it: a bad one leaves all as it was
-            new_index = self.collection.open_index(index, self.upgrade.new_model_id, verify=True)
+            new_index = self.collection.open_index(index, up.new_model_id, verify=True)
             self.collection.commit(index)
-            serve_model(self.upgrade.new, self.upgrade.new_model_id)  # e.g. milvus: its alias follows
+            serve_model(up.new, up.new_model_id)  # e.g. milvus: its alias follows
             self.encoder, old_index = self.new_encoder, self.index
             self._detach_upgrade()
             self.index = new_index
@@ -515,7 +538,8 @@ class SearchService:
         """Stop a running backfill after its batch; its recorded state stays ``running``, so a restart resumes."""
         if self.thread is not None:
             self.thread.pause(timeout)
-            self.upgrade_searcher.flush()
+            if self.upgrade_searcher is not None:
+                self.upgrade_searcher.flush()
         self.query_log.save()
         _close(self.upgrade, self.executor, self.index, self._own_texts)
         self._serving.close()
@@ -530,7 +554,8 @@ class SearchService:
                                "query": s.get("query"), "queries_logged": len(self.query_log),
                                "history": s["history"]}
         if self.upgrade is not None:
-            rec, backfill = self.collection.upgrade, self.thread.as_dict()
+            _, thread, searcher = self._active()
+            rec, backfill = self._record(), thread.as_dict()
             backfill.pop("state", None)  # the runner's own word for it: the state is out["state"] alone
             out["state"] = self._state_of(backfill)
             blend = _blend(self.adapter)
@@ -538,7 +563,7 @@ class SearchService:
                               "blend_weight": None if blend is None else float(blend.weight), "order": rec["order"],
                               "requested": rec["state"], **backfill,
                               "worker": "niced process" if self.queries_first else "thread"}
-            out["cascade"] = {"settings": self._cascade_options({}), **self.upgrade_searcher.cascade_stats()}
+            out["cascade"] = {"settings": self._cascade_options({}), **searcher.cascade_stats()}
         return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,6 +21,21 @@ from hotswap.store.registry import backend, parse_store_uri
 MIN_AGREEMENT = 0.95  # median cosine between stored and re-encoded vectors
 
 
+@runtime_checkable
+class HasTexts(Protocol):
+    """A store that keeps texts beside its vectors (a pgvector table adopted with a text column)."""
+
+    def texts(self, ids: Sequence[str]) -> dict[str, str]: ...
+
+
+def _texts(store: VectorStore, ids: Sequence[str]) -> dict[str, str]:
+    """``{id: text}`` from ``store``'s own texts, or ``ValueError`` for a backend that keeps none."""
+    if not isinstance(store, HasTexts):
+        raise ValueError(f"store {store.uri} keeps no texts beside its vectors (the {store.backend} backend has "
+                         "none; an adopted pgvector table with a text column does)")
+    return store.texts(ids)
+
+
 def agreement(store: VectorStore, encode: Callable[[list[str]], np.ndarray], sample: int = 64,
               seed: int = 0) -> np.ndarray:
     """Cosine between the stored vector and ``encode(text)`` for a seeded sample of ``store``'s rows that have a
@@ -27,7 +43,7 @@ def agreement(store: VectorStore, encode: Callable[[list[str]], np.ndarray], sam
     ids = store.ids
     rng = np.random.default_rng(seed)
     picked = [ids[r] for r in sorted(rng.choice(len(ids), size=min(sample, len(ids)), replace=False))]
-    texts = store.texts(picked)
+    texts = _texts(store, picked)
     picked = [i for i in picked if i in texts]
     if not picked:
         raise ValueError(f"none of the {sample} sampled rows of {store.uri} has a text to re-encode")
@@ -62,7 +78,7 @@ def text_fetch(store: VectorStore) -> Callable[[Sequence[str]], list[str]]:
     """``fetch(ids) -> texts`` read from ``store``'s own text column (an adopted table's): what a backfill
     re-embeds when the texts live beside the vectors."""
     def fetch(ids: Sequence[str]) -> list[str]:
-        found = store.texts(ids)
+        found = _texts(store, ids)
         if missing := [i for i in ids if i not in found]:
             raise HotswapError(f"{len(missing)} item(s) of {store.uri} have no text: {missing[:3]}")
         return [found[i] for i in ids]

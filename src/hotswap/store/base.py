@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from hotswap.errors import DuplicateIdError, InvalidVectorsError, ModelMismatchError, UnknownIdError
 from hotswap.validation import as_matrix, check_k
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 METRICS = ("ip", "l2")  # inner product (cosine on normalised vectors), squared Euclidean
 
@@ -76,7 +80,13 @@ class Searchable(Protocol):
 class VectorStore(Protocol):
     """A versioned vector collection addressed by string ids, searched FAISS-style."""
 
-    backend: str  # the registry name of the store's backend ("faiss", "qdrant", "milvus", "pg")
+    @property
+    def backend(self) -> str:
+        """The registry name of the store's backend ("faiss", "qdrant", "milvus", "postgres")."""
+
+    @property
+    def path(self) -> Path | str:
+        """Where the store lives: its folder, or a server store's URI."""
 
     @property
     def model_id(self) -> str:
@@ -164,10 +174,16 @@ class IdStoreMixin:
     """What every backend's store shares: ids from its ``_id_map()`` (id -> row, filling ``_ids`` in insertion
     order) and the model / dimension checks with their messages. Needs ``path``, ``model_id`` and ``dim``."""
 
+    backend: ClassVar[str]
     path: Any
-    model_id: str
-    dim: int
     _ids: list[str]
+
+    if TYPE_CHECKING:  # each backend defines these as properties
+        @property
+        def model_id(self) -> str: ...
+
+        @property
+        def dim(self) -> int: ...
 
     def _id_map(self) -> dict[str, int]:
         raise NotImplementedError
@@ -184,7 +200,7 @@ class IdStoreMixin:
     def close(self) -> None:
         """Let go of the store (nothing to release by default)."""
 
-    def __enter__(self) -> IdStoreMixin:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -199,7 +215,8 @@ class IdStoreMixin:
     def contains(self, id: str) -> bool:
         return id in self._id_map()
 
-    __contains__ = contains
+    def __contains__(self, id: object) -> bool:
+        return id in self._id_map()
 
     def _check_model(self, model_id: str, what: str, fix: str) -> None:
         if model_id != self.model_id:

@@ -16,23 +16,22 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from hotswap.adapters.reverse_transform import REVERSE_STEM, ReverseTransform
 from hotswap.encoders.image import ImageEmbeddingNet, ImageEncoder
 from hotswap.errors import AssetMissingError, CorruptStoreError
 from hotswap.io import atomic_write, atomic_write_json
-from hotswap.training.heads import build_head
+from hotswap.training.heads import Head, SimplexHead, build_head
 
 
 @dataclass
 class BCLModel:
     net: ImageEmbeddingNet
-    head: nn.Module
+    head: Head
     name: str
     classes: list[int] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-    psi: nn.Module | None = None      # reverse query transform (method cmcl), saved next to the model
+    psi: ReverseTransform | None = None  # reverse query transform (method cmcl), saved next to the model
 
     @property
     def dim(self) -> int:
@@ -78,7 +77,7 @@ class BCLModel:
 
     def head_config(self) -> dict:
         h = self.head
-        if h.kind == "simplex":
+        if isinstance(h, SimplexHead):  # kind "simplex"
             return {"kind": "simplex", "preallocated": int(h.num_classes)}
         return {"kind": h.kind, "n_classes": int(h.n_classes), "scale": float(getattr(h, "scale", 16.0))}
 

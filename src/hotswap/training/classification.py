@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -85,30 +85,37 @@ class BCLConfig:
         """The embedding dimension (the simplex fixes it to ``preallocated - 1``)."""
         return self.preallocated - 1 if self.head_kind == "simplex" else self.embed_dim
 
+    @property
+    def method_options(self) -> MethodOptions:
+        """``options`` as ``__post_init__`` leaves them: the method's options dataclass."""
+        assert isinstance(self.options, MethodOptions)
+        return self.options
+
     def _shared(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self._shared(), "options": self.options.as_dict()}
+        return {**self._shared(), "options": self.method_options.as_dict()}
 
     def recipe(self) -> dict[str, Any]:
         """What a saved model's recipe key is made of: the shared fields and the method's options that differ
         from their defaults (with the options' version), see :class:`hotswap.training.methods.MethodOptions`."""
-        return {**self._shared(), "options": self.options.recipe()}
+        return {**self._shared(), "options": self.method_options.recipe()}
 
 
 def new_model(config: BCLConfig, name: str, seed: int | None = None) -> BCLModel:
     """A randomly initialised model (embedding net + the method's head)."""
     torch.manual_seed(config.seed if seed is None else seed)
     net = ImageEmbeddingNet(arch=config.arch, width=config.width, embed_dim=config.dim,
-                            **config.method_class.net_options(config.options))
+                            **config.method_class.net_options(config.method_options))
     head = build_head(config.head_kind, config.dim, config.n_classes, config.preallocated, config.cosine_scale)
     return BCLModel(net, head, name)
 
 
-def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
+def param_groups(modules: Sequence[nn.Module], weight_decay: float) -> list[dict]:
     """SGD parameter groups: weight decay except on vectors (biases, BatchNorm weights), as iamcl2r."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for module in modules:
         for name, p in module.named_parameters():
             if not p.requires_grad:
@@ -120,7 +127,7 @@ def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
 def build_method(config: BCLConfig, old: BCLModel | None, x: torch.Tensor, y: torch.Tensor) -> Method:
     """The step's method (:class:`Method`, plain CE, when there is no old model)."""
     cls = config.method_class if old is not None else Method
-    return cls(config.options, config.dim, config.n_classes, config.cosine_scale, old, x, y)
+    return cls(config.method_options, config.dim, config.n_classes, config.cosine_scale, old, x, y)
 
 
 def train_step(config: BCLConfig, images: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,

@@ -48,7 +48,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from hotswap.adapters.reverse_transform import LearnableEmbedding, ReverseTransform
 from hotswap.data.image_splits import half_memory_batches
@@ -59,6 +58,7 @@ from hotswap.io import atomic_write_json
 from hotswap.losses.cmcl import CMCL
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import param_groups
+from hotswap.training.heads import Head
 from hotswap.training.methods.cmcl import psi_terms
 from hotswap.training.model_cache import train_or_load
 
@@ -153,7 +153,7 @@ def _frozen_pair(new: BCLModel, old: BCLModel, xb: torch.Tensor) -> tuple[torch.
 
 
 def batch_losses(cfg: FixedCMCLConfig, n: torch.Tensor, ref: torch.Tensor, y: torch.Tensor,
-                 psi: ReverseTransform, rho: LearnableEmbedding | None, head: nn.Module | None,
+                 psi: ReverseTransform, rho: LearnableEmbedding | None, head: Head | None,
                  cmcl: CMCL) -> dict[str, torch.Tensor]:
     """The loss terms of one batch (module docstring) and their weighted ``total``."""
     z = n if rho is None else rho(n)

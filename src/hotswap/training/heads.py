@@ -63,7 +63,10 @@ class SimplexHead(SimplexClassifier):
         return self.weight[rows].detach(), None, None
 
 
-def build_head(kind: str, dim: int, n_classes: int, preallocated: int = 1024, scale: float = 16.0) -> nn.Module:
+Head = LinearHead | CosineHead | SimplexHead  # each has kind, dim, forward, target and class_weights
+
+
+def build_head(kind: str, dim: int, n_classes: int, preallocated: int = 1024, scale: float = 16.0) -> Head:
     """A head of ``kind`` for ``dim``-d embeddings; the simplex needs ``dim == preallocated - 1``."""
     if kind == "linear":
         return LinearHead(dim, n_classes)

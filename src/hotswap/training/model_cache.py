@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -34,8 +34,18 @@ def recipe_key(**parts: object) -> str:
     return hashlib.sha256(json.dumps(norm(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_or_load(folder: Path, key: str, train: Callable[[], T], load: Callable[[Path], T] = BCLModel.load,
-                  marker: str = "bcl.json") -> tuple[T, bool]:
+@overload
+def train_or_load(folder: Path, key: str, train: Callable[[], BCLModel], *,
+                  marker: str = "bcl.json") -> tuple[BCLModel, bool]: ...
+
+
+@overload
+def train_or_load(folder: Path, key: str, train: Callable[[], T], load: Callable[[Path], T],
+                  marker: str = "bcl.json") -> tuple[T, bool]: ...
+
+
+def train_or_load(folder: Path, key: str, train: Callable[[], Any], load: Callable[[Path], Any] = BCLModel.load,
+                  marker: str = "bcl.json") -> tuple[Any, bool]:
     """``(trained, reused)``: load ``folder`` (it holds ``marker``) if what it holds has this recipe ``key``,
     else train and save. ``T`` has ``info`` (a dict) and ``save(folder)``: a :class:`BCLModel` by default."""
     if (folder / marker).is_file():

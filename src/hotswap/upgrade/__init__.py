@@ -9,6 +9,7 @@ rolls it back, ``hotswap.store.serve_model`` commits it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hotswap.errors import CorruptStoreError, HotswapError
@@ -18,7 +19,9 @@ from hotswap.upgrade.base import UPGRADE_NAME, PartitionView, Upgrade, UpgradeCo
 from hotswap.upgrade.database import DbUpgrade, create_db_upgrade, open_db_upgrade
 from hotswap.upgrade.faiss import FaissUpgrade, create_faiss_upgrade, open_faiss_upgrade
 
-FAMILIES = {"faiss": (create_faiss_upgrade, open_faiss_upgrade), "database": (create_db_upgrade, open_db_upgrade)}
+# family -> (create(path, old_store, new_model_id, new_dim), open(path, config)); the store is of that family
+FAMILIES: dict[str, tuple[Callable[..., Upgrade], Callable[[Path, dict], Upgrade]]] = {
+    "faiss": (create_faiss_upgrade, open_faiss_upgrade), "database": (create_db_upgrade, open_db_upgrade)}
 
 
 def create_upgrade(path: str | Path, old_store: VectorStore | str | Path, new_model_id: str,

@@ -12,13 +12,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from hotswap.errors import CorruptStoreError, ModelMismatchError, UnknownIdError
 from hotswap.store.base import VectorStore, check_new_ids
 from hotswap.validation import as_matrix, check_k
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 UPGRADE_NAME = "upgrade.json"
 
@@ -31,6 +34,8 @@ class Upgrade(Protocol):
     config: dict
     old: VectorStore
     new: VectorStore
+    old_part: PartitionView  # the old partition, searchable like a store
+    new_part: PartitionView
 
     @property
     def old_model_id(self) -> str: ...
@@ -71,6 +76,10 @@ class Upgrade(Protocol):
         """See what other processes backfilled or wrote since the last look."""
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Upgrade: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class PartitionView:
@@ -219,7 +228,7 @@ class UpgradeCommon:
         self.old.close()
         self.new.close()
 
-    def __enter__(self) -> UpgradeCommon:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

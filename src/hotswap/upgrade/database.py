@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from hotswap.errors import ModelMismatchError
 from hotswap.io import atomic_write_json, utc_now
 from hotswap.store.base import VectorStore
 from hotswap.store.registry import backend
-from hotswap.upgrade.base import UPGRADE_NAME, PartitionView, UpgradeCommon, check_partition_query
+from hotswap.upgrade.base import UPGRADE_NAME, PartitionView, Upgrade, UpgradeCommon, check_partition_query
 
 
 def _close(*views: VectorStore) -> None:
@@ -97,6 +98,8 @@ def create_db_upgrade(path: Path, old: VectorStore, new_model_id: str, new_dim: 
         try:  # an empty leftover of a start cut short is adopted as it is
             views.append(b.open(old.path, new_model_id))
         except ModelMismatchError:
+            if b.add_model is None:
+                raise ValueError(f"the {b.name} backend cannot add a second model to a store") from None
             views.append(b.add_model(old.path, new_model_id, new_dim, old.metric))
         there = views[0]
         if len(there) or (there.dim, there.metric) != (new_dim, old.metric):
@@ -137,3 +140,7 @@ def open_db_upgrade(path: Path, config: dict) -> DbUpgrade:
         _close(*views)
         raise
     return up
+
+
+if TYPE_CHECKING:  # mypy checks DbUpgrade against the Upgrade protocol: a signature drift fails type checking
+    _db_upgrade: type[Upgrade] = DbUpgrade

@@ -22,6 +22,7 @@ import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from hotswap.errors import ModelMismatchError
 from hotswap.io import atomic_write_json, utc_now
 from hotswap.store.faiss import FaissStore, create_faiss_store, open_faiss_store
 from hotswap.store.faiss.partition_index import PartitionIndex
-from hotswap.upgrade.base import UPGRADE_NAME, PartitionView, UpgradeCommon, check_partition_query
+from hotswap.upgrade.base import UPGRADE_NAME, PartitionView, Upgrade, UpgradeCommon, check_partition_query
 
 
 class FaissUpgrade(UpgradeCommon):
@@ -134,3 +135,7 @@ def open_faiss_upgrade(path: Path, config: dict) -> FaissUpgrade:
     up = FaissUpgrade(path, config, old, new)
     up.check_consistent()
     return up
+
+
+if TYPE_CHECKING:  # mypy checks FaissUpgrade against the Upgrade protocol: a signature drift fails type checking
+    _faiss_upgrade: type[Upgrade] = FaissUpgrade

@@ -4,10 +4,10 @@ finish what was started (a marker file in the upgrade folder says which).
 
 Commit, FAISS: the old store's folder is renamed aside, the upgrade's ``new/`` store takes its place (the path
 users search keeps working and now holds the new model's vectors), then the old folder and the upgrade folder
-are deleted. Commit, database: the new model becomes the store's default (the backend's ``serve_model``), then the upgrade
-folder goes. Rollback: a database's new vectors are dropped (the backend's ``drop_model``; FAISS keeps them inside the upgrade
-folder), then the upgrade folder is deleted. Callers check first that no backfill is running and, for a commit,
-that the backfill is complete (``hotswap.upgrade.lifecycle``).
+are deleted. Commit, database: the new model becomes the store's default (the backend's ``serve_model``), then
+the upgrade folder goes. Rollback: a database's new vectors are dropped (the backend's ``drop_model``; FAISS keeps
+them inside the upgrade folder), then the upgrade folder is deleted. Callers check first that no backfill is running
+and, for a commit, that the backfill is complete (``hotswap.upgrade.lifecycle``).
 """
 
 from __future__ import annotations

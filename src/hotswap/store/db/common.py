@@ -135,8 +135,9 @@ def write_store_file(folder: str | Path, data: dict[str, Any]) -> None:
     atomic_write_json(Path(folder) / STORE_FILE, data)
 
 
-def find_model(data: dict[str, Any], model_id: str, folder: Path, fix: str) -> dict[str, Any]:
-    """The entry of ``model_id`` in ``data``, or ``ModelMismatchError`` listing the models there are."""
+def find_model(data: dict[str, Any], model_id: str, folder: object, fix: str) -> dict[str, Any]:
+    """The entry of ``model_id`` in ``data``, or ``ModelMismatchError`` listing the models there are (``folder``:
+    the store's folder or URI, as the message names it)."""
     for m in data["models"]:
         if m["model_id"] == model_id:
             return m

@@ -96,32 +96,35 @@ class DbStore(IdStoreMixin):
     @staticmethod
     def _disconnect(client: Any, folder: Path) -> None: ...
     def _open(self) -> None: ...
-    def _scan(self) -> list[tuple[str, int]]: ...
+    def _scan(self) -> list[tuple[str, int]]: raise NotImplementedError
     def _write(self, ids: list[str], X: np.ndarray, start: int) -> None: ...
     def _replace(self, ids: list[str], X: np.ndarray, seqs: list[int]) -> None: ...
     def _remove(self, seqs: list[int]) -> None: ...
     def _purge(self, count: int) -> None: ...
-    def _query(self, Q: np.ndarray, limit: int) -> Hits: ...
-    def _fetch(self, ids: list[str], rows: list[int]) -> dict[str, np.ndarray]: ...
+    def _query(self, Q: np.ndarray, limit: int) -> Hits: raise NotImplementedError
+    def _fetch(self, ids: list[str], rows: list[int]) -> dict[str, np.ndarray]: raise NotImplementedError
 
     # ---- state -------------------------------------------------------------------------------------------
-    @property
-    def client(self) -> Any:
-        """The shared database client; ``ValueError`` once this view is closed."""
+    def _handle(self) -> Handle:
+        """The folder's shared handle (client and store file); ``ValueError`` once this view is closed."""
         if self._h is None:
             raise ValueError(f"store {self.path} (model {self._entry['model_id']}) is closed; reopen it with "
                              f"{self.opener}({str(self.path)!r}, {self._entry['model_id']!r})")
-        return self._h.client
+        return self._h
+
+    @property
+    def client(self) -> Any:
+        """The shared database client; ``ValueError`` once this view is closed."""
+        return self._handle().client
 
     def _model(self) -> dict[str, Any]:
         """This model's entry in the folder's store file (shared with other open views of the folder)."""
-        self.client  # noqa: B018 - raises once closed
-        return find_model(self._h.data, self._entry["model_id"], self.path, "reopen the store")
+        return find_model(self._handle().data, self._entry["model_id"], self.path, "reopen the store")
 
     def _recover(self) -> None:
         """Adopt the store file on disk, delete rows it does not count (crash leftovers) and finish a delete
         that died after recording its intent."""
-        self._h.data = read_store_file(self.path, self.backend)
+        self._handle().data = read_store_file(self.path, self.backend)
         self._purge(self._model()["count"])
         self._pos = None
         if seqs := self._model().get("deleting"):
@@ -130,9 +133,10 @@ class DbStore(IdStoreMixin):
 
     def _commit(self, entry: dict[str, Any]) -> None:
         """Replace this model's entry in the store file (atomically), then in the shared copy."""
-        data = with_model(self._h.data, entry)
+        h = self._handle()
+        data = with_model(h.data, entry)
         write_store_file(self.path, data)
-        self._h.data = data
+        h.data = data
 
     def _commit_deletes(self, n: int) -> None:
         """Count ``n`` more deleted rows and drop the ``deleting`` intent: the commit point of a delete."""
@@ -153,8 +157,7 @@ class DbStore(IdStoreMixin):
     def refresh(self) -> None:
         """Re-read the store file: what another process committed since this folder was opened here (every view
         of the folder in this process sees it)."""
-        self.client  # noqa: B018 - raises once closed
-        self._h.data = read_store_file(self.path, self.backend)
+        self._handle().data = read_store_file(self.path, self.backend)
 
     @_serialised
     def verify(self) -> None:

@@ -51,7 +51,9 @@ class PartitionIndex:
     def __init__(self, dim: int, metric: str, factory: str = "Flat", min_train: int = 20_000) -> None:
         self.dim, self.metric, self.factory, self.min_train = int(dim), metric, factory, min_train
         self._index = self._idmap(factory)
-        self._staged = None if self._index.is_trained else self._idmap("Flat")
+        self._staged: faiss.IndexIDMap2 | None = None  # an untrained index's items, until there are enough to train
+        if not self._index.is_trained:  # what _idmap("Flat") builds
+            self._staged = faiss.IndexIDMap2(faiss.index_factory(self.dim, "Flat", FAISS_METRIC[self.metric]))
         self._masked = any(kind in factory.upper() for kind in MASKED_KINDS)
         self._added = np.zeros(0, np.uint8)  # masked mode: bitmaps over item numbers, added and removed
         self._removed = np.zeros(0, np.uint8)
@@ -83,9 +85,11 @@ class PartitionIndex:
             self._train_from_staged()
 
     def _train_from_staged(self) -> None:
-        n = int(self._staged.ntotal)
-        X = faiss.downcast_index(self._staged.index).reconstruct_n(0, n)
-        rows = faiss.vector_to_array(self._staged.id_map).astype(np.int64)
+        staged = self._staged
+        assert staged is not None  # add() calls this while staging
+        n = int(staged.ntotal)
+        X = faiss.downcast_index(staged.index).reconstruct_n(0, n)
+        rows = faiss.vector_to_array(staged.id_map).astype(np.int64)
         self._index.train(X)
         self._index.add_with_ids(X, rows)
         self._staged = None
@@ -136,5 +140,6 @@ class PartitionIndex:
         kept = max(1, len(self))
         if "HNSW" in self.factory.upper():
             ef = int(min(1024, max(64, 32 * (1 + self._n_removed / kept))))
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
-        return faiss.SearchParameters(sel=selector)
+            # faiss's bundled stubs lack SearchParametersHNSW and the keyword __init__ its Python wrapper adds
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)  # type: ignore[attr-defined]
+        return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # stubs: __init__ takes no keywords

@@ -33,12 +33,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 
 from hotswap.errors import CorruptStoreError, ModelMismatchError
-from hotswap.store.base import METRICS, IdStoreMixin
+from hotswap.store.base import METRICS, IdStoreMixin, VectorStore
 from hotswap.store.faiss.manifest import Manifest, check_segment_files, read_manifest, write_manifest
 from hotswap.store.faiss.segment_search import build_index, check_factory, gather_rows, search_segments
 from hotswap.store.faiss.segments import map_segment, read_ids, remove_orphans, write_segment, writer_lock
@@ -85,12 +86,13 @@ class FaissStore(IdStoreMixin):
                 if self._index is not None:
                     self._index.add(X)
             self._vectors, self._starts, self._dead = vectors, starts, frozenset(manifest.dead)
-            if self._row_ids is not None:
+            row_ids, pos = self._row_ids, self._pos  # parsed (both) or not yet (both None)
+            if row_ids is not None and pos is not None:
                 for row in killed:  # rows attached before, dead now (rows of the new segments are skipped below)
-                    if row < len(self._row_ids) and self._pos.get(self._row_ids[row]) == row:
-                        del self._pos[self._row_ids[row]]
+                    if row < len(row_ids) and pos.get(row_ids[row]) == row:
+                        del pos[row_ids[row]]
                 for ids in new_ids:
-                    self._extend_ids(self._row_ids, self._pos, ids)
+                    self._extend_ids(row_ids, pos, ids)
                 self._id_array = None
             self.manifest = manifest
             self._snap = (tuple(vectors), tuple(starts), np.asarray(manifest.dead, dtype=np.int64))
@@ -199,6 +201,7 @@ class FaissStore(IdStoreMixin):
             ids = [i for s in tail for i in read_ids(self.path, s)] + ids
             X = np.concatenate([*self._vectors[-merged:], X])
         if ids:
+            assert X is not None  # a write of ids carries their rows; only a delete has none
             seg = write_segment(self.path, self.manifest.next_segment_name(), ids, X)
         manifest = self.manifest.with_writes(seg, dead, merged)
         write_manifest(self.path, manifest)
@@ -242,8 +245,9 @@ class FaissStore(IdStoreMixin):
         """The string ids stored at global ``rows`` (any shape; -1 -> ``None``), as an object array."""
         table = self._id_array
         if table is None or len(table) <= (int(rows.max()) if rows.size else -1):
-            self._id_map()
             with self._lock:
+                self._id_map()
+                assert self._row_ids is not None  # parsed by _id_map, under the same lock
                 table = self._id_array = np.array(self._row_ids + [None], dtype=object)  # position -1 -> None
         return table[rows]
 
@@ -295,3 +299,7 @@ def open_faiss_store(path: str | Path, model_id: str | None = None, verify: bool
     if verify:
         store.verify()
     return store
+
+
+if TYPE_CHECKING:  # mypy checks FaissStore against the VectorStore protocol: a signature drift fails type checking
+    _faiss_store: type[VectorStore] = FaissStore

@@ -39,12 +39,14 @@ to 65,535 UTF-8 bytes (VARCHAR max length).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from milvus_lite.server_manager import server_manager_instance
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from hotswap.errors import CorruptStoreError, InvalidVectorsError
+from hotswap.store.base import VectorStore
 from hotswap.store.db.common import (
     append_model,
     check_new_store,
@@ -217,3 +219,7 @@ def drop_model_collection(path: str | Path, model_id: str) -> bool:
         h.data = data
         h.client.drop_collection(key)
         return True
+
+
+if TYPE_CHECKING:  # mypy checks MilvusStore against the VectorStore protocol: a signature drift fails type checking
+    _milvus_store: type[VectorStore] = MilvusStore

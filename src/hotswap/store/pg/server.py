@@ -45,7 +45,7 @@ class Target:
         """The store URI to open it again (a server's password left out)."""
         if self.folder is not None:
             return f"pg://{self.folder}"
-        parts = urlsplit(self.dsn)
+        parts = urlsplit(self.server_dsn())
         netloc = parts.netloc.rsplit("@", 1)
         if len(netloc) == 2:
             netloc[0] = netloc[0].split(":", 1)[0]
@@ -54,6 +54,12 @@ class Target:
 
     def __str__(self) -> str:
         return self.uri
+
+    def server_dsn(self) -> str:
+        """The server's connection string; ``ValueError`` for a target that names neither a server nor a folder."""
+        if self.dsn is None:
+            raise ValueError(f"pg store {self.name!r} names neither a server (dsn) nor a folder")
+        return self.dsn
 
 
 def target(location: str | Path | Target) -> Target:
@@ -132,7 +138,7 @@ def connect(t: Target) -> Client:
         if (c := _CLIENTS.get(t.key)) is None:
             server = _embedded(t.folder) if t.folder is not None else None
             try:
-                conn = psycopg.connect(server.get_uri() if server is not None else t.dsn, autocommit=True)
+                conn = psycopg.connect(server.get_uri() if server is not None else t.server_dsn(), autocommit=True)
             except psycopg.OperationalError as e:
                 raise ConnectionError(f"cannot connect to PostgreSQL for store {t.uri}: {e}".strip()) from e
             try:

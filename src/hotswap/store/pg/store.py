@@ -40,12 +40,12 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hotswap.errors import CorruptStoreError, DuplicateIdError
-from hotswap.store.base import METRICS, IdStoreMixin, in_order, padded
+from hotswap.store.base import METRICS, IdStoreMixin, VectorStore, in_order, padded
 from hotswap.store.db.common import find_model
 from hotswap.store.pg.server import Client, Target, connect, release, target
 
@@ -247,6 +247,8 @@ class PgStore(IdStoreMixin):
         if not self._entry.get("adopted"):
             return
         with _transaction(self.target) as (conn, state):
+            if state is None:
+                raise CorruptStoreError(f"the hotswap store {self.target.uri} is gone from its database")
             m = find_model(state, self.model_id, self.target.uri, "it was dropped (rolled back)")
             n = conn.execute(_sql("SELECT count(*) FROM {t}", **self._cols())).fetchone()[0]
             if n != m["count"]:
@@ -281,6 +283,8 @@ class PgStore(IdStoreMixin):
         version and keeps the cached ids when they were current."""
         self.client  # noqa: B018 - raises once closed
         with _transaction(self.target) as (conn, state):
+            if state is None:
+                raise CorruptStoreError(f"the hotswap store {self.target.uri} is gone from its database")
             m = find_model(state, self.model_id, self.target.uri, "it was dropped (rolled back)")
             fresh = self._pos is not None and self._seen == m["version"]
             yield conn, m
@@ -593,3 +597,7 @@ def adopt_table(location: str | Path | Target, model_id: str, vector_column: str
                 with PgStore(t, model_id) as view:  # the same connection: sees the registration not yet committed
                     check(view)
         return PgStore(t, model_id)
+
+
+if TYPE_CHECKING:  # mypy checks PgStore against the VectorStore protocol: a signature drift fails type checking
+    _pg_store: type[VectorStore] = PgStore

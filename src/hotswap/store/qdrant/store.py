@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from hotswap.errors import CorruptStoreError
+from hotswap.store.base import VectorStore
 from hotswap.store.db.common import (
     append_model,
     check_new_store,
@@ -63,6 +64,16 @@ COLLECTION = "gallery"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "hotswap:qdrant-point")  # fixed forever: point ids depend on it
 DISTANCE = {"ip": qm.Distance.DOT, "l2": qm.Distance.EUCLID}
 _PAGE = 10_000
+
+
+def _payload(p: qm.Record) -> dict[str, Any]:
+    """``p``'s payload: every read here asks for it (``with_payload=True``), so it is never None."""
+    return cast(dict[str, Any], p.payload)
+
+
+def _vectors(p: qm.Record) -> dict[str, Any]:
+    """``p``'s named vectors (each model is one): the reads that use them ask for them (``with_vectors=True``)."""
+    return cast(dict[str, Any], p.vector)
 
 
 def point_id(id: str) -> str:
@@ -105,7 +116,7 @@ class QdrantStore(DbStore):
         return qm.Filter(must=[qm.FieldCondition(key=f"seq.{self.key}", range=qm.Range(**rng))])
 
     def _scan(self) -> list[tuple[str, int]]:
-        return [(p.payload["id"], p.payload["seq"][self.key]) for p in self._scroll(self._seq_filter(gte=0))]
+        return [(_payload(p)["id"], _payload(p)["seq"][self.key]) for p in self._scroll(self._seq_filter(gte=0))]
 
     def _write(self, ids: list[str], X: np.ndarray, start: int) -> None:
         pids = [point_id(i) for i in ids]
@@ -113,8 +124,8 @@ class QdrantStore(DbStore):
         points = []
         for n, (i, pid, x) in enumerate(zip(ids, pids, X)):
             p = old.get(pid)  # a point another model already wrote: keep its vectors and seqs
-            vector: dict[str, Any] = {**(p.vector if p else {}), self.key: x.tolist()}
-            seq = {**(p.payload["seq"] if p else {}), self.key: start + n}
+            vector: dict[str, Any] = {**(_vectors(p) if p else {}), self.key: x.tolist()}
+            seq = {**(_payload(p)["seq"] if p else {}), self.key: start + n}
             points.append(qm.PointStruct(id=pid, vector=vector, payload={"id": i, "seq": seq}))
         self.client.upsert(COLLECTION, points)
 
@@ -134,10 +145,10 @@ class QdrantStore(DbStore):
         """Take this model's vector and seq off ``points``; delete those no other model's vector is left on."""
         keep, drop = [], []
         for p in points:
-            seq = {k: v for k, v in p.payload["seq"].items() if k != self.key}
+            seq = {k: v for k, v in _payload(p)["seq"].items() if k != self.key}
             if seq:
-                vector = {k: v for k, v in p.vector.items() if k != self.key}
-                keep.append(qm.PointStruct(id=p.id, vector=vector, payload={**p.payload, "seq": seq}))
+                vector = {k: v for k, v in _vectors(p).items() if k != self.key}
+                keep.append(qm.PointStruct(id=p.id, vector=vector, payload={**_payload(p), "seq": seq}))
             else:
                 drop.append(p.id)
         if keep:
@@ -233,3 +244,7 @@ def remove_model_vector(path: str | Path, model_id: str) -> bool:
         h.data = data
         h.client.delete_vector_name(COLLECTION, view.key)
         return True
+
+
+if TYPE_CHECKING:  # mypy checks QdrantStore against the VectorStore protocol: a signature drift fails type checking
+    _qdrant_store: type[VectorStore] = QdrantStore

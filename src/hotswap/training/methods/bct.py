@@ -23,6 +23,8 @@ class BCT(Method):
     def __init__(self, options: MethodOptions, dim: int, n_classes: int, scale: float, old: Any = None,
                  x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> None:
         super().__init__(options, dim, n_classes, scale, old, x, y)
+        if x is None or y is None:
+            raise ValueError("BCT needs the training images x and labels y")
         weight, bias, old_scale = old.head.class_weights()
         self.influence = BCTInfluence.from_old_model(weight, bias, old.raw_features(x), y, known_classes=old.classes,
                                                      scale=old_scale)

@@ -45,6 +45,7 @@ def psi_terms(psi: nn.Module, cmcl: CMCL, z: torch.Tensor, ref: torch.Tensor,
 class CMCLMethod(Method):
     head = "cosine"
     Options = CMCLOptions
+    options: CMCLOptions
 
     def __init__(self, options: CMCLOptions, dim: int, n_classes: int, scale: float, old: Any = None,
                  x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> None:
@@ -53,7 +54,9 @@ class CMCLMethod(Method):
         self.psi = ReverseTransform(dim, old.dim, options.psi_hidden)
 
     @classmethod
-    def net_options(cls, options: CMCLOptions) -> dict[str, Any]:
+    def net_options(cls, options: MethodOptions) -> dict[str, Any]:
+        if not isinstance(options, CMCLOptions):
+            raise TypeError(f"method cmcl takes CMCLOptions, not {type(options).__name__}")
         return {"learnable_embedding": options.learnable_embedding}
 
     def modules(self) -> list[nn.Module]:

@@ -54,7 +54,8 @@ class NDPP(nn.Module):
     @torch.no_grad()
     def forward(self, old: torch.Tensor, new: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
         if old.shape[0] != new.shape[0]:
-            raise ValueError(f"old and new prototypes must cover the same classes; got {old.shape[0]} and {new.shape[0]}")
+            raise ValueError(
+                f"old and new prototypes must cover the same classes; got {old.shape[0]} and {new.shape[0]}")
         old, new = F.normalize(old, dim=-1), F.normalize(new, dim=-1)
         n = old.shape[0]
         present = torch.ones(n, dtype=torch.bool) if present is None else present.bool()

@@ -28,12 +28,15 @@ class PrototypeOptions(MethodOptions):
 class PrototypeAlignmentMethod(Method):
     head = "cosine"
     Options = PrototypeOptions
+    options: PrototypeOptions
 
     def __init__(self, options: PrototypeOptions, dim: int, n_classes: int, scale: float, old: Any = None,
                  x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> None:
         super().__init__(options, dim, n_classes, scale, old, x, y)
         if old.dim != dim:
             raise ValueError(f"prototype alignment needs equal dims; old is {old.dim}-d, new {dim}-d")
+        if x is None or y is None:
+            raise ValueError("prototype alignment needs the training images x and labels y")
         self.old_prototypes, self.present = class_prototypes(old.raw_features(x), y, n_classes)
         self.targets = self.old_prototypes.clone()
         self.align = PrototypeAlignment(scale)
