@@ -59,7 +59,8 @@ def atomic_write_json(path: str | os.PathLike, obj) -> Path:
 
 
 def json_safe(x):
-    """A copy fit for strict JSON: NaN floats become ``None``; numpy scalars and arrays become Python ones."""
+    """A copy fit for strict JSON: NaN floats become ``None``; numpy scalars and arrays become Python ones; paths
+    become strings."""
     import numpy as np
 
     if isinstance(x, dict):
@@ -72,6 +73,8 @@ def json_safe(x):
         return json_safe(x.item())
     if isinstance(x, float) and x != x:
         return None
+    if isinstance(x, os.PathLike):
+        return os.fspath(x)
     return x
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import typer
 
-from hotswap.cli.bcl import parse_classes
+from hotswap.cli.train import parse_classes
 from tests.cli.helpers import ok, runner
 from hotswap.cli import app
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import typer.main
+from rich.console import Console
 
-from hotswap.experiments.bcl_report import dsimplex_table, perturbation_table
+from hotswap.experiments.protocols.dsimplex import table as dsimplex_table
+from hotswap.experiments.protocols.perturbation import table as perturbation_table
 from tests.cli.helpers import ok, runner
 from hotswap.cli import app
+
+
+def _text(table) -> str:
+    console = Console(width=200, record=True)
+    console.print(table)
+    return console.export_text()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +55,9 @@ def test_dsimplex_results_shape(dsimplex_run):
     assert r["replacement_tasks"] == [0, 1, 2]
     assert (tmp / "results" / "dsimplex.png").stat().st_size > 10_000
     assert "AM" in out and "paper" in out
-    dsimplex_table(r)
+    shown = _text(dsimplex_table(r))
+    assert "68.90" in shown and "35.18" in shown   # the paper's AM (7 tasks) beside ours
+    assert f"{r['rows'][2]['AM']:.2f}" in shown
 
 
 def test_dsimplex_saves_models_and_embeddings_and_reuses_them(dsimplex_run):
@@ -74,9 +86,44 @@ def test_perturbation_results_shape(perturbation_run):
     assert len(old) == 1, "every method and setting shares one 30% model"
     assert (tmp / "results" / "perturbation.png").stat().st_size > 10_000
     assert "cross mAP" in out
-    perturbation_table(r)
+    shown = _text(perturbation_table(r))
+    assert all(f"{row['cross_map']:.1f}" in shown for row in r["rows"]) and "30-60-100" in shown
 
 
 def test_thirty_one_tasks_is_refused_with_the_stand_in():
     res = runner.invoke(app, ["experiment", "dsimplex", "--tasks", "31", "--scale", "tiny"])
     assert res.exit_code != 0 and "19" in res.output
+
+
+# The options of both commands, their order and defaults, as they were before the commands were generated from
+# the protocol registry.
+OPTIONS = {
+    "dsimplex": {"--scale": "default", "--tasks": 7, "--methods": "independent,bct,dsimplex", "--replace-at": None,
+                 "--workdir": Path("runs/dsimplex"), "--out": Path("results"), "--seed": 42, "--data": None,
+                 "--setting": "seen-classes"},
+    "perturbation": {"--scale": "default", "--methods": "independent,bct,prototype,ndpp,odpp",
+                     "--settings": "30-100,30-60-100", "--workdir": Path("runs/perturbation"),
+                     "--out": Path("results"), "--seed": 42, "--data": None},
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_options_are_the_same_as_before(name):
+    command = typer.main.get_command(app).commands["experiment"].commands[name]
+    params = [p for p in command.params if p.name != "help"]
+    assert {p.opts[0]: p.default for p in params} == OPTIONS[name]
+    assert [p.opts[0] for p in params] == list(OPTIONS[name])
+    res = runner.invoke(app, ["experiment", name, "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    listed = [line.split()[1] for line in res.output.splitlines() if line.startswith("│ --")]
+    assert listed == [*OPTIONS[name], "--help"]
+
+
+def test_a_bad_setting_is_one_error_line_before_any_work(tmp_path):
+    res = runner.invoke(app, ["experiment", "dsimplex", "--setting", "unseen", "--scale", "tiny",
+                              "--workdir", str(tmp_path / "runs"), "--out", str(tmp_path / "results")])
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in res.output, res.output
+    assert "--setting 'unseen'" in errors[0] and "seen-classes, heldout-classes" in errors[0]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()

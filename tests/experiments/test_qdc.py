@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from hotswap.experiments.protocols.qdc import plot_matrices, table
 from hotswap.experiments.qdc import QDCConfig, run_qdc_experiment
-from hotswap.experiments.qdc_report import plot_matrices, qdc_table
 
 pytestmark = pytest.mark.realmodel
 
@@ -32,6 +32,7 @@ def test_results_shape(result):
     assert result["forgetting"] == [0.0, pytest.approx(ft[0][0] - ft[1][0])]
 
 
+@pytest.mark.slow  # ~45 s: the sequence's protocol is also checked on canned results (test_qdc_protocol)
 def test_five_sources_sequence_runs_end_to_end(tmp_path):
     cfg = QDCConfig(scale="tiny", sequence="sources", tasks=("jargon", "pydoc"), workdir=str(tmp_path / "runs"),
                     cache_dir=str(tmp_path / "cache"), lr=1e-4, batch_size=16)
@@ -52,10 +53,11 @@ def test_methods_agree_after_task_one_and_qdc_moves_queries_after_task_two(resul
 
 
 def test_report(result, tmp_path):
-    assert qdc_table(result).row_count == 8
+    assert table(result).row_count == 8
     assert plot_matrices(result, tmp_path / "qdc.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # ~32 s
 def test_recipe_search_chooses_on_validation_queries_only(tmp_path):
     from hotswap.experiments.qdc import load_tasks
     from hotswap.experiments.qdc_recipe import choose, run_recipe_search, split_validation

@@ -12,17 +12,20 @@ import typer  # noqa: E402
 from hotswap.cli import (  # noqa: E402
     adopt,
     backfill,
-    bcl,
-    continual,
+    delete,
     demo,
-    documents,
+    encode,
+    evaluate,
+    experiment,
     fit_adapter,
-    index,
-    online_backfill,
     plan,
     report,
+    search,
     serve,
+    setup_models,
+    train,
     upgrade,
+    upsert,
     verify,
 )
 from hotswap.cli.friendly import friendly, set_debug  # noqa: E402
@@ -46,27 +49,25 @@ def verb(name: str, function, target: typer.Typer = app) -> None:
 
 
 verb("demo", demo.demo)
-verb("encode", index.encode)
+verb("encode", encode.encode)
 verb("fit-adapter", fit_adapter.fit_adapter)
-verb("search", index.search)
-verb("eval", index.evaluate)
+verb("search", search.search)
+verb("eval", evaluate.evaluate)
 verb("backfill", backfill.backfill)
-verb("setup-models", index.setup_models)
+verb("setup-models", setup_models.setup_models)
 verb("serve", serve.serve)
 verb("report", report.report)
 verb("verify", verify.verify)
-verb("upsert", documents.upsert)
-verb("delete", documents.delete)
+verb("upsert", upsert.upsert)
+verb("delete", delete.delete)
 verb("adopt", adopt.adopt)
 verb("plan", plan.plan)
-verb("plan", plan.validate, continual.experiment_app)
 for name, function in upgrade.COMMANDS.items():
     verb(name, function, upgrade.upgrade_app)
 app.add_typer(upgrade.upgrade_app, name="upgrade")
-# bcl adds its verbs (train bcl, experiment dsimplex / perturbation) to continual's train and experiment apps
-assert bcl.train_app is continual.train_app and online_backfill.experiment_app is continual.experiment_app
-app.add_typer(continual.train_app, name="train")
-app.add_typer(continual.experiment_app, name="experiment")
+app.add_typer(train.train_app, name="train")
+experiment.register(verb)  # one command per registered paper protocol
+app.add_typer(experiment.experiment_app, name="experiment")
 
 if __name__ == "__main__":
     app()

@@ -18,6 +18,10 @@ import click
 import typer
 
 EXIT_USAGE = 2
+# typer may ship its own copy of click: its BadParameter is then not click's
+BAD_PARAMETER = (click.BadParameter, typer.BadParameter)
+
+
 def _env_debug() -> bool:
     return os.environ.get("HOTSWAP_DEBUG", "") not in ("", "0")
 
@@ -38,7 +42,7 @@ def debug() -> bool:
 def one_line(error: BaseException) -> str:
     """The error's message on one line (a KeyError's quotes and a multi-line message folded)."""
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    if isinstance(error, click.BadParameter):
+    if isinstance(error, BAD_PARAMETER):
         text = error.format_message()
     return " ".join(text.split()) or type(error).__name__
 
@@ -59,12 +63,12 @@ def friendly(verb: Callable[..., Any]) -> Callable[..., Any]:
             return verb(*args, **kwargs)
         except (typer.Exit, typer.Abort, click.exceptions.Exit):
             raise
-        except (HotswapError, click.BadParameter, OSError, ValueError, KeyError) as e:
+        except (HotswapError, *BAD_PARAMETER, OSError, ValueError, KeyError) as e:
             if debug():
                 raise
             sys.stdout.flush()
             typer.echo(f"error: {one_line(e)}", err=True)
-            if not isinstance(e, (HotswapError, click.BadParameter)):
+            if not isinstance(e, (HotswapError, *BAD_PARAMETER)):
                 typer.echo("(run with --debug for the traceback)", err=True)
             raise typer.Exit(EXIT_USAGE) from None
 

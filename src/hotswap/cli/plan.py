@@ -111,34 +111,3 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value:.3f}" if isinstance(value, float) and not float(value).is_integer() else f"{value:g}"
-
-
-def validate(
-    pairs: str = typer.Option(None, help="comma-separated DATASET:OLD:NEW (default: every pair of the protocol)"),
-    out: Path = typer.Option(Path("results"), help="folder for plan.json"),
-    seed: int = typer.Option(0),
-) -> None:
-    """Validate 'hotswap plan': its label-free ranking and recommendation against qrels on every labelled set
-    and model pair; writes results/plan.json.
-
-    Example: hotswap experiment plan --pairs foldoc:static:minilm
-    """
-    from hotswap.cli.output import table
-    from hotswap.experiments.plan_validation import PAIRS, Pair, run_plan_validation, table_rows
-
-    chosen: tuple[Pair, ...] = PAIRS
-    if pairs:
-        known = {(p.dataset, p.old, p.new): p for p in PAIRS}
-        picked: list[Pair] = []
-        for spec in pairs.split(","):
-            parts = tuple(spec.strip().split(":"))
-            if len(parts) != 3:
-                raise typer.BadParameter(f"--pairs takes DATASET:OLD:NEW items; got {spec!r}")
-            picked.append(known.get(parts) or Pair(*parts))
-        chosen = tuple(picked)
-    result = run_plan_validation(chosen, out, seed, on_pair=lambda r: say(
-        f"{r['dataset']} {r['old_model']} -> {r['new_model']}: plan says {r['recommendation']}, best by qrels "
-        f"{r['best_by_qrels']}, Spearman {r['spearman']}, {r['wall_s']} s"))
-    console.print(table("plan validation (label-free plan vs test qrels)", table_rows(result),
-                        ["pair", "spearman", "plan says", "best by qrels", "regret"]))
-    console.print(f"summary: {result['summary']}", highlight=False)

@@ -44,7 +44,9 @@ the same. In ``heldout-classes`` no evaluation class is ever trained, so every `
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,9 +64,18 @@ from hotswap.data.image_splits import (
     without_classes,
 )
 from hotswap.data.images import ImageDataset, load_image_dataset
+from hotswap.experiments.protocols.dsimplex import (
+    METHODS,
+    PAPER,
+    SCALES,
+    SETTINGS,
+    DSimplexOptions,
+    plot,
+    png_name,
+)
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.settings import merge_setting
-from hotswap.io import json_safe
+from hotswap.io import atomic_write_json, json_safe
 from hotswap.metrics.model_compatibility import (
     classification_flip_rate,
     compatibility_matrix,
@@ -78,22 +89,6 @@ from hotswap.training.classification import BCLConfig, train_step
 from hotswap.training.model_cache import recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's CIFAR-100)"
-METHODS = ("independent", "bct", "dsimplex")
-# The authors' public notebooks (github.com/miccunifi/iamcl2r; CIFAR-100 -> CIFAR-10), as they print them.
-PAPER = {7: {"independent": {"AC": 0.0, "AM": 35.18}, "dsimplex": {"AC": 0.95, "AM": 68.90}},
-         31: {"independent": {"AC": 0.0, "AM": 30.32}, "dsimplex": {"AC": 0.65, "AM": 68.07}}}
-SCALES = {
-    "tiny": dict(arch="cnn", widths=(8, 8, 8), preallocated=32, epochs=1, pretrain_epochs=1, train_per_class=20,
-                 query_per_class=10, pretrain_per_class=30, gallery_per_class=20, batch_size=32, lr=0.01,
-                 pretrain_lr=0.05),
-    "default": dict(arch="cnn", widths=(32, 40, 48), preallocated=256, epochs=20, pretrain_epochs=3,
-                    train_per_class=300, query_per_class=200, pretrain_per_class=1000, gallery_per_class=250,
-                    batch_size=128, lr=0.01, pretrain_lr=0.05),
-    "paper": dict(arch="resnet18", widths=(64, 64, 64), preallocated=1024, epochs=70, pretrain_epochs=30,
-                  train_per_class=300, query_per_class=200, pretrain_per_class=None, gallery_per_class=None,
-                  batch_size=128, lr=1e-3, pretrain_lr=0.1),
-}
-SETTINGS = ("seen-classes", "heldout-classes")
 HELDOUT_DIGITS, HELDOUT_GARMENTS = 3, 3
 # heldout-classes: the code's lr 1e-3 (cosine to 1e-5) and 70 epochs per task (``params.py``) for the chain; it fits
 # a shared 2-core CPU (one torch thread: ~5 min per method at 35 epochs, so ~10 at 70). Replacements: 250 pool
@@ -260,18 +255,6 @@ def status_split_means(status: dict[str, np.ndarray]) -> dict[str, dict]:
     return out
 
 
-def status_split_summary(result: dict) -> list[str]:
-    """One printable line per row: the mean cross-model top-1 over same-status and changed-status queries."""
-    lines = []
-    for row in result["rows"]:
-        means = row.get("status_split_means") or {}
-        parts = [f"{name} {'-' if m['mean_cross'] is None else format(m['mean_cross'], '.1f')} % "
-                 f"({m['cells']} cells)" for name, m in means.items()]
-        lines.append(f"status split, {row['method']} ({row.get('setting', SETTINGS[0])}): cross-model cells j < i: "
-                     + "; ".join(parts))
-    return lines
-
-
 def setting_fields(cfg: DSimplexConfig, split: SettingSplit) -> dict:
     """What a heldout-classes row needs to stand alone in a file shared with the seen-classes rows."""
     if cfg.setting == SETTINGS[0]:
@@ -311,7 +294,7 @@ def run_dsimplex_experiment(cfg: DSimplexConfig, progress: bool = True) -> dict:
         with timer(f"train + evaluate {method}"):
             row = run_chain(cfg, method, ds, split, replacements["simplex" if method == "dsimplex" else "linear"],
                             progress)
-        paper = PAPER.get(31 if cfg.tasks > 7 else 7, {}).get(method, {})
+        paper = PAPER.numbers.get("31" if cfg.tasks > 7 else "7", {}).get(method, {})
         row.update(paper_AC=paper.get("AC"), paper_AM=paper.get("AM"), **setting_fields(cfg, split))
         rows.append(row)
     heldout = cfg.setting != SETTINGS[0]
@@ -340,3 +323,26 @@ def merge_results(existing: dict | None, new: dict) -> dict:
                            headline=SETTINGS[0], legacy=SETTINGS[0])
     merged["rows"].sort(key=lambda r: SETTINGS.index(r["setting"]) if r["setting"] in SETTINGS else len(SETTINGS))
     return merged
+
+
+def config_of(options: DSimplexOptions) -> DSimplexConfig:
+    """The run's config from the command's options (the config, not the options, is recorded in the results)."""
+    return DSimplexConfig(scale=options.scale, tasks=options.tasks, methods=tuple(options.methods),
+                          replace_at=None if options.replace_at is None else tuple(options.replace_at),
+                          workdir=str(options.workdir), seed=options.seed,
+                          data=None if options.data is None else str(options.data), setting=options.setting)
+
+
+def run(options: DSimplexOptions, say: Callable[[str], None] = print) -> dict:
+    """The protocol's entry for ``hotswap experiment dsimplex``: this setting's result (progress bars on the
+    terminal)."""
+    return run_dsimplex_experiment(config_of(options))
+
+
+def save(result: dict, options: DSimplexOptions) -> list[Path]:
+    """Merge this setting's rows into ``dsimplex.json`` in ``options.out`` (the other setting's rows kept) and
+    plot them to ``dsimplex.png`` (seen-classes) or ``dsimplex-<setting>.png``."""
+    path = Path(options.out) / "dsimplex.json"
+    existing = json.loads(path.read_text()) if path.is_file() else None
+    return [atomic_write_json(path, merge_results(existing, result)),
+            plot(result, Path(options.out) / png_name(options.setting))]

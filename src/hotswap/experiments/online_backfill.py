@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +48,16 @@ from hotswap.adapters import Reverse, make_adapter
 from hotswap.backfill.ordering import OrderingContext, backfill_order
 from hotswap.data.image_splits import class_order, extended_classes, per_class_subset, query_gallery_split
 from hotswap.data.images import load_image_dataset
+from hotswap.experiments.protocols.online_backfill import (
+    METHODS,
+    ORDERS,
+    PAPER,
+    SETTINGS,
+    OnlineBackfillConfig,
+    plot,
+)
 from hotswap.experiments.provenance import StageTimer, hardware, versions
-from hotswap.io import json_safe
+from hotswap.io import atomic_write_json, json_safe
 from hotswap.metrics.model_compatibility import retrieval_scores
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import BCLConfig, train_step
@@ -57,9 +65,6 @@ from hotswap.training.cmcl_fixed import FixedCMCL, FixedCMCLConfig, train_cmcl_f
 from hotswap.training.model_cache import recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's CIFAR-100 / ImageNet)"
-METHODS = ("merge", "bct", "merge+reverse", "merge+reverse+cmcl", "merge+reverse+cmcl+rho")
-ORDERS = ("random", "uncertainty")
-SETTINGS = ("fixed-new", "retrained-new")
 SETTINGS_NOTE = ("fixed-new: the one frozen independent new model (merge, merge+reverse, and cmcl rows whose psi / "
                  "rho are trained on top of it, encoders frozen); retrained-new: a new model trained with the "
                  "method (bct; cmcl rows retrained jointly with psi). relative_gain_shared_map is against the "
@@ -69,34 +74,6 @@ SETTINGS_OF = {"merge": ("fixed-new",), "bct": ("retrained-new",), "merge+revers
                "merge+reverse+cmcl+rho": ("retrained-new", "fixed-new")}
 NEEDS = {"merge": "independent", "merge+reverse": "independent", "bct": "bct", "merge+reverse+cmcl": "cmcl",
          "merge+reverse+cmcl+rho": "cmcl+rho"}
-PAPER_ORDER = ("merge+reverse+cmcl (+rho) > merge+reverse > merge > BCT on AUC; untrained merge recovers 36-45 % "
-               "of the old->new gap (Table 1, second-hand), BCT 4-27 %")
-SCALES = {
-    "tiny": dict(arch="cnn", width=8, embed_dim=32, epochs=1, train_per_class=20, query_per_class=5,
-                 gallery_per_class=20, batch_size=32, lr=0.05, psi_pairs=200),
-    "default": dict(arch="cnn", width=32, embed_dim=128, epochs=12, train_per_class=600, query_per_class=100,
-                    gallery_per_class=None, batch_size=128, lr=0.05, psi_pairs=4000),
-    "paper": dict(arch="resnet18", width=64, embed_dim=256, epochs=30, train_per_class=None, query_per_class=100,
-                  gallery_per_class=None, batch_size=128, lr=0.05, psi_pairs=20000),
-}
-
-
-@dataclass
-class OnlineBackfillConfig:
-    scale: str = "default"
-    methods: tuple[str, ...] = METHODS
-    orders: tuple[str, ...] = ORDERS
-    settings: tuple[str, ...] = SETTINGS
-    old_fraction: float = 0.5
-    steps: int = 10
-    seed: int = 42
-    data: str | None = None
-    workdir: str = "runs/online_backfill"
-
-    def limits(self) -> dict:
-        if self.scale not in SCALES:
-            raise ValueError(f"unknown scale {self.scale!r}; choose one of {', '.join(SCALES)}")
-        return SCALES[self.scale]
 
 
 def _rows_of(X: np.ndarray) -> Callable[[Sequence[str]], np.ndarray]:
@@ -236,7 +213,18 @@ def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = T
         "dataset": DATASET, "rows": rows, "old_model_map": m_old, "old_classes": old_classes,
         "shared_new_model_map": m_new["independent"], "settings_note": SETTINGS_NOTE,
         "fixed_new_training": {m: mod.info for m, mod in fixed.items()},
-        "queries": int(len(query)), "gallery_images": int(len(gallery)), "paper_ordering": PAPER_ORDER,
+        "queries": int(len(query)), "gallery_images": int(len(gallery)), "paper_ordering": PAPER.note,
         "wall_s": round(time.perf_counter() - started, 1), "timings_s": timer.seconds, "config": asdict(cfg),
         "scale_limits": lim, "versions": versions(), "hardware": hardware(),
     })
+
+
+def run(cfg: OnlineBackfillConfig, say: Callable[[str], None] = print) -> dict:
+    """The protocol's entry for ``hotswap experiment online-backfill`` (progress bars on the terminal)."""
+    return run_online_backfill_experiment(cfg)
+
+
+def save(result: dict, cfg: OnlineBackfillConfig) -> list[Path]:
+    """Write ``online_backfill.json`` and ``online_backfill.png`` into ``cfg.out``."""
+    return [atomic_write_json(Path(cfg.out) / "online_backfill.json", result),
+            plot(result, Path(cfg.out) / "online_backfill.png")]

@@ -19,43 +19,14 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hotswap.experiments.protocols.plan import PAIRS, PAPER, TOLERANCE, Pair, PlanValidationConfig
 from hotswap.io import atomic_write_json
-
-TOLERANCE = 0.01
-REFERENCES = {
-    "drift_adapter_recall_share_of_reindex": [0.95, 0.99],  # Drift-Adapter (EMNLP 2025), vs the new model's own
-    "reproduction_ndcg_share_of_reindex": [0.24, 0.50],  # the same adapters on human labels (the plan's brief)
-}
-
-
-@dataclass(frozen=True)
-class Pair:
-    dataset: str
-    old: str
-    new: str
-    max_docs: int | None = 6000  # None: the whole corpus
-    sample: int = 2000
-    max_log_queries: int = 2000
-    max_qrels_queries: int = 500
-    known_items: int = 500
-
-
-PAIRS = (
-    Pair("debian", "static", "minilm", max_docs=None),  # the whole 60k-document collection: the timing target
-    Pair("foldoc", "static", "minilm"),
-    Pair("jargon", "static", "minilm"),
-    Pair("gcide", "static", "minilm"),
-    Pair("pydoc", "static", "minilm"),
-    Pair("debian", "minilm", "mpnet", sample=600, max_log_queries=600, max_qrels_queries=200, known_items=200),
-    Pair("debian", "static", "mpnet", sample=600, max_log_queries=600, max_qrels_queries=200, known_items=200),
-    Pair("debian", "minilm", "static"),  # a "new" model worse than the old one: staying is right
-)
 
 
 def path_of(recommendation: str) -> str:
@@ -149,15 +120,17 @@ def run_plan_validation(pairs: tuple[Pair, ...] = PAIRS, out: str | Path = "resu
 def assemble(rows: list[dict]) -> dict[str, Any]:
     """The results file: the pairs (with the reference comparisons), the summary, the references."""
     rows = [with_references(r) for r in rows]
-    return {"pairs": rows, "summary": summarise(rows), "tolerance": TOLERANCE, "references": REFERENCES,
+    return {"pairs": rows, "summary": summarise(rows), "tolerance": TOLERANCE, "references": dict(PAPER.numbers),
             "protocol": "label-free plan (train-query texts as the log) scored by test qrels"}
 
 
-def table_rows(result: dict) -> list[dict]:
-    """One row per pair, for the docs and the CLI."""
-    return [{"pair": f"{r['dataset']} {r['old_model'].split('@')[0]}->{r['new_model'].split('@')[0]}",
-             "docs": r["collection_size"], "sample": r["sample"], "spearman": r["spearman"],
-             "plan says": r["recommendation"], "best by qrels": r["best_by_qrels"], "regret": r["regret"],
-             "with qrels": r["recommendation_with_qrels"], "new-old": r["gain_new_over_old"],
-             "bridge share": r.get("best_bridge_share_of_reindex"), "bridge ARR@10": r.get("best_bridge_arr@10"),
-             "backfill h": r["backfill_hours"], "wall s": r["wall_s"]} for r in result["pairs"]]
+def run(cfg: PlanValidationConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """The protocol's entry for ``hotswap experiment plan``: one line per pair as it finishes."""
+    return run_plan_validation(cfg.chosen(), cfg.out, cfg.seed, on_pair=lambda r: say(
+        f"{r['dataset']} {r['old_model']} -> {r['new_model']}: plan says {r['recommendation']}, best by qrels "
+        f"{r['best_by_qrels']}, Spearman {r['spearman']}, {r['wall_s']} s"))
+
+
+def save(result: dict, cfg: PlanValidationConfig) -> list[Path]:
+    """``plan.json`` in ``cfg.out`` (already written after each pair; written once more, whole)."""
+    return [atomic_write_json(Path(cfg.out) / "plan.json", result)]

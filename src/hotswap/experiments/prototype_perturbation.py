@@ -35,7 +35,9 @@ images only (query and gallery), i.e. retrieval of classes neither model saw.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -50,30 +52,28 @@ from hotswap.data.image_splits import (
     without_classes,
 )
 from hotswap.data.images import ImageDataset, load_image_dataset
+from hotswap.experiments.protocols.perturbation import (
+    METHODS,
+    PAPER,
+    SCALES,
+    SETTINGS,
+    VALIDATED,
+    PerturbationOptions,
+    plot,
+)
 from hotswap.experiments.provenance import StageTimer, hardware, versions
-from hotswap.io import json_safe
+from hotswap.io import atomic_write_json, json_safe
 from hotswap.metrics.model_compatibility import classification_flip_rate, retrieval_scores
 from hotswap.training.bcl_model import BCLModel
 from hotswap.training.classification import BCLConfig, train_step
 from hotswap.training.model_cache import encode_and_keep, recipe_key, train_or_load
 
 DATASET = "MNIST + Fashion-MNIST, 20 classes (stands in for the paper's GLDv2 / In-shop)"
-METHODS = ("independent", "bct", "prototype", "ndpp", "odpp")
-SETTINGS = {"30-100": (0.3, 1.0), "30-60-100": (0.3, 0.6, 1.0)}
-VALIDATED = {"validated-30-100": "classes", "validated-data-30-100": "data"}   # setting -> what grows 30 -> 100%
 GRIDS: dict[str, list[dict]] = {
     "ndpp": [dict(normalise=True, max_shift=0.1, strength=lam) for lam in (0.5, 1.0, 2.0)],
     "odpp": [dict(radius=0.1), dict(radius=0.3, proximity=10.0), dict(radius=0.3, proximity=50.0)],
 }
 VAL_PER_CLASS = {"tiny": 8, "default": 100, "paper": 100}
-SCALES = {
-    "tiny": dict(arch="cnn", width=8, embed_dim=32, epochs=1, train_per_class=20, query_per_class=5,
-                 gallery_per_class=20, batch_size=32, lr=0.05),
-    "default": dict(arch="cnn", width=32, embed_dim=128, epochs=12, train_per_class=600, query_per_class=100,
-                    gallery_per_class=None, batch_size=128, lr=0.05),
-    "paper": dict(arch="resnet18", width=64, embed_dim=256, epochs=30, train_per_class=None, query_per_class=100,
-                  gallery_per_class=None, batch_size=128, lr=0.05),
-}
 
 
 @dataclass
@@ -178,8 +178,7 @@ def run_perturbation_experiment(cfg: PerturbationConfig, progress: bool = True) 
         "queries": int(len(query)), "gallery_images": int(len(gallery)),
         "train_images_per_class": lim["train_per_class"],
         "old_model": {"name": first[0].name, "classes": first[0].classes, "wall_s": first[0].info.get("wall_s")},
-        "models": models_info, "paper_finding": "NDPP >= ODPP > BCT on cross-test, self-test close to independent "
-        "(GLDv2 / In-shop; numbers not readable here)",
+        "models": models_info, "paper_finding": PAPER.note,
         "wall_s": round(time.perf_counter() - started, 1), "timings_s": timer.seconds,
         "config": asdict(cfg), "scale_limits": lim, "versions": versions(), "hardware": hardware(),
     })
@@ -349,3 +348,36 @@ def merge_results(existing: dict | None, result: dict) -> dict:
     else:
         top = {k: v for k, v in existing.items() if k not in ("rows", "settings")} | meta
     return {**top, "rows": rows, **({"settings": settings} if settings else {})}
+
+
+def config_of(options: PerturbationOptions) -> PerturbationConfig:
+    """The run's config from the command's options: its ``settings`` are the classic ones among them (the
+    validated ones run one by one, :func:`run_validated_setting`)."""
+    return PerturbationConfig(scale=options.scale, methods=tuple(options.methods),
+                              settings=tuple(s for s in options.settings if s in SETTINGS),
+                              workdir=str(options.workdir), seed=options.seed,
+                              data=None if options.data is None else str(options.data))
+
+
+def run(options: PerturbationOptions, say: Callable[[str], None] = print) -> dict:
+    """The protocol's entry for ``hotswap experiment perturbation``: the classic settings asked for, then each
+    validated one (saying which grid value it chose), merged into what ``perturbation.json`` in ``options.out``
+    holds already (:func:`merge_results`); the whole file's content."""
+    cfg, path = config_of(options), options.results()
+    result = json.loads(path.read_text()) if path.is_file() else None
+    if cfg.settings:
+        result = merge_results(result, run_perturbation_experiment(cfg))
+    for name in (s for s in options.settings if s in VALIDATED):
+        validated = run_validated_setting(cfg, name)
+        for row in validated["rows"]:
+            say(f"{name} {row['method']}: chose {row['chosen'] or 'defaults'} "
+                f"(validation cross mAP {row['val_cross_map']:.1f})")
+        result = merge_results(result, validated)
+    if result is None:
+        raise ValueError(f"no settings to run (--settings) and no earlier results in {path}")
+    return result
+
+
+def save(result: dict, options: PerturbationOptions) -> list[Path]:
+    """Write the merged ``perturbation.json`` and ``perturbation.png`` into ``options.out``."""
+    return [atomic_write_json(options.results(), result), plot(result, Path(options.out) / "perturbation.png")]

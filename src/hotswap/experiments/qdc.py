@@ -26,6 +26,7 @@ FT run (and of the KD run, ``drift_norms_kd``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -38,12 +39,17 @@ from hotswap.data.tasks import SOURCES, TASK_DOMAINS, TaskData, load_source_sequ
 from hotswap.encoders import load_encoder
 from hotswap.encoders.base import Encoder
 from hotswap.encoders.cache import encode_cached
+from hotswap.experiments.protocols.qdc import PAPER, QDCOptions, plot_matrices, results_name
 from hotswap.experiments.provenance import StageTimer, hardware, versions
 from hotswap.experiments.qdc_scales import SCALES, SETTINGS
+from hotswap.experiments.settings import merge_setting
+from hotswap.io import atomic_write_json, read_json_object
 from hotswap.metrics import evaluate_run, run_from_search
 from hotswap.training import ContinualConfig, ContinualTrainer, TextTask, load_deltas
 
-PAPER_AVG_NDCG = {"FT": 49.4, "FT+reindex": 50.1, "FT+QDC": 53.5, "FT+KD+QDC": 54.1, "joint": 54.1}
+PAPER_AVG_NDCG = PAPER.numbers["avg_ndcg@10"]
+
+
 @dataclass
 class QDCConfig:
     dataset: str = "debian"
@@ -216,3 +222,24 @@ def run_qdc_experiment(cfg: QDCConfig, progress: bool = True) -> dict:
                         "test_queries": len(t.data.queries)} for t in tasks],
         "config": asdict(cfg), "scale_limits": lim, "versions": versions(), "hardware": hardware(),
     }
+
+
+def run(options: QDCOptions, say: Callable[[str], None] = print) -> dict:
+    """The protocol's entry for ``hotswap experiment qdc`` (progress bars on the terminal): the default
+    :class:`QDCConfig` with the options' scale, workdir, sequence, lr, epochs and seed."""
+    return run_qdc_experiment(QDCConfig(scale=options.scale, workdir=str(options.workdir), seed=options.seed,
+                                        sequence=options.sequence, lr=options.lr, epochs=options.epochs))
+
+
+def save(result: dict, options: QDCOptions) -> list[Path]:
+    """Write the run into ``options.out``: merged by setting into ``qdc.json`` (the five-sources setting is the
+    headline), and, for the five sources, alone into ``qdc_five_sources.json``; the heat maps into ``qdc.png``
+    (``qdc_five_sources.png``)."""
+    out, name = Path(options.out), results_name(options.sequence)
+    written = [atomic_write_json(out / f"{name}.json", result)] if name != "qdc" else []
+    merged = merge_setting(read_json_object(out / "qdc.json", "QDC results", "move it away to start a new file")
+                           if (out / "qdc.json").is_file() else None, result,
+                           headline=SETTINGS["sources"], legacy=SETTINGS["sections"])
+    written.append(atomic_write_json(out / "qdc.json", merged))
+    written.append(plot_matrices(result, out / f"{name}.png"))
+    return written

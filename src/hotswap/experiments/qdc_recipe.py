@@ -17,14 +17,17 @@ must be chosen so that it does, and chosen without test queries:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from hotswap.data.tasks import TaskData
+from hotswap.experiments.protocols.qdc_recipe import QDCRecipeOptions, recipe_pairs
 from hotswap.experiments.provenance import hardware, versions
 from hotswap.experiments.qdc import QDCConfig, TaskEmbeddings, load_tasks, task_ndcg, text_task, train_config
+from hotswap.io import atomic_write_json
 from hotswap.training import ContinualTrainer
 
 VALIDATION = 0.2  # share of each task's train queries held out for choosing the recipe
@@ -83,3 +86,15 @@ def run_recipe_search(cfg: QDCConfig, recipes: list[tuple[int, float]], progress
                        "meets_gate": chosen["forgetting"][-1] >= GATE},
             "config": asdict(cfg), "versions": versions(), "hardware": hardware(),
             "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def run(options: QDCRecipeOptions, say: Callable[[str], None] = print) -> dict:
+    """The protocol's entry for ``hotswap experiment qdc-recipe``: every ``--recipes`` pair on the options'
+    :class:`QDCConfig` (progress bars on the terminal)."""
+    cfg = QDCConfig(scale=options.scale, sequence=options.sequence, workdir=str(options.workdir), seed=options.seed)
+    return run_recipe_search(cfg, recipe_pairs(options.recipes))
+
+
+def save(result: dict, options: QDCRecipeOptions) -> list[Path]:
+    """Write ``qdc_recipe.json`` (``options.out`` is the file)."""
+    return [atomic_write_json(Path(options.out), result)]

@@ -1,7 +1,7 @@
 """Gather every results JSON under a folder into ``report.html`` and ``report.md``, written atomically.
 
 Every ``*.json`` under the results folder is read (the output folder excluded). A file the report knows gets its
-own section (:data:`hotswap.report.sections.BUILDERS`, keyed by file name); any other JSON gets a generic section
+own section (:func:`all_builders`, keyed by file name); any other JSON gets a generic section
 listing its top-level scalar fields. An expected file that is not there yet (:data:`EXPECTED`) is listed as
 skipped, and so is a file that is not valid JSON: the report still builds, and the page's "Not included" list
 and the returned ``skipped`` entries name the file and the parser's message. ``strict=True`` raises
@@ -14,10 +14,31 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from hotswap.experiments.registry import experiments
 from hotswap.io import atomic_write
-from hotswap.report import cascade_sections, service_sections  # noqa: F401  (register their builders)
+from hotswap.report.cascade_sections import CASCADE_BUILDERS
 from hotswap.report.render import render_html, render_markdown
-from hotswap.report.sections import EXPECTED, ReportError, Section, Skipped, Source, build_section, order_key
+from hotswap.report.sections import (
+    BUILDERS,
+    EXPECTED,
+    Builder,
+    ReportError,
+    Section,
+    Skipped,
+    Source,
+    build_section,
+    order_key,
+)
+from hotswap.report.service_sections import SERVICE_BUILDERS
+
+
+def all_builders() -> dict[str, Builder]:
+    """Every section builder by results-file stem: the report's own, the benchmarks', and each registered paper
+    protocol's (:mod:`hotswap.experiments.registry`)."""
+    builders = {**BUILDERS, **CASCADE_BUILDERS, **SERVICE_BUILDERS}
+    for spec in experiments():
+        builders.update({Path(key).stem: builder for key, builder in spec.sections.items()})
+    return builders
 
 
 def find_results(results_dir: Path, exclude: Path | None = None) -> list[str]:
@@ -51,7 +72,7 @@ def collect_sections(results_dir: Path, *, exclude: Path | None = None,
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ReportError(f"{results_dir}: no such results folder")
-    keys = find_results(results_dir, exclude)
+    keys, builders = find_results(results_dir, exclude), all_builders()
     sections, skipped, warnings = [], [], []
     for key in EXPECTED:
         if key not in keys:
@@ -65,7 +86,7 @@ def collect_sections(results_dir: Path, *, exclude: Path | None = None,
                 raise
             skipped.append(Skipped(key, str(e)))
             continue
-        section, warning = build_section(data, Source(path, key, results_dir.resolve().name))
+        section, warning = build_section(data, Source(path, key, results_dir.resolve().name), builders)
         sections.append(section)
         if warning:
             warnings.append(warning)

@@ -1,12 +1,12 @@
 """Report sections for cascade search: ``cascade.json`` (``hotswap demo``, streams from the benchmark) and
 ``cascade_cost.json`` (``benchmarks/cascade_cost.py``).
 
-Importing this module registers both builders in ``hotswap.report.sections.BUILDERS`` (``build.py`` does).
+Its builders are :data:`CASCADE_BUILDERS`; ``build.py`` adds them to the report's.
 """
 
 from __future__ import annotations
 
-from hotswap.report.sections import BUILDERS, Section, Source, Table, f3, num
+from hotswap.report.sections import Builder, Section, Source, Table, f3, num
 
 
 def _budget(b: int | None) -> str:
@@ -55,4 +55,4 @@ def cascade_cost_section(data: dict, src: Source) -> Section:
                    [_stream_table(data["streams"]), ratio], notes, src.image, src.path)
 
 
-BUILDERS.update({"cascade": cascade_section, "cascade_cost": cascade_cost_section})
+CASCADE_BUILDERS: dict[str, Builder] = {"cascade": cascade_section, "cascade_cost": cascade_cost_section}

@@ -11,7 +11,7 @@ percentages with 1 decimal, d-Simplex's AC and AM with 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,17 +19,6 @@ from typing import Any
 from hotswap.errors import HotswapError
 
 DASH = "–"
-
-# Paper numbers that a results JSON may lack. Each is used only where the JSON carries no paper field.
-# Query Drift Compensation, Goswami et al. (CoLLAs 2025): average nDCG@10 after the last task.
-QDC_PAPER = {"FT": 49.4, "FT+reindex": 50.1, "FT+QDC": 53.5, "FT+KD+QDC": 54.1, "joint": 54.1}
-# d-Simplex, Biondi et al. (CVPR 2024), the notebooks of miccunifi/iamcl2r: (AC, AM in %),
-# CIFAR-100 in 7 tasks and in 31 tasks (our 19-task run stands in for the 31-task one).
-DSIMPLEX_PAPER = {7: {"independent": (0.0, 35.18), "dsimplex": (0.95, 68.90)},
-                  31: {"independent": (0.0, 30.32), "dsimplex": (0.65, 68.07)}}
-# Online backfilling, Seo et al. (WACV 2025), Table 1, second-hand (as online_backfill.json's
-# ``paper_ordering`` says): share of the old -> new mAP gap recovered along the backfill.
-ONLINE_BACKFILL_PAPER_GAIN = {"merge": "36–45 %", "bct": "4–27 %"}
 
 
 class ReportError(HotswapError, ValueError):
@@ -109,7 +98,7 @@ def num(x: float | None, digits: int = 1) -> str:
     return DASH if x is None else f"{x:,.{digits}f}"
 
 
-def _scalar(x: Any) -> str:
+def scalar(x: Any) -> str:
     if x is None:
         return DASH
     if isinstance(x, bool):
@@ -121,36 +110,36 @@ def _scalar(x: Any) -> str:
     return str(x)
 
 
-def _max_drop(values: Sequence[float]) -> float:
+def max_drop(values: Sequence[float]) -> float:
     """Largest fall between consecutive points (0 for a monotone curve)."""
     return max([0.0] + [a - b for a, b in zip(values, values[1:])])
 
 
-def _monotone(flag: bool | None, drop: float, digits: int) -> str:
+def monotone(flag: bool | None, drop: float, digits: int) -> str:
     if flag or (flag is None and drop <= 0):
         return "yes"
     return f"no (−{drop:.{digits}f})" if drop > 0 else "no"
 
 
-def _with_out(command: str, src: Source) -> str:
+def with_out(command: str, src: Source) -> str:
     return f"{command} --out {src.subfolder}" if src.subfolder else command
 
 
-def _model_name(model_id: str | None) -> str:
+def model_name(model_id: str | None) -> str:
     return (model_id or "?").split("@", 1)[0]
 
 
-def _hardware(data: dict) -> str | None:
+def hardware(data: dict) -> str | None:
     hw = data.get("hardware") or {}
     return f"{hw['cpu_count']} CPU cores ({hw.get('machine', '?')})" if "cpu_count" in hw else None
 
 
-def _wall(data: dict) -> str | None:
-    wall = data.get("wall_s", (data.get("timings_s") or {}).get("total"))
-    return None if wall is None else f"wall time {wall:,.0f} s"
+def wall(data: dict) -> str | None:
+    seconds = data.get("wall_s", (data.get("timings_s") or {}).get("total"))
+    return None if seconds is None else f"wall time {seconds:,.0f} s"
 
 
-def _join(*parts: str | None) -> str:
+def join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
 
 
@@ -185,20 +174,20 @@ def _demo_command(cfg: dict, src: Source) -> str:
         parts.append(f"--max-docs {cfg['max_docs']}")
     if cfg.get("seed", 0) != 0:
         parts.append(f"--seed {cfg['seed']}")
-    return _with_out(" ".join(parts), src)
+    return with_out(" ".join(parts), src)
 
 
 def demo_section(data: dict, src: Source) -> Section:
     """``demo.json`` (``hotswap demo``): every adapter and blend against no upgrade and a full re-index."""
     cfg = data.get("config", {})
     size = "full corpus" if "max_docs" in cfg and cfg["max_docs"] is None else "subset"
-    title = (f"Upgrade demo: {_model_name(data.get('old_model'))} → {_model_name(data.get('new_model'))}, "
+    title = (f"Upgrade demo: {model_name(data.get('old_model'))} → {model_name(data.get('new_model'))}, "
              f"{data['n_docs']:,} docs ({size})")
     rows = [[_demo_label(r)] + [f3(r.get(k)) for k, _ in DEMO_COLUMNS] for r in data["rows"]]
     tables = [Table(["system"] + [h for _, h in DEMO_COLUMNS], rows,
                     caption=f"{data['n_test_queries']:,} test queries; NFR = negative flip rate vs old/old; "
                             "recovered = (adapted − old) / (new − old)")]
-    notes = [_join(data.get("dataset_note"), f"{data.get('n_fit_pairs', 0):,} fit pairs",
+    notes = [join(data.get("dataset_note"), f"{data.get('n_fit_pairs', 0):,} fit pairs",
                    f"{data.get('n_train_queries', 0):,} train queries")]
     if sel := data.get("selection"):
         scores = sel.get("scores", {})
@@ -208,15 +197,15 @@ def demo_section(data: dict, src: Source) -> Section:
                                     "held-out train queries"))
         notes.append(f"auto served: {sel.get('choice')}")
     notes += [f"skipped adapter {k}: {why}" for k, why in (data.get("skipped_adapters") or {}).items()]
-    notes.append(_join(f"{data.get('old_model')} ({data.get('old_dim')}-d) → {data.get('new_model')} "
-                       f"({data.get('new_dim')}-d)", _wall(data), _hardware(data)))
+    notes.append(join(f"{data.get('old_model')} ({data.get('old_dim')}-d) → {data.get('new_model')} "
+                       f"({data.get('new_dim')}-d)", wall(data), hardware(data)))
     return Section(src.key, title, _demo_command(cfg, src), tables, [n for n in notes if n], src.image, src.path)
 
 
 # --- the backfill curves of `hotswap demo` / `hotswap backfill`
 
 
-def _fraction_header(f: float) -> str:
+def fraction_header(f: float) -> str:
     return f"{100 * f:.0f}%"
 
 
@@ -224,16 +213,16 @@ def backfill_section(data: dict, src: Source) -> Section:
     """``backfill.json`` (``hotswap demo``'s backfill section, or ``hotswap backfill --eval-every``)."""
     curves = data["curves"]
     fractions = data.get("fractions") or [p["fraction"] for p in curves[0]["points"]]
-    header = ["policy", "mode"] + [_fraction_header(f) for f in fractions] + [
+    header = ["policy", "mode"] + [fraction_header(f) for f in fractions] + [
         "AUC nDCG@10", "AUC R@10", "AUC NFR", "monotone"]
     rows = []
     for c in curves:
         by_f = {round(p["fraction"], 6): p for p in c["points"]}
         ndcg = [by_f.get(round(f, 6), {}).get("ndcg@10") for f in fractions]
-        drop = c.get("max_drop_ndcg@10", _max_drop([v for v in ndcg if v is not None]))
+        drop = c.get("max_drop_ndcg@10", max_drop([v for v in ndcg if v is not None]))
         rows.append([c["policy"], c["mode"]] + [f3(v) for v in ndcg] + [
             f3(c.get("auc_ndcg@10")), f3(c.get("auc_recall@10")), f3(c.get("auc_negative_flip_rate")),
-            _monotone(c.get("monotone"), drop, 3)])
+            monotone(c.get("monotone"), drop, 3)])
     notes = []
     if t := data.get("throughput"):
         n = t.get("n_docs", t.get("raw_encode_sample"))
@@ -243,191 +232,23 @@ def backfill_section(data: dict, src: Source) -> Section:
                      f"a raw encode {num(t.get('raw_encode_items_s'))} items/s"
                      + (f" ({ratio:.2f}×)" if ratio else ""))
     notes += [f"skipped mode {k}: {why}" for k, why in (data.get("skipped_modes") or {}).items()]
-    notes.append(_join(f"{data.get('old_model')} → {data.get('new_model')}",
+    notes.append(join(f"{data.get('old_model')} → {data.get('new_model')}",
                        f"{data['n_docs']:,} docs" if "n_docs" in data else None,
-                       f"{data.get('n_test_queries', 0):,} test queries", _wall(data), _hardware(data)))
+                       f"{data.get('n_test_queries', 0):,} test queries", wall(data), hardware(data)))
     cfg = data.get("config")
     if cfg and len(cfg.get("policies", [])) > 1:
         command = _demo_command(cfg, src) + "   # its backfill section"
     else:
-        command = (f"hotswap backfill --index OLD --upgrade UP --new {_model_name(data.get('new_model'))} "
+        command = (f"hotswap backfill --index OLD --upgrade UP --new {model_name(data.get('new_model'))} "
                    f"--eval-every 10%")
-        command = _with_out(command, src)
+        command = with_out(command, src)
     return Section(src.key, "Online backfill: nDCG@10 along the re-embedding", command,
                    [Table(header, rows, caption="nDCG@10 at each share of the gallery re-embedded; "
                                                 "AUC = mean over the points")],
                    [n for n in notes if n], src.image, src.path)
 
 
-# --- QDC
-
-QDC_LABELS = {"FT": "FT (new queries → f_1 index)", "FT+reindex": "FT + re-index (upper bound)",
-              "FT+QDC": "FT + QDC", "FT+KD": "FT + KD", "FT+KD+QDC": "FT + KD + QDC",
-              "FT+procrustes": "FT + procrustes (ours, post hoc)", "FT+affine": "FT + affine (ours, post hoc)",
-              "joint": "joint (all tasks at once, own index)"}
-
-
-def _qdc_table(setting: str, meta: dict, rows: list[dict]) -> Table:
-    tasks = meta["tasks"]
-    header = ["method", f"ours: avg nDCG@10 after task {len(tasks)}", "paper"] + list(tasks)
-    cells = []
-    for r in rows:
-        paper = r.get("paper_avg_ndcg@10", QDC_PAPER.get(r["method"]))
-        cells.append([QDC_LABELS.get(r["method"], r["method"]), pct(r["avg_ndcg@10"]), num(paper)]
-                     + [pct(v) for v in r["matrix"][-1]])
-    caption = (f"{setting}: " if setting else "") + "nDCG@10 (%) on each task's test queries after the last task"
-    if forgot := meta.get("forgetting"):
-        caption += "; FT's task-1 drop after each task " + ", ".join(f"{100 * v:.1f}" for v in forgot)
-    return Table(header, cells, paper_columns=(2,), caption=caption + "; paper: Goswami et al. (CoLLAs 2025), "
-                 "other data and model, so compare orderings, not levels")
-
-
-def qdc_section(data: dict, src: Source) -> Section:
-    """``qdc.json`` (``hotswap experiment qdc``): nDCG@10 after the last task, per method and per task, one
-    table per setting (five sources, Debian Sections) when the file holds several."""
-    settings = data.get("settings") or {"": data}
-    settings = dict(sorted(settings.items(), key=lambda kv: kv[0] != data.get("setting")))  # headline first
-    tables = [_qdc_table(name, meta, [r for r in data["rows"] if r.get("setting", name) == name or not name])
-              for name, meta in settings.items()]
-    cfg = data.get("config", {})
-    notes = []
-    if norms := data.get("drift_norms"):
-        notes.append("drift norms ‖δ_t‖ of the FT run: " + ", ".join(f"{v:.3f}" for v in norms))
-    if norms := data.get("drift_norms_kd"):
-        notes.append("drift norms of the FT+KD run: " + ", ".join(f"{v:.3f}" for v in norms))
-    if "training_wall_s" in data:
-        notes.append(f"training took {data['training_wall_s']:,.0f} s (training_wall_s); the run that wrote this "
-                     f"JSON took {data.get('wall_s', 0):,.0f} s (wall_s; trained models are reused)")
-    notes.append(_join(f"start model {data.get('model')}", f"scale {cfg.get('scale')}", _hardware(data)))
-    command = f"hotswap experiment qdc --scale {cfg.get('scale', 'default')}"
-    if cfg.get("sequence", "sections") != "sections":
-        command += f" --sequence {cfg['sequence']} --lr {cfg.get('lr'):g} --epochs {cfg.get('epochs')}"
-    if cfg.get("workdir") not in (None, "runs/qdc"):
-        command += f" --workdir {cfg['workdir']}"
-    return Section(src.key, "Query Drift Compensation (QDC)", _with_out(command, src), tables,
-                   [n for n in notes if n], src.image, src.path)
-
-
-# --- d-Simplex
-
-DSIMPLEX_LABELS = {"independent": "independent (ER)", "bct": "BCT", "dsimplex": "d-Simplex-HOC"}
-
-
-def dsimplex_section(data: dict, src: Source) -> Section:
-    """``dsimplex.json`` (``hotswap experiment dsimplex``): AC, AM and the compatibility matrices."""
-    n_tasks = int(data["tasks"])
-    paper_tasks = 7 if n_tasks <= 7 else 31
-    suffix = "" if paper_tasks == n_tasks else f" ({paper_tasks} tasks)"
-    header = ["method", "AC", f"paper AC{suffix}", "AM (%)", f"paper AM{suffix}", "last model self-test (%)",
-              "mean NFR, consecutive models (%)"]
-    settings = [r["setting"] for r in data["rows"] if r.get("setting")]
-    if len(set(settings)) > 1:
-        header = ["setting"] + header
-    rows, matrices = [], []
-    for r in data["rows"]:
-        lead = [r.get("setting", "")] if len(set(settings)) > 1 else []
-        fallback = DSIMPLEX_PAPER[paper_tasks].get(r["method"], (None, None))
-        p_ac = r["paper_AC"] if "paper_AC" in r else fallback[0]
-        p_am = r["paper_AM"] if "paper_AM" in r else fallback[1]
-        nfr = r.get("negative_flip_rates") or []
-        last_self = r["matrix"][-1][-1]
-        rows.append(lead + [DSIMPLEX_LABELS.get(r["method"], r["method"]), num(r["AC"], 2), num(p_ac, 2),
-                            num(r["AM"], 2), num(p_am, 2), num(last_self),
-                            pct(sum(nfr) / len(nfr)) if nfr else DASH])
-        if n_tasks <= 8:
-            matrices.append(Table(["query i / gallery j"] + [str(j) for j in range(n_tasks)],
-                                  [[str(i)] + ["" if v is None else num(v) for v in row]
-                                   for i, row in enumerate(r["matrix"])],
-                                  caption=f"{' '.join(lead)} {DSIMPLEX_LABELS.get(r['method'], r['method'])}: "
-                                          "top-1 (%) of model i's "
-                                          "queries on model j's gallery", compact=True))
-    notes = [data.get("paper_reference"), _join(data.get("dataset"), data.get("metric")),
-             _join(f"replacements at tasks {', '.join(map(str, data.get('replacement_tasks', [])))}",
-                   f"{data.get('queries', 0):,} queries", f"{data.get('gallery_images', 0):,} gallery images"),
-             _join(_wall(data), _hardware(data))]
-    if n_tasks > 8:
-        notes.append(f"the {n_tasks}×{n_tasks} matrices are in {src.key} and the heat maps below")
-    cfg = data.get("config", {})
-    command = f"hotswap experiment dsimplex --scale {cfg.get('scale', 'default')}"
-    if n_tasks != 7:
-        command += f" --tasks {n_tasks}"
-    if cfg.get("workdir") not in (None, "runs/dsimplex"):
-        command += f" --workdir {cfg['workdir']}"
-    title = f"Stationary representations (d-Simplex), {n_tasks} tasks"
-    if paper_tasks != n_tasks:
-        title += f" (stands in for the paper's {paper_tasks})"
-    return Section(src.key, title, _with_out(command, src),
-                   [Table(header, rows, paper_columns=(3, 5) if len(set(settings)) > 1 else (2, 4),
-                          caption="AC = share of pairs j < i with C[i][j] > C[j][j]; AM = mean of the lower triangle")]
-                   + matrices, [n for n in notes if n], src.image, src.path)
-
-
-# --- perturbation
-
-PERTURBATION_LABELS = {"independent": "independent", "bct": "BCT", "prototype": "prototype", "ndpp": "NDPP",
-                       "odpp": "ODPP"}
-
-
-def _train_s(data: dict, row: dict) -> float | None:
-    """Training seconds of one row: the unrounded ``timings_s`` entry when there is one."""
-    timed = (data.get("timings_s") or {}).get(f"train {row['method']} ({row['setting']})")
-    return timed if timed is not None else row.get("train_wall_s")
-
-
-def perturbation_section(data: dict, src: Source) -> Section:
-    """``perturbation.json`` (``hotswap experiment perturbation``): self- and cross-test of NDPP / ODPP."""
-    header = ["setting", "method", "self mAP", "cross mAP", "self top-1", "cross top-1",
-              "cross vs 60 % model mAP", "NFR (%)", "train s"]
-    rows = [[r["setting"], PERTURBATION_LABELS.get(r["method"], r["method"]), num(r["self_map"]),
-             num(r["cross_map"]), num(r["self_top1"]), num(r["cross_top1"]), num(r.get("cross_prev_map")),
-             pct(r["negative_flip_rate"]), num(_train_s(data, r), 0)] for r in data["rows"]]
-    old = data["rows"][0]
-    notes = [f"paper: {data['paper_finding']}" if data.get("paper_finding") else None,
-             f"the old (30 %) model: self-test mAP {num(old.get('old_self_map'))}, top-1 "
-             f"{num(old.get('old_self_top1'))}",
-             _join(data.get("dataset"), data.get("metric")),
-             _join(f"{data.get('queries', 0):,} queries", f"{data.get('gallery_images', 0):,} gallery images",
-                   _wall(data), _hardware(data))]
-    cfg = data.get("config", {})
-    command = f"hotswap experiment perturbation --scale {cfg.get('scale', 'default')}"
-    return Section(src.key, "Prototype perturbation (NDPP / ODPP)", _with_out(command, src),
-                   [Table(header, rows, caption="mAP and top-1 in %; cross-test searches the first (30 %) model's "
-                                                "gallery")],
-                   [n for n in notes if n], src.image, src.path)
-
-
 # --- online backfill after Seo et al.: images, then the text pair
-
-ONLINE_BACKFILL_LABELS = {"merge": "merge", "bct": "BCT", "merge+reverse": "merge + reverse",
-                          "merge+reverse+cmcl": "merge + reverse + CMCL",
-                          "merge+reverse+cmcl+rho": "merge + reverse + CMCL + rho"}
-
-
-def online_backfill_section(data: dict, src: Source) -> Section:
-    """``online_backfill.json`` (``hotswap experiment online-backfill``): AUC of the backfill curves."""
-    n_q = data.get("queries")
-    header = ["method", "order", "AUC mAP", "AUC CMC (top-1)", "relative gain (%)", "paper relative gain",
-              "mAP monotone", f"most negative flips (of {n_q:,})" if n_q else "most negative flips",
-              "new model mAP"]
-    rows = []
-    for r in data["rows"]:
-        drop = _max_drop([p["map"] for p in r.get("curve", [])])
-        rows.append([ONLINE_BACKFILL_LABELS.get(r["method"], r["method"]), r["order"], num(r["auc_map"]),
-                     num(r["auc_cmc"]), pct(r["relative_gain_map"]), ONLINE_BACKFILL_PAPER_GAIN.get(r["method"], DASH),
-                     _monotone(r.get("monotone_map"), drop, 1), str(r.get("max_negative_flips", DASH)),
-                     num(r.get("new_model_map"))])
-    notes = [f"paper: {data['paper_ordering']}" if data.get("paper_ordering") else None,
-             f"the old model alone: {num(data.get('old_model_map'))} mAP",
-             data.get("dataset"),
-             _join(f"{data.get('gallery_images', 0):,} gallery images", _wall(data), _hardware(data))]
-    cfg = data.get("config", {})
-    command = f"hotswap experiment online-backfill --scale {cfg.get('scale', 'default')}"
-    return Section(src.key, "Online backfill with metric-compatible training (CMCL)", _with_out(command, src),
-                   [Table(header, rows, paper_columns=(5,),
-                          caption="AUC = mean over the 11 points (%); relative gain = (AUC − old mAP) / "
-                                  "(new mAP − old mAP)")],
-                   [n for n in notes if n], src.image, src.path)
-
 
 TEXT_LABELS = {"merge": "merge", "merge+reverse": "merge + reverse (psi, L2)",
                "merge+procrustes": "merge + procrustes"}
@@ -437,16 +258,16 @@ def online_backfill_text_section(data: dict, src: Source) -> Section:
     """``online_backfill_text.json``: the online-backfill protocol on the text pair, nDCG@10 and recall@10 in %."""
     shown = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     header = ["method", "order", "AUC nDCG@10 (%)", "AUC recall@10 (%)", "mean NFR (%)", "monotone"] + [
-        _fraction_header(f) for f in shown]
+        fraction_header(f) for f in shown]
     rows = []
     for r in data["rows"]:
         by_f = {round(p["fraction"], 6): p["ndcg@10"] for p in r["curve"]}
-        drop = r.get("max_drop_ndcg@10", _max_drop(list(by_f.values())))
+        drop = r.get("max_drop_ndcg@10", max_drop(list(by_f.values())))
         rows.append([TEXT_LABELS.get(r["method"], r["method"]), r["order"], pct(r["auc_ndcg@10"]),
                      pct(r["auc_recall@10"]), pct(r["auc_negative_flip_rate"]),
-                     _monotone(r.get("monotone"), 100 * drop, 1)]
+                     monotone(r.get("monotone"), 100 * drop, 1)]
                     + [pct(by_f.get(f)) for f in shown])
-    notes = [data.get("note"), _join(data.get("dataset"), f"{data.get('old_model')} → {data.get('new_model')}")]
+    notes = [data.get("note"), join(data.get("dataset"), f"{data.get('old_model')} → {data.get('new_model')}")]
     return Section(src.key, "Online backfill on the text pair", "\n".join(data.get("commands", [])),
                    [Table(header, rows, caption="nDCG@10 (%) at 0, 20, …, 100 % of the gallery re-embedded; AUC = "
                                                 "mean over the 11 points; no CMCL row: the text models are not "
@@ -464,7 +285,7 @@ def generic_section(data: Any, src: Source, why: str | None = None) -> Section:
     stem = Path(src.key).stem
     title = GENERIC_TITLES.get(stem, f"Other results: {src.key}")
     items = list(data.items()) if isinstance(data, dict) else []
-    scalars = [[k, _scalar(v)] for k, v in items if not isinstance(v, (dict, list))]
+    scalars = [[k, scalar(v)] for k, v in items if not isinstance(v, (dict, list))]
     nested = [f"{k} ({type(v).__name__} of {len(v)})" for k, v in items if isinstance(v, (dict, list))]
     notes = [why or "no dedicated section for this file: its top-level scalar fields"]
     if nested:
@@ -479,8 +300,7 @@ def generic_section(data: Any, src: Source, why: str | None = None) -> Section:
 
 Builder = Callable[[dict, Source], Section]
 BUILDERS: dict[str, Builder] = {
-    "demo": demo_section, "backfill": backfill_section, "qdc": qdc_section, "dsimplex": dsimplex_section,
-    "perturbation": perturbation_section, "online_backfill": online_backfill_section,
+    "demo": demo_section, "backfill": backfill_section,
     "online_backfill_text": online_backfill_text_section,
 }
 # The files the experiments write, in the report's order; a missing one is listed as skipped.
@@ -498,9 +318,11 @@ def order_key(key: str) -> tuple[int, int, str]:
     return (_ORDER.index(stem) if stem in _ORDER else len(_ORDER), key.count("/"), key)
 
 
-def build_section(data: Any, src: Source) -> tuple[Section, str | None]:
-    """The section for one parsed file, and a warning when a known file did not have the expected shape."""
-    builder = BUILDERS.get(Path(src.key).stem)
+def build_section(data: Any, src: Source, builders: Mapping[str, Builder] | None = None
+                  ) -> tuple[Section, str | None]:
+    """The section for one parsed file (``builders``: by file stem, default :data:`BUILDERS`), and a warning when a
+    known file did not have the expected shape."""
+    builder = (BUILDERS if builders is None else builders).get(Path(src.key).stem)
     if builder is None:
         return generic_section(data, src), None
     try:

@@ -1,11 +1,11 @@
 """Report sections for the service's results: ``load.json``, ``faults.json`` and ``upgrade_chain*.json``.
 
-Importing this module registers the three builders in ``hotswap.report.sections.BUILDERS`` (``build.py`` does).
+Its builders are :data:`SERVICE_BUILDERS`; ``build.py`` adds them to the report's.
 """
 
 from __future__ import annotations
 
-from hotswap.report.sections import BUILDERS, Section, Source, Table, f3, num
+from hotswap.report.sections import Builder, Section, Source, Table, f3, num
 
 
 def load_section(data: dict, src: Source) -> Section:
@@ -47,5 +47,6 @@ def upgrade_chain_section(data: dict, src: Source) -> Section:
                    [f"{data.get('dataset')}; models {data.get('models')}"], src.image, src.path)
 
 
-BUILDERS.update({"load": load_section, "faults": faults_section, "upgrade_chain": upgrade_chain_section,
-                 "upgrade_chain_affine": upgrade_chain_section})
+SERVICE_BUILDERS: dict[str, Builder] = {"load": load_section, "faults": faults_section,
+                                        "upgrade_chain": upgrade_chain_section,
+                                        "upgrade_chain_affine": upgrade_chain_section}

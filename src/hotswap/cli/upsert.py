@@ -1,8 +1,9 @@
-"""``hotswap upsert`` / ``hotswap delete``: write documents into a collection that no server is serving.
+"""``hotswap upsert``: insert or replace documents of a collection that no server is serving.
 
 Each batch of ``--batch-size`` documents is one durable write (``SearchService.upsert_documents``): texts first,
 then every index the collection serves or is building (during an upgrade, both models). A running server holds
 the collection: send writes to it instead (``POST /documents``, ``DELETE /documents``).
+``hotswap delete`` shares the options and :class:`open_collection`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def upsert(
             raise HotswapError("--text is blank; a document needs a text")
         else:
             docs = [(id, text)]
-        with _service(store, allow_model) as service:
+        with open_collection(store, allow_model) as service:
             for start in range(0, len(docs), batch_size):
                 out = service.upsert_documents(docs[start:start + batch_size])
     except (HotswapError, OSError, ValueError) as e:
@@ -55,33 +56,7 @@ def upsert(
     console.print(f"upserted {len(docs):,} documents; the collection holds {out['items']:,}")
 
 
-def delete(
-    ids: list[str] = typer.Argument(None, help="ids to delete"),
-    store: str = STORE,
-    file: Path = typer.Option(None, "--file", help="a text file of ids to delete, one per line"),
-    batch_size: int = typer.Option(256, min=1, max=4096, help="ids per durable write"),
-    allow_model: list[str] = ALLOW,
-) -> None:
-    """Delete documents by id from the texts and every index (unknown ids are ignored).
-
-    Example: hotswap delete --store collections/debian doc-17 doc-42
-    """
-    try:
-        todo = list(ids or []) + ([ln.strip() for ln in file.read_text().splitlines() if ln.strip()] if file else [])
-        if not todo:
-            raise HotswapError("no ids given: pass them as arguments or with --file")
-        deleted = 0
-        with _service(store, allow_model) as service:
-            for start in range(0, len(todo), batch_size):
-                out = service.delete_documents(todo[start:start + batch_size])
-                deleted += out["deleted"]
-    except (HotswapError, OSError, ValueError) as e:
-        console.print(f"[red]cannot delete from {store}:[/red] {e}")
-        raise typer.Exit(2) from None
-    console.print(f"deleted {deleted:,} of {len(todo):,} ids; the collection holds {out['items']:,}")
-
-
-class _service:
+class open_collection:
     """The collection's ``SearchService`` (its upgrade not resumed), closed on exit."""
 
     def __init__(self, store: str, allow_model: list[str]) -> None:

@@ -1,16 +1,59 @@
-"""``hotswap train bcl``, ``hotswap experiment dsimplex`` and ``hotswap experiment perturbation``: backward-
-compatible training of image models (d-Simplex, BCT, NDPP / ODPP) on the offline 20-class image set."""
+"""``hotswap train continual|bcl|cmcl``: train compatible models.
+
+``continual``: fine-tune a text model on the Debian-Section tasks in turn, with query and document distillation
+(Query Drift Compensation's training side). ``bcl`` / ``cmcl``: backward-compatible training of image models
+(BCT, d-Simplex, prototype alignment, NDPP / ODPP, CMCL with its reverse transform) on the offline 20-class image
+set.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import numpy as np
 import typer
+from rich.console import Console
 
-from hotswap.cli.continual import console, experiment_app, train_app
-from hotswap.cli.options import comma_list
+from hotswap.data.tasks import TASK_DOMAINS
+from hotswap.experiments.qdc_scales import SCALES
 from hotswap.io import atomic_write_json
+
+console = Console() if sys.stdout.isatty() else Console(width=160)
+train_app = typer.Typer(help="Train compatible models.", no_args_is_help=True)
+
+
+@train_app.command("continual")
+def continual(
+    out: Path = typer.Option(..., help="run folder (models per task, drift vectors, manifest; resumable)"),
+    tasks: str = typer.Option(",".join(TASK_DOMAINS), help="comma-separated task names, in training order"),
+    model: str = typer.Option("minilm", help="start model: minilm, mpnet or a sentence-transformers folder"),
+    kd: bool = typer.Option(False, "--kd", help="distil query and document embeddings of the previous model"),
+    scale: str = typer.Option("default", help=f"data and length limits: {', '.join(SCALES)}"),
+    batch_size: int = typer.Option(32),
+    seed: int = typer.Option(0),
+) -> None:
+    """Fine-tune MODEL on the Debian-Section tasks in turn; rerun the same command to resume.
+
+    Example: hotswap train continual --out runs/ft --tasks libraries-devel,games --kd
+    """
+    from hotswap.data.tasks import load_task_sequence
+    from hotswap.experiments.qdc import text_task
+    from hotswap.training import ContinualConfig, ContinualTrainer
+
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    if unknown := [t for t in names if t not in TASK_DOMAINS]:
+        raise typer.BadParameter(f"unknown task(s) {unknown}; available: {', '.join(TASK_DOMAINS)}")
+    lim = SCALES[scale]
+    seq = load_task_sequence("debian", {n: TASK_DOMAINS[n] for n in names}, max_docs_per_task=lim["max_docs_per_task"],
+                             max_train_queries=lim["max_train_queries"], max_test_queries=lim["max_test_queries"],
+                             seed=seed)
+    cfg = ContinualConfig(kd=kd, batch_size=batch_size, max_seq_length=lim["max_seq_length"],
+                          max_pairs=lim["max_pairs"], seed=seed)
+    manifest = ContinualTrainer(out, model, cfg).fit([text_task(t) for t in seq])
+    for t in manifest["tasks"]:
+        console.print(f"{t['name']}: {t['steps']} steps, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f}, "
+                      f"drift |delta| {t['drift_norm']:.4f}, kd {t['kd']}, {t['wall_s']:.0f} s -> {t['folder']}")
+
 
 HEAD_CHOICES = "linear, cosine or simplex (default: the method's own)"
 
@@ -63,6 +106,8 @@ def bcl(
     Example: hotswap train bcl --out runs/old --classes 30% &&
     hotswap train bcl --out runs/new --method ndpp --old runs/old
     """
+    import numpy as np
+
     from hotswap.data.image_splits import class_order, per_class_subset, split_test_query_gallery
     from hotswap.data.images import load_image_dataset
     from hotswap.metrics.model_compatibility import retrieval_scores
@@ -140,115 +185,3 @@ def cmcl(
 
 def _pct(scores: dict) -> dict:
     return {"map": 100 * float(scores["map"]), "top1": 100 * float(scores["top1"])}
-
-
-@experiment_app.command("dsimplex")
-def dsimplex(
-    scale: str = typer.Option("default", help="tiny, default (2 CPU cores) or paper (ResNet-18, 70 epochs: a GPU)"),
-    tasks: int = typer.Option(7, help="tasks (7 = the paper's; 31 does not fit 20 classes: 19 stands in for it)"),
-    methods: str = typer.Option("independent,bct,dsimplex", help="comma-separated"),
-    replace_at: str | None = typer.Option(None, help="replacement tasks, e.g. 0,2,4 (default: the paper's, scaled)"),
-    workdir: Path = typer.Option(Path("runs/dsimplex"), help="trained models and embeddings (resumable)"),
-    out: Path = typer.Option(Path("results"), help="folder for dsimplex.json and dsimplex.png"),
-    seed: int = typer.Option(42),
-    data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
-    setting: str = typer.Option("seen-classes", help="seen-classes (evaluate on the 20 trained classes) or "
-                                "heldout-classes (6 classes no model trains on, as the paper's CIFAR-10)"),
-) -> None:
-    """Independent (ER), BCT and d-Simplex-HOC over a class-incremental chain with model replacements;
-    prints AC / AM beside the paper's and merges this setting's rows into results/dsimplex.json (the other
-    setting's rows are kept); writes dsimplex.png (seen-classes) or dsimplex-heldout-classes.png.
-
-    Example: hotswap experiment dsimplex --scale default --setting heldout-classes
-    """
-    import json
-
-    from hotswap.data.image_splits import incremental_tasks
-    from hotswap.experiments.bcl_report import dsimplex_table, plot_dsimplex
-    from hotswap.experiments.dsimplex import (
-        SETTINGS,
-        DSimplexConfig,
-        merge_results,
-        run_dsimplex_experiment,
-        status_split_summary,
-    )
-
-    if setting not in SETTINGS:
-        raise typer.BadParameter(f"--setting {setting!r}: choose one of {', '.join(SETTINGS)}")
-    try:
-        incremental_tasks(list(range(20 if setting == SETTINGS[0] else 14)), tasks)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-    cfg = DSimplexConfig(scale=scale, tasks=tasks, methods=comma_list(methods),
-                         replace_at=None if replace_at is None else tuple(int(t) for t in replace_at.split(",")),
-                         workdir=str(workdir), seed=seed, data=None if data is None else str(data), setting=setting)
-    result = run_dsimplex_experiment(cfg)
-    console.print(dsimplex_table(result))
-    for line in status_split_summary(result):
-        console.print(line)
-    path = out / "dsimplex.json"
-    existing = json.loads(path.read_text()) if path.is_file() else None
-    atomic_write_json(path, merge_results(existing, result))
-    png = out / ("dsimplex.png" if setting == SETTINGS[0] else f"dsimplex-{setting}.png")
-    plot_dsimplex(result, png)
-    console.print(f"wrote {path} ({setting} rows) and {png} in {result['wall_s']:.0f} s")
-
-
-@experiment_app.command("perturbation")
-def perturbation(
-    scale: str = typer.Option("default", help="tiny, default (2 CPU cores) or paper (ResNet-18, all images: a GPU)"),
-    methods: str = typer.Option("independent,bct,prototype,ndpp,odpp", help="comma-separated"),
-    settings: str = typer.Option("30-100,30-60-100", help="comma-separated: 30-100, 30-60-100, validated-30-100 "
-                                 "and/or validated-data-30-100 (NDPP / ODPP parameters chosen on a validation "
-                                 "split of the training images; -data-: old on 30% of each class's images, "
-                                 "scored on held-out classes)"),
-    workdir: Path = typer.Option(Path("runs/perturbation"), help="trained models and embeddings (resumable)"),
-    out: Path = typer.Option(Path("results"), help="folder for perturbation.json and perturbation.png"),
-    seed: int = typer.Option(42),
-    data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
-) -> None:
-    """Old model on 30% of the classes, new on all (and 30 -> 60 -> 100%): independent, BCT, prototype
-    alignment, NDPP, ODPP; prints self-/cross-test mAP and top-1 and merges the rows of the settings run into
-    results/perturbation.json (other settings' rows kept) + .png.
-
-    Example: hotswap experiment perturbation --scale default --settings validated-30-100
-    """
-    import json
-    import time
-
-    from hotswap.experiments.bcl_report import perturbation_table, plot_perturbation
-    from hotswap.experiments.prototype_perturbation import (
-        SETTINGS,
-        VALIDATED,
-        PerturbationConfig,
-        merge_results,
-        run_perturbation_experiment,
-        run_validated_setting,
-    )
-
-    names = comma_list(settings)
-    if bad := [s for s in names if s not in SETTINGS and s not in VALIDATED]:
-        raise typer.BadParameter(f"--settings: unknown {bad}; choose from {', '.join([*SETTINGS, *VALIDATED])}")
-    classic, validated = tuple(s for s in names if s in SETTINGS), [s for s in names if s in VALIDATED]
-    cfg = PerturbationConfig(scale=scale, methods=comma_list(methods), settings=classic,
-                             workdir=str(workdir), seed=seed, data=None if data is None else str(data))
-    try:
-        cfg.limits()
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-    started, path = time.perf_counter(), out / "perturbation.json"
-    result = json.loads(path.read_text()) if path.is_file() else None
-    if classic:
-        result = merge_results(result, run_perturbation_experiment(cfg))
-    for name in validated:
-        run = run_validated_setting(cfg, name)
-        for row in run["rows"]:
-            console.print(f"{name} {row['method']}: chose {row['chosen'] or 'defaults'} "
-                          f"(validation cross mAP {row['val_cross_map']:.1f})")
-        result = merge_results(result, run)
-    if result is None:
-        raise typer.BadParameter(f"no settings to run (--settings) and no earlier results in {path}")
-    console.print(perturbation_table(result))
-    atomic_write_json(path, result)
-    plot_perturbation(result, out / "perturbation.png")
-    console.print(f"wrote {path} and {out / 'perturbation.png'} in {time.perf_counter() - started:.0f} s")

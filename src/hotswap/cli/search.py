@@ -1,4 +1,5 @@
-"""CLI verbs that build, search and evaluate an index or an upgrade in progress: setup-models, encode, search, eval.
+"""``hotswap search``: search an index or an upgrade in progress in any mode; the searching machinery
+``hotswap eval`` shares (options, mode choice, adapter checks, the search session).
 
 Heavy modules (torch, FAISS, the models) load inside the verbs, so ``hotswap --help`` stays fast. Every check
 that can fail (paths, modes, adapters against models, dims) runs before anything is encoded, and every encoding
@@ -7,7 +8,6 @@ goes through the one embedding cache (``hotswap.encoders.cache``).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,66 +39,8 @@ CANDIDATE_QUERY = typer.Option("auto", "--candidate-query", help="cascade: query
 CALIBRATION_DOCS = typer.Option(512, help="calibrated: documents the new model encodes to fit the score map")
 
 
-def setup_models() -> None:
-    """Assemble and distil the bundled models once (run by make demo / make test). Example: hotswap setup-models"""
-    from hotswap.encoders import prepare_models
-
-    for name, model_id in prepare_models().items():
-        console.print(f"{name}: [green]{model_id}[/]")
-
-
-def encode(
-    model: str = typer.Option(..., help="encoder: static, minilm, mpnet or a model folder"),
-    index: str = typer.Option(..., "--index", help="where to build the index: a new folder, or a store URI "
-                              "(qdrant://PATH, milvus://PATH, pg://PATH, postgres://user@host/db?table=NAME)"),
-    dataset: str = typer.Option(..., help="bundled dataset name (debian, foldoc, gcide, jargon, pydoc) or a BEIR "
-                                "folder"),
-    max_docs: int = typer.Option(None, help="index a seeded random subset of this many documents"),
-    seed: int = typer.Option(0),
-    batch_size: int = typer.Option(64),
-    json_output: bool = JSON,
-) -> None:
-    """Encode a dataset's corpus with MODEL into a new index at INDEX, which records the dataset and the model.
-
-    Example: hotswap encode --model static --index indexes/old --dataset debian --max-docs 6000
-    """
-    from hotswap.data import load_dataset
-    from hotswap.encoders import describe, load_encoder
-    from hotswap.encoders.cache import encode_cached
-    from hotswap.store import create_store
-    from hotswap.store.provenance import dataset_spec, record_provenance
-
-    _refuse_existing(index)
-    enc = load_encoder(model)
-    ds = load_dataset(dataset, max_docs=max_docs, seed=seed)
-    ids = list(ds.corpus)
-    start = time.perf_counter()
-    X, hit = encode_cached(enc, [ds.corpus[d] for d in ids], batch_size=batch_size)
-    took = time.perf_counter() - start
-    store = create_store(index, model_id=enc.id, dim=enc.dim, metric="ip")
-    with store:
-        store.add(ids, X, model_id=enc.id)
-        record_provenance(store, dataset=dataset_spec(dataset, max_docs, seed), models=[describe(enc)])
-        summary = {"index": index, "dataset": ds.name, "documents": len(store), "model_id": enc.id, "dim": enc.dim,
-                   "encode_s": round(took, 3), "cached": hit}
-    if json_output:
-        emit_json(summary)
-        return
-    console.print(f"indexed {summary['documents']:,} documents of {ds.name} with {enc.id} ({enc.dim}-d) into {index} "
-                  f"in {took:.1f} s{' (cached embeddings)' if hit else ''}", highlight=False)
-
-
-def _refuse_existing(index: str) -> None:
-    """Refuse an output folder that already holds something, before any encoding."""
-    if "://" in index:
-        return
-    path = Path(index)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise HotswapError(f"{index} already exists and is not empty; choose a new --index folder (or delete it)")
-
-
 # ---- searching ---------------------------------------------------------------------------------------------
-def _mode(mode: str | None, target: context.Target, adapter: Path | None, new_index: Path | None) -> str:
+def pick_mode(mode: str | None, target: context.Target, adapter: Path | None, new_index: Path | None) -> str:
     """The mode to search in, checked against what was given (before any model loads)."""
     if mode is None:
         mode = "merged" if target.upgrade is not None else "adapted" if adapter else "new" if new_index else "old"
@@ -223,7 +165,7 @@ class Session:
         return self.searcher.search(queries, k, self.mode, model_id, **options)
 
 
-def _cascade_options(mode: str, candidates: int, encode_budget: int | None, candidate_query: str) -> dict:
+def cascade_options(mode: str, candidates: int, encode_budget: int | None, candidate_query: str) -> dict:
     if mode != "cascade":
         return {}
     return {"candidates": candidates, "encode_budget": encode_budget, "candidate_query": candidate_query}
@@ -260,12 +202,12 @@ def search(
     """
     target = context.open_target(index, upgrade)
     try:
-        mode = _mode(mode, target, adapter, new_index)
+        mode = pick_mode(mode, target, adapter, new_index)
         ds = _texts_for_display(target, dataset)
         session = Session(target, mode, model, old, adapter, new_index, ds, persist=True,
                           candidate_query=candidate_query, calibration_docs=calibration_docs)
         D, I = session.search(session.encode_queries([query]), k,
-                              _cascade_options(mode, candidates, encode_budget, candidate_query))
+                              cascade_options(mode, candidates, encode_budget, candidate_query))
         session.searcher.flush()  # cascade: what it encoded joins the upgrade's new partition
     finally:
         target.close()
@@ -289,73 +231,3 @@ def _snippet(ds: Any, doc_id: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def evaluate(
-    index: str = INDEX,
-    upgrade: Path = UPGRADE,
-    mode: str = MODE,
-    model: str = MODEL,
-    old: str = OLD,
-    adapter: Path = ADAPTER,
-    new_index: Path = NEW_INDEX,
-    dataset: str = DATASET,
-    max_test_queries: int = typer.Option(None, help="cap on test queries (seeded sample)"),
-    seed: int = typer.Option(0),
-    out: Path = typer.Option(None, "--out", help="also write the metrics to this JSON file"),
-    candidates: int = CANDIDATES,
-    encode_budget: int = ENCODE_BUDGET,
-    candidate_query: str = CANDIDATE_QUERY,
-    calibration_docs: int = CALIBRATION_DOCS,
-    json_output: bool = JSON,
-) -> None:
-    """Evaluate a search mode on the test queries whose relevant documents the index holds, with flips vs old.
-
-    Example: hotswap eval --index indexes/old --mode adapted --model minilm --adapter adapters/affine
-    (an upgrade in progress: hotswap eval --upgrade indexes/upgrade --mode calibrated; eval keeps a cascade's
-    encodings in memory, so the upgrade is left as it was)
-    """
-    from hotswap.encoders.cache import encode_cached
-    from hotswap.metrics import evaluate_run, negative_flips, run_from_search
-
-    target = context.open_target(index, upgrade)
-    try:
-        mode = _mode(mode, target, adapter, new_index)
-        ds = context.restricted(context.dataset_of(target, dataset), target.store.ids,
-                                max_test_queries=max_test_queries, seed=seed)
-        if not ds.queries:
-            raise HotswapError(f"dataset {ds.name!r} has no test queries (qrels/test.tsv) whose relevant documents "
-                               f"{target.location} holds; nothing to evaluate")
-        full = context.dataset_of(target, dataset) if mode == "cascade" else ds
-        session = Session(target, mode, model, old, adapter, new_index, full, persist=False,
-                          candidate_query=candidate_query, calibration_docs=calibration_docs, seed=seed)
-        if session.searcher.old_encoder is None:
-            session.searcher.old_encoder = context.old_encoder(target, old)  # the baseline of the flips
-        qids, texts = list(ds.queries), list(ds.queries.values())
-        queries = session.encode_queries(texts)
-        old_enc = session.searcher.old_encoder
-        Q_old = queries[1] if isinstance(queries, tuple) else queries if mode == "old" else \
-            encode_cached(old_enc, texts)[0]
-        run_old = run_from_search(qids, target.store.search(Q_old, 100, model_id=old_enc.id)[1])
-        options = _cascade_options(mode, candidates, encode_budget, candidate_query)
-        run = run_old if mode == "old" else run_from_search(qids, session.search(queries, 100, options)[1])
-        result = {"index": session.searched, "mode": mode, "n_test_queries": len(qids), **options,
-                  **evaluate_run(ds.qrels, run),
-                  "negative_flip_rate": negative_flips(ds.qrels, run_old, run).negative_flip_rate}
-        if target.upgrade is not None:
-            result["backfilled"] = target.upgrade.fraction
-        if mode == "cascade":
-            result["encodes_per_query"] = session.searcher.cascade_stats()["encodes_per_query"]
-    finally:
-        target.close()
-    if out:
-        from hotswap.io import atomic_write_json
-
-        atomic_write_json(out, result)
-    if json_output:
-        emit_json(result)
-        return
-    columns = ["mode", "ndcg@10", "recall@10", "recall@100", "mrr@10", "negative_flip_rate"]
-    caption = f"{len(qids)} test queries of {ds.name}; NFR = negative flips vs the old model"
-    if mode == "cascade":
-        columns.append("encodes_per_query")
-        result["encodes_per_query"] = round(result["encodes_per_query"], 2)
-    console.print(table(f"{result['index']}", [result], columns, caption))
