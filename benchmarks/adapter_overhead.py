@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.adapters import available_adapters, get_adapter_class, make_adapter
-from hotswap.experiments.provenance import hardware
+from hotswap.runinfo import hardware
 from hotswap.io import atomic_write_json, json_safe
 
 TARGET_US = 5.0

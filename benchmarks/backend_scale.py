@@ -462,7 +462,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from hotswap.experiments.provenance import hardware, versions
+    from hotswap.runinfo import hardware, versions
     from hotswap.io import atomic_write_json, json_safe
 
     a, started, source = parse(argv), time.perf_counter(), code()  # the commit when the run starts

@@ -15,7 +15,7 @@ the new-model encoding of missing candidates, which the write-back commits to th
 (later queries find them encoded). One run measures side by side: ``cascade`` at each budget (a fresh upgrade
 each), ``adapted`` (new query through the adapter) and ``merged`` (at 0 % backfilled: the old system).
 
-The adapter and its blend weight are fitted on train queries (the demo's slice, ``hotswap.experiments
+The adapter and its blend weight are fitted on train queries (the demo's slice, ``hotswap_harness.experiments
 .cascade_demo.fit_adapter_and_blend``); no test query feeds any choice. Reported at 100, 250, 500, 1000 and
 2000 queries served: cumulative nDCG@10 and encodes per query, p50 / p99 latency, and the same over the last
 window. A second measurement times the cascade on a *fully backfilled* upgrade of the demo's slice (whose new
@@ -42,8 +42,8 @@ from hotswap.data import load_dataset
 from hotswap.encoders import load_encoder
 from hotswap.encoders.cache import encode_cached
 from hotswap.encoders.replay import ReplayEncoder
-from hotswap.experiments.cascade_demo import fit_adapter_and_blend
-from hotswap.experiments.report import save_png
+from hotswap_harness.experiments.cascade_demo import fit_adapter_and_blend
+from hotswap.figures import save_png
 from hotswap.io import atomic_write_json
 from hotswap.metrics import per_query_metrics, run_from_search
 from hotswap.search import Searcher

@@ -240,7 +240,7 @@ def run(a, root: Path) -> int:
     ok = not lost and not missing and not duplicated and not decreased and not partial and match
     ok = ok and last["state"] == "done"
     if a.out:
-        from hotswap.experiments.provenance import hardware
+        from hotswap.runinfo import hardware
         from hotswap.io import atomic_write_json
 
         atomic_write_json(a.out, {

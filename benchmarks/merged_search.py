@@ -30,7 +30,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from hotswap.experiments.provenance import hardware
+from hotswap.runinfo import hardware
 from hotswap.io import atomic_write_json, json_safe
 from hotswap.search import Searcher, rank_merge
 from hotswap.store import create_store

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotswap.adapters import make_adapter
-from hotswap.experiments.provenance import hardware
+from hotswap.runinfo import hardware
 from hotswap.io import atomic_write_json, json_safe
 from hotswap.search import QueryBlend, Searcher
 from hotswap.store import create_store

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         st, flat = run_phase(a, "store"), run_phase(a, "flat")
         same = report(a, w, st, flat)
         if a.out:
-            from hotswap.experiments.provenance import hardware
+            from hotswap.runinfo import hardware
             from hotswap.io import atomic_write_json, json_safe
 
             drop = lambda r: {k: v for k, v in r.items() if k != "ids_out"}  # noqa: E731

@@ -4,7 +4,7 @@
         [--models static,minilm,mpnet]
 
 The corpus is indexed once by v1 (``static``). Adapters are fitted as in the demo
-(``hotswap.experiments.upgrade_demo``): on paired embeddings of the *train* queries plus a seeded sample of
+(``hotswap_harness.experiments.upgrade_demo``): on paired embeddings of the *train* queries plus a seeded sample of
 ``--fit-docs`` corpus documents, the same sample for every adapter; *test* queries are never fitted on.
 Rows (nDCG@10 and recall@10 on the test queries):
 
@@ -37,8 +37,8 @@ from hotswap.adapters import load_adapter
 from hotswap.adapters.chain import ComposedAdapter
 from hotswap.data import load_dataset
 from hotswap.encoders import load_encoder
-from hotswap.experiments.provenance import StageTimer, hardware, versions
-from hotswap.experiments.upgrade_demo import DemoConfig, UpgradeSlice, _build_store, _encode, fit_adapters
+from hotswap.runinfo import StageTimer, hardware, versions
+from hotswap_harness.experiments.upgrade_demo import DemoConfig, UpgradeSlice, _build_store, _encode, fit_adapters
 from hotswap.io import atomic_write_json, json_safe
 from hotswap.metrics import evaluate_run, run_from_search
 from hotswap.search import Searcher

@@ -4,7 +4,7 @@ results files say, every CLI verb listed, and links that resolve inside the repo
 import re
 from pathlib import Path
 
-from hotswap.report.headline import headline_markdown
+from hotswap_harness.report.headline import headline_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -23,7 +23,7 @@ def test_readme_is_a_front_door_not_a_manual():
 def test_headline_table_is_what_the_results_files_say():
     table = headline_markdown(ROOT / "results")
     assert table in README.read_text(), ("the README's headline table differs from the results files: paste the "
-                                         "output of 'python -m hotswap.report.headline'")
+                                         "output of 'python -m hotswap_harness.report.headline'")
 
 
 def test_every_cli_verb_is_listed():

@@ -11,7 +11,7 @@ from tests.cli.helpers import runner
 
 
 def _fake_result() -> dict:
-    from hotswap.cli.demo import _label
+    from hotswap_harness.cli.demo import _label
 
     rows = []
     for mode, adapter, extra in [("old", None, {}), ("new", None, {}), ("adapted", "procrustes", {}),
@@ -27,7 +27,7 @@ def _fake_result() -> dict:
 
 
 def test_demo_table_fits_80_columns_without_truncated_headers():
-    from hotswap.cli.demo import COLUMNS, rows_table
+    from hotswap_harness.cli.demo import COLUMNS, rows_table
 
     console = Console(width=80, record=True)
     console.print(rows_table(_fake_result()))
@@ -39,7 +39,7 @@ def test_demo_table_fits_80_columns_without_truncated_headers():
 
 
 def test_corpus_size_is_the_real_one():
-    from hotswap.cli.demo import corpus_phrase
+    from hotswap_harness.cli.demo import corpus_phrase
 
     assert corpus_phrase(2559, 6000) == "the whole corpus, 2,559 docs"
     assert "6,000" in corpus_phrase(6000, 6000) and "--full" in corpus_phrase(6000, 6000)

@@ -157,7 +157,7 @@ def test_auto_chooses_what_the_demo_chooses(tmp_path):
     demo in sample order, fit-adapter sorted), which changed the MLP adapters and so their blend weights.
     (With a sample smaller than the corpus, the demo's document vectors come from encoding the whole corpus and
     fit-adapter's from encoding the sample; batches differ, so the vectors may differ in their last bits.)"""
-    from hotswap.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
+    from hotswap_harness.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
 
     cfg = DemoConfig(max_docs=300, max_train_queries=150, max_test_queries=40, fit_docs=300)
     demo = run_upgrade_demo(cfg)

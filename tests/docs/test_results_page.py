@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hotswap.cli import app
-from hotswap.report.docs_page import IMAGE_DIR, build_docs_page
+from hotswap_harness.report.docs_page import IMAGE_DIR, build_docs_page
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "results.md"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from hotswap.experiments.backfill_demo import BackfillConfig, run_backfill_experiment, summarise_curve
+from hotswap.backfill.curve import summarise_curve
+from hotswap_harness.experiments.backfill_demo import BackfillConfig, run_backfill_experiment
 
 pytestmark = pytest.mark.realmodel
 

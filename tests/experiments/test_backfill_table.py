@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from hotswap.experiments.backfill_report import curve_table
+from hotswap.backfill.curve_report import curve_table
 
 
 def _result(n_points: int) -> dict:

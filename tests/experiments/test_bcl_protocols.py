@@ -12,8 +12,8 @@ import pytest
 import typer.main
 from rich.console import Console
 
-from hotswap.experiments.protocols.dsimplex import table as dsimplex_table
-from hotswap.experiments.protocols.perturbation import table as perturbation_table
+from hotswap_harness.experiments.protocols.dsimplex import table as dsimplex_table
+from hotswap_harness.experiments.protocols.perturbation import table as perturbation_table
 from tests.cli.helpers import ok, runner
 from hotswap.cli import app
 

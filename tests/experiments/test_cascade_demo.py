@@ -2,8 +2,8 @@
 
 import pytest
 
-from hotswap.experiments.cascade_demo import CascadeConfig, run_cascade_experiment
-from hotswap.experiments.cascade_report import cascade_curve_table, cascade_rows_table, plot_cascade
+from hotswap_harness.experiments.cascade_demo import CascadeConfig, run_cascade_experiment
+from hotswap_harness.experiments.cascade_report import cascade_curve_table, cascade_rows_table, plot_cascade
 
 pytestmark = pytest.mark.realmodel
 

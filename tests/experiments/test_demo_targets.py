@@ -2,7 +2,7 @@
 
 import pytest
 
-from hotswap.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
+from hotswap_harness.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 
-import hotswap.experiments.dsimplex as dsx
+import hotswap_harness.experiments.dsimplex as dsx
 import hotswap.training.chain as chain_module
 from hotswap.data.image_splits import class_order, heldout_classes, without_classes
-from hotswap.experiments.dsimplex import (DSimplexConfig, chain_trained_classes, merge_results,
+from hotswap_harness.experiments.dsimplex import (DSimplexConfig, chain_trained_classes, merge_results,
                                           run_dsimplex_experiment)
 from hotswap.metrics.model_compatibility import compatibility_matrix, status_split_matrix
 from tests.cli.helpers import ok

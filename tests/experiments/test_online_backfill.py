@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from hotswap.experiments.online_backfill import curve_summary, merged_curve, new_kind, row_specs
+from hotswap_harness.experiments.online_backfill import curve_summary, merged_curve, new_kind, row_specs
 from hotswap.metrics.model_compatibility import retrieval_scores
 from hotswap.search.rank_merge import rank_merge
 from tests.cli.helpers import ok

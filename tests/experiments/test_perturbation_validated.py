@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from hotswap.experiments.prototype_perturbation import (GRIDS, choose, merge_results, option_label,
+from hotswap_harness.experiments.prototype_perturbation import (GRIDS, choose, merge_results, option_label,
                                                         split_validation, validation_split)
 from tests.cli.helpers import ok
 
@@ -97,7 +97,7 @@ def test_ndpp_bounded_shift_holds_in_training(validated_run):
 
 def test_extended_data_steps_are_nested_seeded_and_skip_the_heldout_classes():
     from hotswap.data.image_splits import class_order, heldout_classes
-    from hotswap.experiments.prototype_perturbation import _step_indices
+    from hotswap_harness.experiments.prototype_perturbation import _step_indices
     y = np.repeat(np.arange(20), 20)
     order = class_order(20, 42)
     held = heldout_classes(order)

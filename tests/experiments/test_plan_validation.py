@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hotswap.experiments.plan_validation import assemble, path_of
+from hotswap_harness.experiments.plan_validation import assemble, path_of
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "plan.json"
 

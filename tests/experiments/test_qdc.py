@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from hotswap.experiments.protocols.qdc import plot_matrices, table
-from hotswap.experiments.qdc import QDCConfig, run_qdc_experiment
+from hotswap_harness.experiments.protocols.qdc import plot_matrices, table
+from hotswap_harness.experiments.qdc import QDCConfig, run_qdc_experiment
 
-pytestmark = pytest.mark.realmodel
+# real training runs (~2 min in all): the slow tier (pytest -m slow); the protocol's wiring, merging and files are
+# checked fast on canned results in test_qdc_protocol.py, the trainer in tests/training/test_text_continual.py
+pytestmark = [pytest.mark.realmodel, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,6 @@ def test_results_shape(result):
     assert result["forgetting"] == [0.0, pytest.approx(ft[0][0] - ft[1][0])]
 
 
-@pytest.mark.slow  # ~45 s: the sequence's protocol is also checked on canned results (test_qdc_protocol)
 def test_five_sources_sequence_runs_end_to_end(tmp_path):
     cfg = QDCConfig(scale="tiny", sequence="sources", tasks=("jargon", "pydoc"), workdir=str(tmp_path / "runs"),
                     cache_dir=str(tmp_path / "cache"), lr=1e-4, batch_size=16)
@@ -57,10 +58,9 @@ def test_report(result, tmp_path):
     assert plot_matrices(result, tmp_path / "qdc.png").stat().st_size > 0
 
 
-@pytest.mark.slow  # ~32 s
 def test_recipe_search_chooses_on_validation_queries_only(tmp_path):
-    from hotswap.experiments.qdc import load_tasks
-    from hotswap.experiments.qdc_recipe import choose, run_recipe_search, split_validation
+    from hotswap_harness.experiments.qdc import load_tasks
+    from hotswap_harness.experiments.qdc_recipe import choose, run_recipe_search, split_validation
 
     cfg = QDCConfig(scale="tiny", sequence="sources", tasks=("jargon", "pydoc"), workdir=str(tmp_path / "runs"),
                     cache_dir=str(tmp_path / "cache"), batch_size=16)

@@ -13,11 +13,11 @@ import pytest
 import typer.main
 
 from hotswap.cli import app
-from hotswap.experiments.protocols.qdc import PAPER, lines, section
-from hotswap.experiments.protocols.qdc_recipe import lines as recipe_lines
-from hotswap.experiments.protocols.qdc_recipe import recipe_pairs
-from hotswap.experiments.protocols.qdc_recipe import table as recipe_table
-from hotswap.report.sections import Source
+from hotswap_harness.experiments.protocols.qdc import PAPER, lines, section
+from hotswap_harness.experiments.protocols.qdc_recipe import lines as recipe_lines
+from hotswap_harness.experiments.protocols.qdc_recipe import recipe_pairs
+from hotswap_harness.experiments.protocols.qdc_recipe import table as recipe_table
+from hotswap_harness.report.sections import Source
 from tests.cli.helpers import ok, runner
 
 
@@ -103,7 +103,7 @@ def _result(setting: str, tasks: tuple[str, ...] = ("a", "b")) -> dict:
 
 
 def test_the_command_runs_on_the_options_config_and_merges_every_run_into_qdc_json(tmp_path, monkeypatch):
-    import hotswap.experiments.qdc as heavy
+    import hotswap_harness.experiments.qdc as heavy
 
     seen = []
 
@@ -146,13 +146,13 @@ def test_the_section_reads_paper_numbers_from_the_json_else_from_the_protocol(tm
 
 
 def test_the_report_uses_the_protocols_section():
-    from hotswap.report.build import all_builders
+    from hotswap_harness.report.build import all_builders
 
     assert all_builders()["qdc"] is section
 
 
 def test_recipe_command_runs_every_pair_and_writes_its_file(tmp_path, monkeypatch):
-    import hotswap.experiments.qdc_recipe as heavy
+    import hotswap_harness.experiments.qdc_recipe as heavy
 
     seen = []
     cand = {"epochs": 2, "lr": 1e-4, "steps_per_task": 6, "forgetting": [0.0, 0.04], "wall_s": 5.0}

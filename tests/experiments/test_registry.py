@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from hotswap.cli import app
 from hotswap.errors import HotswapError
-from hotswap.experiments.registry import PROTOCOLS, Experiment, experiment, experiments
-from hotswap.report.build import all_builders
+from hotswap_harness.experiments.registry import PROTOCOLS, Experiment, experiment, experiments
+from hotswap_harness.report.build import all_builders
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_bad_options_are_refused_in_one_line_before_any_work(tmp_path):
 
 
 def test_the_specs_load_no_torch():
-    code = ("import sys\nfrom hotswap.experiments.registry import experiments\nexperiments()\n"
+    code = ("import sys\nfrom hotswap_harness.experiments.registry import experiments\nexperiments()\n"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hotswap.experiments.settings import merge_setting, rows_of
+from hotswap_harness.experiments.settings import merge_setting, rows_of
 
 
 def _run(setting, methods, value):

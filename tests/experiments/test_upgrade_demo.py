@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hotswap.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
+from hotswap_harness.experiments.upgrade_demo import DemoConfig, run_upgrade_demo
 
 pytestmark = pytest.mark.realmodel
 

@@ -1,1 +1,1 @@
-"""Tests of hotswap.report (the results report)."""
+"""Tests of hotswap_harness.report (the results report)."""

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hotswap.errors import HotswapError
-from hotswap.report.headline import headline_markdown, headline_rows
+from hotswap_harness.report.headline import headline_markdown, headline_rows
 
 
 def _metrics(ndcg, **extra):

@@ -13,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hotswap.cli.report import report
-from hotswap.report import EXPECTED, ChromiumError, ReportError, build_report, screenshot
+from hotswap_harness.cli.report import report
+from hotswap_harness.report import EXPECTED, ChromiumError, ReportError, build_report, screenshot
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 TITLES = {  # file -> the start of its section's title
@@ -239,7 +239,7 @@ def test_full_page_crop_keeps_the_page_and_drops_the_blank_window_below():
     import numpy as np
     from PIL import Image
 
-    from hotswap.report.screenshot import crop_blank_bottom
+    from hotswap_harness.report.screenshot import crop_blank_bottom
 
     pixels = np.full((400, 50, 3), 255, dtype=np.uint8)
     pixels[10:100, 5:45] = 0  # the page's content ends at row 99

@@ -112,3 +112,17 @@ def backfill_curve(runner: Any, evaluate: Evaluate, fractions: Sequence[float],
 def curve_auc(points: Sequence[dict], key: str = "ndcg@10") -> float:
     """Area under a backfill curve: the mean of ``key`` over its (equally spaced) points."""
     return float(np.mean([p[key] for p in points])) if points else float("nan")
+
+
+def summarise_curve(points: list[dict]) -> dict:
+    """AUCs, and whether nDCG@10 never drops from one point to the next (with the largest drop)."""
+    y = np.array([p["ndcg@10"] for p in points])
+    drops = np.maximum(0.0, y[:-1] - y[1:]) if len(y) > 1 else np.zeros(0)
+    return {**{f"auc_{m}": curve_auc(points, m) for m in (*CURVE_METRICS, "negative_flip_rate")},
+            "monotone": bool((drops <= 0).all()), "max_drop_ndcg@10": float(drops.max(initial=0.0))}
+
+
+def curve_rows(policy: str, curves: dict[str, list[dict]]) -> list[dict]:
+    """``results/backfill.json`` curve entries of one policy: ``backfill_curve``'s points per mode, summarised."""
+    return [{"policy": policy, "mode": mode, "points": points, **summarise_curve(points)}
+            for mode, points in curves.items()]

@@ -13,13 +13,10 @@ from hotswap.cli import (  # noqa: E402
     adopt,
     backfill,
     delete,
-    demo,
     encode,
     evaluate,
-    experiment,
     fit_adapter,
     plan,
-    report,
     search,
     serve,
     setup_models,
@@ -48,7 +45,18 @@ def verb(name: str, function, target: typer.Typer = app) -> None:
     target.command(name)(friendly(function))
 
 
-verb("demo", demo.demo)
+def load_plugins(target: typer.Typer, register_verb, group: str = "hotswap.cli") -> list[str]:
+    """Let every installed distribution that declares a ``hotswap.cli`` entry point add its verbs (the entry point
+    is ``register(app, verb)``); returns the entry points' names. The library itself never imports them."""
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+        entry.load()(target, register_verb)
+        loaded.append(entry.name)
+    return loaded
+
+
 verb("encode", encode.encode)
 verb("fit-adapter", fit_adapter.fit_adapter)
 verb("search", search.search)
@@ -56,7 +64,6 @@ verb("eval", evaluate.evaluate)
 verb("backfill", backfill.backfill)
 verb("setup-models", setup_models.setup_models)
 verb("serve", serve.serve)
-verb("report", report.report)
 verb("verify", verify.verify)
 verb("upsert", upsert.upsert)
 verb("delete", delete.delete)
@@ -66,8 +73,7 @@ for name, function in upgrade.COMMANDS.items():
     verb(name, function, upgrade.upgrade_app)
 app.add_typer(upgrade.upgrade_app, name="upgrade")
 app.add_typer(train.train_app, name="train")
-experiment.register(verb)  # one command per registered paper protocol
-app.add_typer(experiment.experiment_app, name="experiment")
+load_plugins(app, verb)  # e.g. the paper harness: demo, report, experiment
 
 if __name__ == "__main__":
     app()

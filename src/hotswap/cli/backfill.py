@@ -198,11 +198,10 @@ def _run_with_curve(runner: Any, target: context.Target, ds: Any, new_enc: Any, 
 
     from hotswap.adapters import load_adapter
     from hotswap.backfill import read_plan
-    from hotswap.backfill.curve import QrelsEvaluator, backfill_curve, fractions_every
+    from hotswap.backfill.curve import QrelsEvaluator, backfill_curve, curve_rows, fractions_every
+    from hotswap.backfill.curve_report import curve_table, plot_curves, write_results
     from hotswap.cli.upgrade import status_line, status_of
     from hotswap.encoders.cache import encode_cached
-    from hotswap.experiments.backfill_demo import curve_rows
-    from hotswap.experiments.backfill_report import curve_table, plot_curves, write_results
     from hotswap.plan.cost import encode_rate
     from hotswap.search import QueryBlend
     from hotswap.search.blend import is_blend_folder

@@ -14,8 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from hotswap.data.tasks import TASK_DOMAINS
-from hotswap.experiments.qdc_scales import SCALES
+from hotswap.data.tasks import TASK_DOMAINS, TASK_SCALES
 from hotswap.io import atomic_write_json
 
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -28,7 +27,7 @@ def continual(
     tasks: str = typer.Option(",".join(TASK_DOMAINS), help="comma-separated task names, in training order"),
     model: str = typer.Option("minilm", help="start model: minilm, mpnet or a sentence-transformers folder"),
     kd: bool = typer.Option(False, "--kd", help="distil query and document embeddings of the previous model"),
-    scale: str = typer.Option("default", help=f"data and length limits: {', '.join(SCALES)}"),
+    scale: str = typer.Option("default", help=f"data and length limits: {', '.join(TASK_SCALES)}"),
     batch_size: int = typer.Option(32),
     seed: int = typer.Option(0),
 ) -> None:
@@ -37,13 +36,13 @@ def continual(
     Example: hotswap train continual --out runs/ft --tasks libraries-devel,games --kd
     """
     from hotswap.data.tasks import load_task_sequence
-    from hotswap.experiments.qdc import text_task
     from hotswap.training import ContinualConfig, ContinualTrainer
+    from hotswap.training.text_continual import text_task
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if unknown := [t for t in names if t not in TASK_DOMAINS]:
         raise typer.BadParameter(f"unknown task(s) {unknown}; available: {', '.join(TASK_DOMAINS)}")
-    lim = SCALES[scale]
+    lim = TASK_SCALES[scale]
     seq = load_task_sequence("debian", {n: TASK_DOMAINS[n] for n in names}, max_docs_per_task=lim["max_docs_per_task"],
                              max_train_queries=lim["max_train_queries"], max_test_queries=lim["max_test_queries"],
                              seed=seed)

@@ -47,6 +47,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -206,3 +207,14 @@ def describe_tasks(tasks: list[TaskData]) -> list[dict]:
 
 __all__ = ["SOURCES", "TASK_DOMAINS", "TaskData", "describe_tasks", "load_source_sequence", "load_task_sequence",
            "normalise_section", "train_pairs"]
+
+
+# sizes of a task sequence: docs, train and test queries, training pairs per task and the training max length
+TASK_SCALES: dict[str, dict[str, Any]] = {
+    # name: (max docs per task, train queries per task, test queries per task, pairs per task, train max length)
+    "tiny": dict(max_docs_per_task=150, max_train_queries=48, max_test_queries=40, max_pairs=48, max_seq_length=32),
+    "default": dict(max_docs_per_task=1000, max_train_queries=500, max_test_queries=300, max_pairs=500,
+                    max_seq_length=64),
+    "paper": dict(max_docs_per_task=None, max_train_queries=None, max_test_queries=None, max_pairs=None,
+                  max_seq_length=512),
+}

@@ -9,7 +9,7 @@ most the unflushed buffer, never consistency; an item a running backfill stored 
 write-back (and the runner skips items written back), so nothing is stored twice.
 
 ``persist=False`` keeps the encodings in memory only and logs no demand: a measurement of the cascade that must
-not change the upgrade it measures (``hotswap.experiments.cascade_demo``).
+not change the upgrade it measures (the paper harness's cascade demo).
 
 Threads: searches of one service share one ``WriteBack``. An item being encoded by one search is *claimed*
 (``_inflight``): a second search that needs it waits for that encoding instead of encoding it again, so

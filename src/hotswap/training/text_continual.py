@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hotswap.data.tasks import TaskData
 from hotswap.encoders.progress import maybe_progress
 from hotswap.errors import HotswapError
 from hotswap.io import atomic_write_json
@@ -223,3 +224,10 @@ def load_deltas(manifest: dict) -> np.ndarray:
     from safetensors.numpy import load_file
 
     return np.stack([load_file(str(Path(t["folder"]) / "delta.safetensors"))["delta"] for t in manifest["tasks"]])
+
+
+def text_task(task: TaskData) -> TextTask:
+    """A ``TaskData`` as the trainer's (query text, positive doc id) pairs."""
+    d = task.data
+    pairs = [(d.train_queries[q], doc) for q in sorted(d.train_qrels) for doc in sorted(d.train_qrels[q])]
+    return TextTask(task.name, pairs, d.corpus)

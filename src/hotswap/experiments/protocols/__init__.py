@@ -1,3 +1,0 @@
-"""The paper protocols, one module each: the ``SPEC`` that :mod:`hotswap.experiments.registry` lists (options,
-table, plot, report sections, the paper's numbers); the heavy code each one runs lives beside it in
-:mod:`hotswap.experiments`. Importing a protocol module loads no torch."""
