@@ -27,3 +27,12 @@ def test_unknown_task_is_refused(tmp_path):
 
     res = runner.invoke(app, ["train", "continual", "--out", str(tmp_path / "r"), "--tasks", "cooking"])
     assert res.exit_code != 0 and "cooking" in res.output
+
+
+def test_unknown_scale_is_refused_before_any_training(tmp_path):
+    from hotswap.cli import app
+    from tests.cli.helpers import runner
+
+    res = runner.invoke(app, ["train", "continual", "--out", str(tmp_path / "r"), "--scale", "huge"])
+    assert res.exit_code == 2 and "huge" in res.output and "tiny" in res.output
+    assert not (tmp_path / "r").exists()

@@ -42,6 +42,8 @@ def continual(
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if unknown := [t for t in names if t not in TASK_DOMAINS]:
         raise typer.BadParameter(f"unknown task(s) {unknown}; available: {', '.join(TASK_DOMAINS)}")
+    if scale not in TASK_SCALES:
+        raise typer.BadParameter(f"unknown --scale {scale!r}; choose one of {', '.join(TASK_SCALES)}")
     lim = TASK_SCALES[scale]
     seq = load_task_sequence("debian", {n: TASK_DOMAINS[n] for n in names}, max_docs_per_task=lim["max_docs_per_task"],
                              max_train_queries=lim["max_train_queries"], max_test_queries=lim["max_test_queries"],
