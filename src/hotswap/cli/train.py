@@ -56,6 +56,16 @@ def continual(
                       f"drift |delta| {t['drift_norm']:.4f}, kd {t['kd']}, {t['wall_s']:.0f} s -> {t['folder']}")
 
 
+# the options train bcl and train cmcl share
+CLASSES = typer.Option("100%", help="classes to train on: ids (0-5,9) or a share of the seeded order (30%)")
+ARCH = typer.Option("cnn", help="cnn or resnet18")
+WIDTH = typer.Option(32, help="backbone width (resnet18: 64 is the standard 512-d feature)")
+EPOCHS = typer.Option(10)
+PER_CLASS = typer.Option(600, help="training images per class")
+BATCH_SIZE = typer.Option(128)
+LR = typer.Option(0.05)
+SEED = typer.Option(42)
+DATA = typer.Option(None, help="image set .npz or folder (default: the built cache)")
 HEAD_CHOICES = "linear, cosine or simplex (default: the method's own)"
 
 
@@ -86,20 +96,20 @@ def parse_classes(spec: str, n_classes: int, order: list[int]) -> list[int]:
 def bcl(
     out: Path = typer.Option(..., help="folder for the trained model (safetensors) and eval.json"),
     method: str = typer.Option("independent", help="independent, bct, dsimplex, prototype, ndpp or odpp"),
-    classes: str = typer.Option("100%", help="classes to train on: ids (0-5,9) or a share of the seeded order (30%)"),
+    classes: str = CLASSES,
     old: Path | None = typer.Option(None, help="old model folder (from an earlier train bcl) to be compatible with"),
     init: Path | None = typer.Option(None, help="model folder to fine-tune instead of a random init"),
-    arch: str = typer.Option("cnn", help="cnn or resnet18"),
-    width: int = typer.Option(32, help="backbone width (resnet18: 64 is the standard 512-d feature)"),
+    arch: str = ARCH,
+    width: int = WIDTH,
     embed_dim: int = typer.Option(128, help="embedding dimension (dsimplex: set by --preallocated)"),
     preallocated: int = typer.Option(256, help="d-Simplex: preallocated classes K (embedding dim K - 1)"),
     head: str | None = typer.Option(None, help=HEAD_CHOICES),
-    epochs: int = typer.Option(10),
-    per_class: int = typer.Option(600, help="training images per class"),
-    batch_size: int = typer.Option(128),
-    lr: float = typer.Option(0.05),
-    seed: int = typer.Option(42),
-    data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
+    epochs: int = EPOCHS,
+    per_class: int = PER_CLASS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    seed: int = SEED,
+    data: Path | None = DATA,
 ) -> None:
     """Train one image embedding model, optionally compatible with an OLD one, and report self-test and
     cross-test retrieval on the test split.
@@ -163,15 +173,15 @@ def bcl(
 def cmcl(
     out: Path = typer.Option(..., help="folder for the trained model, its reverse transform psi and eval.json"),
     old: Path = typer.Option(..., help="old model folder (from train bcl) whose gallery stays un-re-embedded"),
-    classes: str = typer.Option("100%", help="classes to train on: ids (0-5,9) or a share of the seeded order"),
-    arch: str = typer.Option("cnn", help="cnn or resnet18"),
-    width: int = typer.Option(32),
-    epochs: int = typer.Option(10),
-    per_class: int = typer.Option(600, help="training images per class"),
-    batch_size: int = typer.Option(128),
-    lr: float = typer.Option(0.05),
-    seed: int = typer.Option(42),
-    data: Path | None = typer.Option(None, help="image set .npz or folder (default: the built cache)"),
+    classes: str = CLASSES,
+    arch: str = ARCH,
+    width: int = WIDTH,
+    epochs: int = EPOCHS,
+    per_class: int = PER_CLASS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    seed: int = SEED,
+    data: Path | None = DATA,
 ) -> None:
     """Train a new image model together with its reverse query transform psi (CE + ||psi(n) - o||^2 + CMCL,
     Seo et al.) against OLD, for online backfilling: psi(new query) searches the not-yet-backfilled gallery.

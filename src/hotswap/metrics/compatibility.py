@@ -58,27 +58,4 @@ def compare_per_query(a: dict[str, float], b: dict[str, float], tol: float = 1e-
             "ties": int((np.abs(diff) <= tol).sum()), "mean_diff": float(diff.mean()) if qids else 0.0}
 
 
-
-from hotswap.metrics.model_compatibility import (  # noqa: E402  (re-export)
-    CELL_METRICS,
-    CompatibilityMatrix,
-    ac_per_task,
-    am_per_task,
-    average_compatibility,
-    average_multimodel_accuracy,
-    class_templates,
-    classification_flip_rate,
-    compatibility_matrix,
-    empirical_compatibility,
-    retrieval_scores,
-    self_cross_gaps,
-    summarise,
-    template_correct,
-    template_top1,
-)
-
-__all__ = ["FlipReport", "compare_per_query", "first_relevant_rank", "negative_flips",
-           "CELL_METRICS", "CompatibilityMatrix", "ac_per_task", "am_per_task", "average_compatibility",
-           "average_multimodel_accuracy", "class_templates", "classification_flip_rate", "compatibility_matrix",
-           "empirical_compatibility", "retrieval_scores", "self_cross_gaps", "summarise", "template_correct",
-           "template_top1"]
+__all__ = ["FlipReport", "compare_per_query", "first_relevant_rank", "negative_flips"]

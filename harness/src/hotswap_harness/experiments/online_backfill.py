@@ -56,11 +56,9 @@ from hotswap.training.classification import BCLConfig, train_step
 from hotswap.training.cmcl_fixed import FixedCMCL, FixedCMCLConfig, train_cmcl_fixed, train_or_load_fixed
 from hotswap.training.model_cache import recipe_key, train_or_load
 from hotswap_harness.experiments.protocols.online_backfill import (
-    METHODS,
-    ORDERS,
     PAPER,
-    SETTINGS,
     OnlineBackfillConfig,
+    check,
     plot,
 )
 
@@ -131,16 +129,8 @@ def curve_summary(curve: list[dict], m_old: float, m_new: float, m_new_shared: f
 def run_online_backfill_experiment(cfg: OnlineBackfillConfig, progress: bool = True) -> dict:
     """Train the old model and the new ones the methods need, trace every (method, setting, order) curve; the results
     dict (``results/online_backfill.json``)."""
+    check(cfg)  # unknown scale, method, order or setting: ValueError before anything is trained
     timer, started, lim = StageTimer(), time.perf_counter(), cfg.limits()
-    for m in cfg.methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-    for o in cfg.orders:
-        if o not in ORDERS:
-            raise ValueError(f"unknown order {o!r}; choose from {', '.join(ORDERS)}")
-    for st in cfg.settings:
-        if st not in SETTINGS:
-            raise ValueError(f"unknown setting {st!r}; choose from {', '.join(SETTINGS)}")
     work = Path(cfg.workdir)
     with timer("load data"):
         ds = load_image_dataset(cfg.data)

@@ -10,25 +10,26 @@ mean quality a user saw while the corpus was re-embedded, best mode and ordering
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from hotswap.errors import HotswapError
+from hotswap_harness.report.build import load_results
+from hotswap_harness.report.sections import ReportError
 
 CASCADE_CANDIDATES = 50
 CASCADE_BUDGET = 8
 
 
 def _load(results: Path, name: str) -> dict[str, Any]:
+    """One of the demo's results files, read by the report's reader (its errors name the file)."""
     path = Path(results) / name
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise HotswapError(f"{path}: cannot read the headline's results ({e}); run 'hotswap demo' first") from e
+        data = load_results(path)
+    except ReportError as e:
+        raise ReportError(f"{e}; run 'hotswap demo' first") from e
     if not isinstance(data, dict):
-        raise HotswapError(f"{path}: expected a JSON object")
+        raise ReportError(f"{path}: expected a JSON object")
     return data
 
 
@@ -38,7 +39,8 @@ def _row(path: str, reembedded: str, encodes: str, m: dict[str, Any]) -> dict[st
 
 
 def headline_rows(results: Path) -> list[dict[str, Any]]:
-    """The headline rows (see the module docstring) from ``results``; :class:`HotswapError` when a file is missing."""
+    """The headline rows (see the module docstring) from ``results``; :class:`ReportError` (a ``HotswapError``)
+    when a file is missing or unreadable."""
     demo, cascade, backfill = (_load(results, f"{n}.json") for n in ("demo", "cascade", "backfill"))
     old = next(r for r in demo["rows"] if r["mode"] == "old")
     new = next(r for r in demo["rows"] if r["mode"] == "new")
